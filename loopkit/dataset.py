@@ -1,0 +1,313 @@
+"""The loop data set on disk (Data Preprocess): bit-packed loop rolls, their metadata, splits and provenance.
+
+A data set is one directory::
+
+    rolls.npy       (n, 1488) uint8: each (128, 93) loop, row-major, np.packbits (big bit order)
+    loops.csv       one row per loop: index, source, md5, start_bar, bpm, split
+    files.csv       one row per input file: source, md5, status, rule, reason, n_loops, split
+                    status is "used" (gave loops), "rejected" (by the named rule), "failed" (with a reason)
+                    or "skipped" (not a MIDI file name)
+    failures.csv    source, reason: the failed files (a subset of files.csv)
+    settings.json   the extraction settings, the sources and the loopkit version
+    funnel.json     files seen -> parsed -> 4/4 -> with bass and drums -> with loops -> loops
+    manifest.json   written last: sizes and SHA-256 of the files above (a data set without it is incomplete)
+
+Splits are by source file, never by loop (loops of one song are near-copies): see ``assign_splits``.
+LMD-full's 150,750 loops take 224 MB packed, on disk and in memory; ``Loops.rolls`` unpacks on indexing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .pianoroll import LOOP_STEPS, N_COLUMNS
+
+ROLL_SHAPE = (LOOP_STEPS, N_COLUMNS)
+ROLL_CELLS = LOOP_STEPS * N_COLUMNS  # 11,904
+PACKED_BYTES = ROLL_CELLS // 8  # 1,488
+SPLITS = ("train", "valid", "test")
+DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json")
+MANIFEST = "manifest.json"
+LOOP_COLUMNS = ["index", "source", "md5", "start_bar", "bpm", "split"]
+FILE_COLUMNS = ["source", "md5", "status", "rule", "reason", "n_loops", "split"]
+
+
+def pack_rolls(rolls: np.ndarray) -> np.ndarray:
+    """``(b, 128, 93)`` bool -> ``(b, 1488)`` uint8 (np.packbits, big bit order, row-major)."""
+    rolls = np.asarray(rolls, dtype=bool)
+    if rolls.shape[1:] != ROLL_SHAPE:
+        raise ValueError(f"expected loops of shape (n, {LOOP_STEPS}, {N_COLUMNS}), got {rolls.shape}")
+    return np.packbits(rolls.reshape(len(rolls), ROLL_CELLS), axis=1)
+
+
+def unpack_rolls(packed: np.ndarray) -> np.ndarray:
+    """``(b, 1488)`` uint8 -> ``(b, 128, 93)`` bool; inverse of ``pack_rolls``."""
+    packed = np.asarray(packed, dtype=np.uint8)
+    return np.unpackbits(packed, axis=-1, count=ROLL_CELLS).astype(bool).reshape(*packed.shape[:-1], *ROLL_SHAPE)
+
+
+class PackedRolls:
+    """An ``(n, 128, 93)`` bool array stored bit-packed; indexing unpacks only what it returns.
+
+    ``rolls[i]`` is one ``(128, 93)`` loop; ``rolls[idx]`` with a slice, an index array or a boolean mask is
+    ``(k, 128, 93)``; ``np.asarray(rolls)`` unpacks everything (1 byte a cell: 1.8 GB for LMD, so prefer
+    batches). ``.packed`` is the ``(n, 1488)`` uint8 storage, e.g. to move the whole set to a GPU.
+    """
+
+    dtype = np.dtype(bool)
+    ndim = 3
+
+    def __init__(self, packed: np.ndarray):
+        packed = np.asarray(packed, dtype=np.uint8)
+        if packed.ndim != 2 or packed.shape[1] != PACKED_BYTES:
+            raise ValueError(f"packed rolls must be (n, {PACKED_BYTES}) uint8, got {packed.shape}")
+        self.packed = packed
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.packed), *ROLL_SHAPE)
+
+    @property
+    def nbytes(self) -> int:
+        return self.packed.nbytes
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __getitem__(self, index):
+        if isinstance(index, tuple):  # rolls[i, t, p]: unpack the loops named by the first index only
+            head, rest = index[0], index[1:]
+            out = unpack_rolls(self.packed[head])
+            scalar = np.ndim(head) == 0 and not isinstance(head, slice)
+            return out[rest] if scalar else out[(slice(None), *rest)]
+        return unpack_rolls(self.packed[index])
+
+    def __array__(self, dtype=None, copy=None):
+        out = unpack_rolls(self.packed)
+        return out if dtype is None else out.astype(dtype)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"PackedRolls(n={len(self)}, shape={self.shape}, {self.nbytes / 1e6:.1f} MB packed)"
+
+
+@dataclass
+class Loops:
+    """A loaded loop data set (see the module docstring); ``load_loops`` builds it."""
+
+    rolls: PackedRolls
+    meta: pd.DataFrame
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "reason"]))
+    files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FILE_COLUMNS))
+    settings: dict = field(default_factory=dict)
+    funnel: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.rolls)
+
+    def split(self, name: str) -> "Loops":
+        """The loops of one split ("train", "valid" or "test"), as a new ``Loops``."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
+        mask = (self.meta["split"] == name).to_numpy()
+        return Loops(
+            rolls=PackedRolls(self.rolls.packed[mask]),
+            meta=self.meta[mask].reset_index(drop=True),
+            failures=self.failures,
+            files=self.files,
+            settings=self.settings,
+            funnel=self.funnel,
+            path=self.path,
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) over the packed rolls and their split labels."""
+        h = hashlib.sha256(np.ascontiguousarray(self.rolls.packed).tobytes())
+        h.update("\n".join(self.meta["split"].astype(str)).encode())
+        return h.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        counts = self.meta["split"].value_counts().to_dict() if len(self.meta) else {}
+        where = f" from {self.path}" if self.path else ""
+        return f"Loops(n={len(self)}, splits={counts}, failures={len(self.failures)}{where})"
+
+
+def assign_splits(
+    groups: Sequence[str], weights: Sequence[int], fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS
+) -> list[str]:
+    """Deterministic split of source files, balanced on loop counts.
+
+    Files are ordered by the SHA-256 of their group key (the file's MD5, so identical files share a split and
+    the order does not depend on file names or input order), then filled into train until it holds
+    ``fractions[0]`` of all loops, then valid, then test. With three or more files carrying loops, each split
+    receives at least one. Returns one split name per entry of ``groups``.
+
+    Parameters
+    ----------
+    groups : group key of each file (its MD5)
+    weights : number of loops of each file (files with 0 loops get the split their order gives)
+    fractions : train, valid, test shares of loops
+    """
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
+        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    total_by_group: dict[str, int] = {}
+    for g, w in zip(groups, weights):
+        total_by_group[g] = total_by_group.get(g, 0) + int(w)
+    order = sorted(total_by_group, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    total = sum(total_by_group.values())
+    bounds = np.cumsum(fractions) * total
+    carrying = [g for g in order if total_by_group[g] > 0]
+
+    result: dict[str, str] = {}
+    done = 0
+    for g in order:
+        w = total_by_group[g]
+        # the split in which this group's first loop falls
+        k = int(np.searchsorted(bounds, done + 0.5 * (w > 0), side="right")) if total else 0
+        result[g] = SPLITS[min(k, 2)]
+        done += w
+    if len(carrying) >= 3:
+        # keep every split non-empty: move the smallest file of the split that has the most files
+        for target in ("test", "valid", "train"):
+            if any(result[g] == target for g in carrying):
+                continue
+            by_split = {s: [g for g in carrying if result[g] == s] for s in SPLITS}
+            donor_split = max(SPLITS, key=lambda s: len(by_split[s]))
+            smallest = min(by_split[donor_split], key=lambda g: (total_by_group[g], order.index(g)))
+            result[smallest] = target
+    return [result[g] for g in groups]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, lineterminator="\n").encode()
+
+
+def _json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_dataset(
+    path: str | os.PathLike,
+    packed: np.ndarray,
+    loops: pd.DataFrame,
+    files: pd.DataFrame,
+    settings: dict,
+    funnel: dict,
+) -> Path:
+    """Write a data set directory; every file atomically, ``manifest.json`` last.
+
+    The bytes written depend only on the arguments, so the same extraction always writes the same data set.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    manifest_path = path / MANIFEST
+    if manifest_path.exists():
+        manifest_path.unlink()  # the set is incomplete until the new manifest lands
+    packed = np.asarray(packed, dtype=np.uint8).reshape(-1, PACKED_BYTES)
+    if len(packed) != len(loops):
+        raise ValueError(f"{len(packed)} rolls but {len(loops)} metadata rows")
+    loops = loops.reindex(columns=LOOP_COLUMNS)
+    files = files.reindex(columns=FILE_COLUMNS)
+    failures = files.loc[files["status"] == "failed", ["source", "reason"]]
+    blobs = {
+        "rolls.npy": _npy_bytes(packed),
+        "loops.csv": _csv_bytes(loops),
+        "files.csv": _csv_bytes(files),
+        "failures.csv": _csv_bytes(failures),
+        "settings.json": _json_bytes(settings),
+        "funnel.json": _json_bytes(funnel),
+    }
+    for name, data in blobs.items():
+        _atomic_write(path / name, data)
+    manifest = {
+        name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in blobs.items()
+    }
+    _atomic_write(manifest_path, _json_bytes({"format": "loopkit-loops-1", "files": manifest}))
+    return path
+
+
+def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
+    """Load a data set directory written by ``loopkit extract``.
+
+    Parameters
+    ----------
+    path : the directory
+    mmap : memory-map the packed rolls instead of reading them (for data sets larger than memory)
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"no loop data set at {path}: run `loopkit extract SRC --out {path}` first")
+    if not (path / MANIFEST).exists():
+        raise FileNotFoundError(
+            f"the data set at {path} is incomplete (no {MANIFEST}): run the same `loopkit extract` command "
+            "again to finish it"
+        )
+    packed = np.load(path / "rolls.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+    meta = pd.read_csv(path / "loops.csv", keep_default_na=False, dtype={"source": str, "md5": str, "split": str})
+    files = pd.read_csv(path / "files.csv", keep_default_na=False, dtype=str)
+    if len(files):
+        files["n_loops"] = files["n_loops"].astype(int)
+    failures = pd.read_csv(path / "failures.csv", keep_default_na=False, dtype=str)
+    settings = json.loads((path / "settings.json").read_text())
+    funnel = json.loads((path / "funnel.json").read_text())
+    if len(packed) != len(meta):
+        raise ValueError(f"{path}: {len(packed)} rolls but {len(meta)} rows in loops.csv")
+    return Loops(
+        rolls=PackedRolls(packed),
+        meta=meta,
+        failures=failures,
+        files=files,
+        settings=settings,
+        funnel=funnel,
+        path=path,
+    )
+
+
+def loops_from_arrays(rolls: np.ndarray, splits: Iterable[str] | None = None, source: str = "array") -> Loops:
+    """An in-memory ``Loops`` from ``(n, 128, 93)`` arrays (tests, synthetic benchmarks)."""
+    rolls = np.asarray(rolls, dtype=bool)
+    n = len(rolls)
+    split = list(splits) if splits is not None else ["train"] * n
+    meta = pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "source": [f"{source}:{i}" for i in range(n)],
+            "md5": [""] * n,
+            "start_bar": np.zeros(n, dtype=int),
+            "bpm": np.full(n, 120.0),
+            "split": split,
+        }
+    )
+    return Loops(rolls=PackedRolls(pack_rolls(rolls)), meta=meta)

@@ -1,0 +1,333 @@
+"""The paper's bass+drum pianoroll (Data Preprocess): MIDI to a 93-column binary roll at 16 steps per bar, and back.
+
+This module is the one place that knows the column layout and the General MIDI drum map. Everything else
+asks it for columns by name (``bass_column(pitch)``, ``drum_column("kick")``) and never writes an index
+literal.
+
+Layout (columns ``p``), 16 steps per bar (``t``)::
+
+    0 .. 83   bass pitches C1 .. B7 (MIDI 24 .. 107), column = pitch - 24
+    84 .. 92  drum components, in the order of ``DRUM_COMPONENTS``
+
+Reading rules (the paper, made precise; see ``../shared/notes/reproduction.md``):
+
+* Bass = every non-drum track whose General MIDI program is 32..39 (0-based). A held note is active on
+  every step it covers. Only the lowest sounding pitch per step survives. Notes outside C1..B7 are dropped.
+* Drums = every drum track (MIDI channel 10). Onsets only: a hit marks the step it starts on. GM drum notes
+  are merged into 9 components by a named drum map (``DRUM_MAPS``); notes the map does not name are dropped.
+* Quantisation is on the file's own beat grid: a step is ticks-per-quarter / 4 ticks, and a time in ticks is
+  rounded to the nearest step (half-way rounds up). No conversion through seconds, so tempo changes do not
+  move notes. A note shorter than half a step still covers its onset step. Bar ``b`` starts at step ``16 b``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+STEPS_PER_BEAT = 4
+BEATS_PER_BAR = 4
+STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR  # T = 16 in the paper
+BARS_PER_LOOP = 8  # B = 8
+LOOP_STEPS = STEPS_PER_BAR * BARS_PER_LOOP  # 128
+
+BASS_LOWEST_PITCH = 24  # C1
+BASS_HIGHEST_PITCH = 107  # B7
+N_BASS = BASS_HIGHEST_PITCH - BASS_LOWEST_PITCH + 1  # 84
+
+DRUM_COMPONENTS: tuple[str, ...] = (
+    "kick",
+    "snare",
+    "closed_hihat",
+    "open_hihat",
+    "low_tom",
+    "mid_tom",
+    "high_tom",
+    "crash",
+    "ride",
+)
+N_DRUMS = len(DRUM_COMPONENTS)  # 9
+N_COLUMNS = N_BASS + N_DRUMS  # P = 93
+
+BASS_COLUMNS = slice(0, N_BASS)
+DRUM_COLUMNS = slice(N_BASS, N_COLUMNS)
+
+#: General MIDI programs (0-based) that count as bass: Acoustic Bass .. Synth Bass 2.
+BASS_PROGRAMS = tuple(range(32, 40))
+
+#: The note each drum component is played with when a roll is written back to MIDI (GM percussion map).
+DRUM_PLAYBACK_NOTE: Mapping[str, int] = {
+    "kick": 36,  # Bass Drum 1
+    "snare": 38,  # Acoustic Snare
+    "closed_hihat": 42,  # Closed Hi-Hat
+    "open_hihat": 46,  # Open Hi-Hat
+    "low_tom": 45,  # Low Tom
+    "mid_tom": 47,  # Low-Mid Tom
+    "high_tom": 50,  # High Tom
+    "crash": 49,  # Crash Cymbal 1
+    "ride": 51,  # Ride Cymbal 1
+}
+
+#: Velocities used when a roll is played back (paper, appendix "How to Play Pianoroll Representation").
+BASS_VELOCITY = 80
+DRUM_VELOCITY = 100
+#: GM program written for the bass track (33 = Electric Bass (finger)).
+BASS_PLAYBACK_PROGRAM = 33
+
+
+def _invert(groups: Mapping[str, tuple[int, ...]]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for component, notes in groups.items():
+        for note in notes:
+            if note in out:
+                raise ValueError(f"GM drum note {note} is mapped twice")
+            out[note] = component
+    return out
+
+
+#: GM drum note -> component. Two named maps; every GM note not listed in a map is dropped by it.
+#:
+#: ``"full"`` (default): all 47 General MIDI Level 1 percussion notes (35..81) merged into the closest
+#: standard component, in the spirit of Magenta's 9-class drum mapping and of the paper's "the rest of the
+#: components are incorporated into the closest standard set". Notes outside 35..81 (GS/XG extensions) are
+#: dropped.
+#:
+#: ``"strict"``: the map of the authors' follow-up code, which keeps 19 notes and drops the other 28.
+DRUM_MAPS: Mapping[str, Mapping[int, str]] = {
+    "full": _invert(
+        {
+            "kick": (35, 36),
+            "snare": (37, 38, 39, 40, 56, 65, 66, 75),  # side stick, snares, clap, cowbell, timbales, claves
+            "closed_hihat": (42, 44, 54, 68, 69, 70, 71, 73, 78, 80),  # pedal hh, tambourine, shakers, short sounds
+            "open_hihat": (46, 67, 72, 74, 79, 81),  # open hh and long sounds
+            "low_tom": (41, 43, 45, 61, 64),  # floor toms, low tom, low bongo, low conga
+            "mid_tom": (47, 48, 60, 63, 77),  # mid toms, hi bongo, open hi conga, low wood block
+            "high_tom": (50, 62, 76),  # high tom, mute hi conga, hi wood block
+            "crash": (49, 52, 55, 57, 58),  # crashes, china, splash, vibraslap
+            "ride": (51, 53, 59),  # rides and ride bell
+        }
+    ),
+    "strict": _invert(
+        {
+            "kick": (35, 36),
+            "snare": (37, 38, 39, 40),
+            "closed_hihat": (42, 44),
+            "open_hihat": (46,),
+            "low_tom": (41, 43, 45),
+            "mid_tom": (47, 48),
+            "high_tom": (50,),
+            "crash": (49, 55, 57),
+            "ride": (51, 59),
+        }
+    ),
+}
+
+
+def bass_column(pitch: int) -> int:
+    """Column of a MIDI bass pitch (24..107)."""
+    if not BASS_LOWEST_PITCH <= pitch <= BASS_HIGHEST_PITCH:
+        raise ValueError(f"bass pitch {pitch} is outside C1..B7 ({BASS_LOWEST_PITCH}..{BASS_HIGHEST_PITCH})")
+    return pitch - BASS_LOWEST_PITCH
+
+
+def bass_pitch(column: int) -> int:
+    """MIDI pitch of a bass column (0..83)."""
+    if not 0 <= column < N_BASS:
+        raise ValueError(f"column {column} is not a bass column (0..{N_BASS - 1})")
+    return column + BASS_LOWEST_PITCH
+
+
+def drum_column(component: str) -> int:
+    """Column of a drum component named in ``DRUM_COMPONENTS``."""
+    try:
+        return N_BASS + DRUM_COMPONENTS.index(component)
+    except ValueError:
+        raise ValueError(f"unknown drum component {component!r}; known: {', '.join(DRUM_COMPONENTS)}") from None
+
+
+def column_names() -> list[str]:
+    """A readable name for every column: bass note names (``E1``) then drum components."""
+    names = "C C# D D# E F F# G G# A A# B".split()
+    bass = [f"{names[p % 12]}{p // 12 - 1}" for p in range(BASS_LOWEST_PITCH, BASS_HIGHEST_PITCH + 1)]
+    return bass + list(DRUM_COMPONENTS)
+
+
+def drum_map_lookup(name: str = "full") -> np.ndarray:
+    """A 128-entry table: GM note -> roll column, or -1 where the named map drops the note."""
+    if name not in DRUM_MAPS:
+        raise ValueError(f"unknown drum map {name!r}; known: {', '.join(DRUM_MAPS)}")
+    table = np.full(128, -1, dtype=np.int16)
+    for note, component in DRUM_MAPS[name].items():
+        table[note] = drum_column(component)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MIDI -> roll
+
+
+def ticks_to_steps(ticks: np.ndarray, tpq: int) -> np.ndarray:
+    """Round tick times to the nearest 16th-note step of a grid with ``tpq`` ticks per quarter note.
+
+    Exact integer arithmetic: ``floor((4 * ticks) / tpq + 1/2)``.
+    """
+    ticks = np.asarray(ticks, dtype=np.int64)
+    return (2 * STEPS_PER_BEAT * ticks + tpq) // (2 * tpq)
+
+
+def score_to_roll(
+    score, drum_map: str = "full", max_steps: int | None = None, steps: int | None = None
+) -> np.ndarray:
+    """Song-level roll of a ``symusic.Score`` in ticks: ``(t, 93)`` bool, ``t`` a whole number of bars.
+
+    Bass and drums follow the module's reading rules. ``max_steps`` guards against absurd tick counts: a score
+    whose bass/drum content reaches past it raises ``ValueError``. A score without bass or drum notes gives
+    a roll of zero bars. ``steps`` fixes the length instead (e.g. 128 to read back a loop whose last bars
+    are silent); content past it raises ``ValueError``.
+    """
+    tpq = int(score.ticks_per_quarter)
+    if tpq <= 0:
+        raise ValueError(f"invalid ticks per quarter note: {tpq}")
+    lookup = drum_map_lookup(drum_map)
+
+    bass_on, bass_off, bass_col = [], [], []
+    drum_on, drum_col = [], []
+    for track in score.tracks:
+        if track.is_drum:
+            notes = track.notes.numpy()
+            if len(notes["time"]) == 0:
+                continue
+            cols = lookup[notes["pitch"].astype(np.int64) & 127]
+            keep = cols >= 0
+            drum_on.append(ticks_to_steps(np.maximum(notes["time"][keep], 0), tpq))
+            drum_col.append(cols[keep])
+        elif track.program in BASS_PROGRAMS:
+            notes = track.notes.numpy()
+            if len(notes["time"]) == 0:
+                continue
+            pitch = notes["pitch"].astype(np.int64)
+            keep = (pitch >= BASS_LOWEST_PITCH) & (pitch <= BASS_HIGHEST_PITCH)
+            start = np.maximum(notes["time"][keep].astype(np.int64), 0)
+            end = start + np.maximum(notes["duration"][keep].astype(np.int64), 0)
+            on = ticks_to_steps(start, tpq)
+            off = np.maximum(ticks_to_steps(end, tpq), on + 1)
+            bass_on.append(on)
+            bass_off.append(off)
+            bass_col.append(pitch[keep] - BASS_LOWEST_PITCH)
+
+    b_on = np.concatenate(bass_on) if bass_on else np.zeros(0, np.int64)
+    b_off = np.concatenate(bass_off) if bass_off else np.zeros(0, np.int64)
+    b_col = np.concatenate(bass_col) if bass_col else np.zeros(0, np.int64)
+    d_on = np.concatenate(drum_on) if drum_on else np.zeros(0, np.int64)
+    d_col = np.concatenate(drum_col) if drum_col else np.zeros(0, np.int64)
+
+    end_step = max(int(b_off.max(initial=0)), int(d_on.max(initial=-1)) + 1)
+    if max_steps is not None and end_step > max_steps:
+        raise ValueError(
+            f"bass/drum content spans {end_step} steps ({end_step // STEPS_PER_BAR} bars), "
+            f"over the limit of {max_steps // STEPS_PER_BAR} bars"
+        )
+    if steps is not None:
+        if end_step > steps:
+            raise ValueError(f"content spans {end_step} steps, more than the {steps} asked for")
+        n_steps = steps
+    else:
+        n_steps = -(-end_step // STEPS_PER_BAR) * STEPS_PER_BAR
+    roll = np.zeros((n_steps, N_COLUMNS), dtype=bool)
+    roll[d_on, d_col] = True
+    if len(b_on):
+        # Lowest sounding bass pitch per step: a difference array per step gives, for each step, the set of
+        # sounding pitches; the lowest is found by scanning columns upwards.
+        active = np.zeros((n_steps + 1, N_BASS), dtype=np.int32)
+        np.add.at(active, (b_on, b_col), 1)
+        np.add.at(active, (b_off, b_col), -1)
+        sounding = np.cumsum(active[:-1], axis=0) > 0
+        lowest = np.argmax(sounding, axis=1)
+        has_bass = sounding[np.arange(n_steps), lowest]
+        steps = np.nonzero(has_bass)[0]
+        roll[steps, lowest[steps]] = True
+    return roll
+
+
+def read_score(source: str | os.PathLike | bytes):
+    """Parse MIDI from a path or from bytes into a ``symusic.Score`` in ticks."""
+    import symusic
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return symusic.Score.from_midi(bytes(source))
+    return symusic.Score(str(source))
+
+
+def midi_to_roll(source: str | os.PathLike | bytes, drum_map: str = "full", steps: int | None = None) -> np.ndarray:
+    """Song-level ``(t, 93)`` roll of a MIDI file (path or bytes). See the module docstring for the rules.
+
+    ``steps=LOOP_STEPS`` reads a loop written by ``write_midi`` back to its exact ``(128, 93)`` shape.
+    """
+    return score_to_roll(read_score(source), drum_map=drum_map, steps=steps)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# roll -> MIDI
+
+
+def roll_to_score(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480):
+    """A ``symusic.Score`` that plays a ``(t, 93)`` roll (a loop or a whole song).
+
+    Bass: one track named "Bass", GM program 33, velocity 80; consecutive active steps of one pitch are one
+    note. Drums: one track named "Drums" on the GM drum channel, each active cell a one-step hit at velocity
+    100. A 4/4 time signature and the tempo ``bpm`` are written at tick 0.
+    """
+    import symusic
+
+    roll = np.asarray(roll, dtype=bool)
+    if roll.ndim != 2 or roll.shape[1] != N_COLUMNS:
+        raise ValueError(f"expected a (steps, {N_COLUMNS}) roll, got shape {roll.shape}")
+    if not bpm > 0:
+        raise ValueError(f"tempo must be positive, got {bpm} bpm")
+    if tpq % STEPS_PER_BEAT:
+        raise ValueError(f"ticks per quarter ({tpq}) must be a multiple of {STEPS_PER_BEAT}")
+    step = tpq // STEPS_PER_BEAT
+    score = symusic.Score(tpq)
+    score.time_signatures.append(symusic.TimeSignature(0, BEATS_PER_BAR, 4))
+    score.tempos.append(symusic.Tempo(0, float(bpm)))
+
+    bass = symusic.Track("Bass", BASS_PLAYBACK_PROGRAM, False)
+    b = roll[:, BASS_COLUMNS]
+    padded = np.zeros((b.shape[0] + 2, b.shape[1]), dtype=np.int8)
+    padded[1:-1] = b
+    edges = np.diff(padded, axis=0)
+    # nonzero on the (pitch, time) array orders runs by pitch, then time, so starts and ends pair up.
+    run_col, run_start = np.nonzero(edges.T == 1)
+    _, run_end = np.nonzero(edges.T == -1)
+    for c, s, e in zip(run_col, run_start, run_end):
+        bass.notes.append(symusic.Note(int(s) * step, int(e - s) * step, bass_pitch(int(c)), BASS_VELOCITY))
+    bass.notes.sort()
+    score.tracks.append(bass)
+
+    drums = symusic.Track("Drums", 0, True)
+    steps, cols = np.nonzero(roll[:, DRUM_COLUMNS])
+    for s, c in zip(steps, cols):
+        note = DRUM_PLAYBACK_NOTE[DRUM_COMPONENTS[int(c)]]
+        drums.notes.append(symusic.Note(int(s) * step, step, note, DRUM_VELOCITY))
+    score.tracks.append(drums)
+    return score
+
+
+def roll_to_midi_bytes(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480) -> bytes:
+    """Standard MIDI file bytes for a roll (see ``roll_to_score``)."""
+    return bytes(roll_to_score(roll, bpm=bpm, tpq=tpq).dumps_midi())
+
+
+def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, tpq: int = 480) -> Path:
+    """Write a roll as a standard MIDI file that any DAW opens (see ``roll_to_score``). Returns the path."""
+    path = Path(path)
+    data = roll_to_midi_bytes(roll, bpm=bpm, tpq=tpq)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return path
+
