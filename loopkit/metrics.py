@@ -372,6 +372,8 @@ def _sequence_ids(*arrays: np.ndarray) -> list[np.ndarray]:
     lo = min(int(a.min()) for a in arrays)
     hi = max(int(a.max()) for a in arrays)
     dtype = np.result_type(np.min_scalar_type(lo), np.min_scalar_type(hi))
+    if dtype.kind not in "biu":  # e.g. negative codes beside codes above 2**63: no exact common integer type
+        raise ValueError(f"code values {lo}..{hi} do not fit one integer type")
     rows = np.ascontiguousarray(np.concatenate([a.astype(dtype, copy=False) for a in arrays]))
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
     _, inverse = np.unique(keys, return_inverse=True)
