@@ -1,0 +1,36 @@
+# loopkit task runner. The two commands a newcomer runs:  make book   and   make test
+# Both do all their own set-up (apt packages + .venv) through scripts/setup.sh.
+
+PY      := .venv/bin/python
+PROFILE ?= cpu
+CORPUS  ?= demo
+OUT     ?= runs/$(PROFILE)
+DEVICE  ?= auto
+
+.PHONY: book test test-all setup bench clean
+
+setup:
+	scripts/setup.sh
+
+## The main job: get the corpus, run every notebook under PROFILE with papermill, build the book.
+book: setup
+	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE)
+
+## The test suite (fast: minutes). CI runs exactly this.
+test:
+	scripts/setup.sh --test
+	$(PY) -m pytest -m "not slow"
+
+## Everything, slow tests included.
+test-all:
+	scripts/setup.sh --test
+	$(PY) -m pytest
+
+## Speed and memory figures quoted in the README.
+bench: setup
+	$(PY) benchmarks/extract.py
+	$(PY) benchmarks/train.py
+	$(PY) benchmarks/metrics.py
+
+clean:
+	rm -rf _build book/_generated runs
