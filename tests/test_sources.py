@@ -131,7 +131,7 @@ def corpus(tmp_path_factory) -> tuple[Path, list[str]]:
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
     return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*")
-            if p.is_file() and p.name != demo.LOCK_FILE}
+            if p.is_file()}
 
 
 def test_fetch_demo_writes_every_package_with_licence_and_manifest(corpus):
@@ -157,7 +157,8 @@ def test_fetch_demo_writes_every_package_with_licence_and_manifest(corpus):
     assert manifest["sources"][0]["licence"] == "freedoom-license"
     assert (out / "freedoom" / "freedoom1_d_e1m1.mid").is_file()  # <wad>_<lump>.mid, lower case
     assert (out / "freedoom" / "CREDITS").is_file() and (out / "openttd-openmsx" / "readme.txt").is_file()
-    assert not list(out.glob(".partial-*"))
+    assert sorted(p.name for p in out.iterdir()) == ["freedoom", "manifest.json", "openttd-openmsx",
+                                                     "planetblupi-music-midi"]  # no temporary or lock files
     assert any("with bass and drums" in line for line in lines)
 
 
@@ -210,13 +211,21 @@ def test_interrupted_fetch_demo_leaves_only_whole_packages(debs, tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         demo.fetch_demo(tmp_path / "c", debs=debs, progress=False, echo=None)
     out = tmp_path / "c"
-    assert sorted(p.name for p in out.iterdir() if p.name != demo.LOCK_FILE) == ["freedoom", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["freedoom", "manifest.json"]
     assert [e["package"] for e in demo.read_manifest(out)["sources"]] == ["freedoom"]
     monkeypatch.setattr(demo, "bass_and_drums", real_check)
     lines: list[str] = []
     demo.fetch_demo(out, debs=debs, progress=False, echo=lines.append)
     assert [e["package"] for e in demo.read_manifest(out)["sources"]] == [s.package for s in demo.DEMO_SOURCES]
     assert all(demo.source_complete(out, e) for e in demo.read_manifest(out)["sources"])
+
+
+def test_fetch_demo_refuses_a_folder_another_run_is_writing(tmp_path):
+    out = tmp_path / "c"
+    out.mkdir()
+    with demo._locked(out):
+        with pytest.raises(demo.DemoSourceError, match="another `loopkit data demo` is writing"):
+            demo.fetch_demo(out, progress=False, echo=None)
 
 
 def test_fetch_demo_without_apt_says_what_to_do(tmp_path, monkeypatch):

@@ -46,7 +46,6 @@ from . import wad
 MANIFEST = "manifest.json"
 LICENCE_FILE = "copyright"
 PARTIAL_PREFIX = ".partial-"
-LOCK_FILE = ".lock"
 MIDI_SUFFIXES = (".mid", ".midi")
 #: Seconds ``apt-get download`` may take before the run gives up.
 APT_TIMEOUT_S = 900
@@ -419,17 +418,21 @@ def source_complete(out: str | os.PathLike, entry: dict | None) -> bool:
 
 @contextlib.contextmanager
 def _locked(out: Path):
+    """Hold an exclusive lock on the corpus folder itself (no lock file that ``loopkit extract`` would list)."""
     try:
         import fcntl
     except ImportError:  # not a POSIX system: no lock
         yield
         return
-    with open(out / LOCK_FILE, "w") as handle:
+    fd = os.open(out, os.O_RDONLY)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise DemoSourceError(f"another `loopkit data demo` is writing {out}; wait for it to finish") from None
         yield
+    finally:
+        os.close(fd)
 
 
 def fetch_demo(
