@@ -18,15 +18,22 @@ if command -v dpkg >/dev/null 2>&1; then
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
   done
 fi
+# `loopkit data demo` fetches three Debian packages with `apt-get download`: it needs the package lists.
+need_lists=0
+if command -v apt-cache >/dev/null 2>&1 && ! apt-cache show freedoom >/dev/null 2>&1; then need_lists=1; fi
+if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
+if [ $need_lists = 1 ] && [ -z "$missing" ] && [ "$sudo" != none ]; then
+  echo "setup: updating the apt package lists"
+  $sudo apt-get update -qq
+fi
 if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "setup: please install these system packages yourself:$missing" >&2
     exit 1
   fi
   echo "setup: installing system packages:$missing"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 # Jupyter kernels talk over the loopback interface.
