@@ -1,0 +1,201 @@
+"""The listening test's ratings store (paper, Listening Test): SQLite in WAL mode, one connection per request.
+
+Tables::
+
+    meta       key, value: the stimulus set's fingerprint, so a database is never mixed with another set
+    stimuli    id, role ("test" | "familiarisation"), grp, source: copied from the manifest when serving starts
+    listeners  id, created, phase ("familiarisation" | "test"), test_order (JSON list of ids, fixed per listener)
+    ratings    listener, stimulus, rating (1..5), time: one row per (listener, stimulus), the primary key
+
+A rating is written with ``INSERT ... ON CONFLICT DO NOTHING`` inside an immediate transaction: a repeated
+submission of the same rating changes nothing, a different rating for an already rated stimulus is refused
+(``RatingConflict``), and concurrent writers wait for each other (``busy_timeout``) instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .prepare import StimulusSet
+
+PHASES = ("familiarisation", "test")
+RATING_MIN, RATING_MAX = 1, 5
+EXPORT_COLUMNS = ["listener", "stimulus", "group", "rating", "time"]
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stimuli (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('test', 'familiarisation')),
+    grp TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listeners (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    phase TEXT NOT NULL CHECK (phase IN ('familiarisation', 'test')),
+    test_order TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    listener TEXT NOT NULL REFERENCES listeners(id),
+    stimulus TEXT NOT NULL REFERENCES stimuli(id),
+    rating INTEGER NOT NULL CHECK (rating BETWEEN {RATING_MIN} AND {RATING_MAX}),
+    time TEXT NOT NULL,
+    PRIMARY KEY (listener, stimulus)
+) WITHOUT ROWID;
+"""
+
+
+class RatingConflict(Exception):
+    """The listener already gave this stimulus a different rating (the first one stands)."""
+
+
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC with milliseconds (the ``time`` column)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with WAL, a busy timeout and foreign keys on; ``readonly`` opens an existing file only."""
+    path = Path(path)
+    if readonly:
+        if not path.is_file():
+            raise FileNotFoundError(f"no ratings database at {path}")
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    else:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> None:
+    """Create the tables and copy the stimulus set into them; refuse a database made for another stimulus set."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder of the database {path} does not exist")
+    with closing(connect(path)) as conn:
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'stimulus_set'").fetchone()
+            if row is not None and row["value"] != stimuli.fingerprint:
+                raise ValueError(
+                    f"the database {path} holds ratings of another stimulus set: give a new --db for this one"
+                )
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('stimulus_set', ?)", (stimuli.fingerprint,)
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO stimuli (id, role, grp, source) VALUES (?, ?, ?, ?)",
+                [(s["id"], s["role"], s["group"], s["source"]) for s in stimuli.stimuli],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def create_listener(conn: sqlite3.Connection, listener: str, test_order: list[str], phase: str) -> None:
+    """Add a listener with their fixed random order of test stimuli."""
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}")
+    conn.execute(
+        "INSERT INTO listeners (id, created, phase, test_order) VALUES (?, ?, ?, ?)",
+        (listener, utc_now(), phase, json.dumps(test_order)),
+    )
+
+
+def get_listener(conn: sqlite3.Connection, listener: str) -> dict | None:
+    """``{id, created, phase, test_order}`` of a listener, or None if unknown."""
+    row = conn.execute("SELECT id, created, phase, test_order FROM listeners WHERE id = ?", (listener,)).fetchone()
+    if row is None:
+        return None
+    return {**dict(row), "test_order": json.loads(row["test_order"])}
+
+
+def set_phase(conn: sqlite3.Connection, listener: str, phase: str) -> None:
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}")
+    conn.execute("UPDATE listeners SET phase = ? WHERE id = ?", (phase, listener))
+
+
+def ratings_of(conn: sqlite3.Connection, listener: str) -> dict[str, int]:
+    """stimulus id -> rating, for one listener."""
+    rows = conn.execute("SELECT stimulus, rating FROM ratings WHERE listener = ?", (listener,)).fetchall()
+    return {r["stimulus"]: int(r["rating"]) for r in rows}
+
+
+def add_rating(conn: sqlite3.Connection, listener: str, stimulus: str, rating: int) -> bool:
+    """Store a rating; True if a row was written, False if the same rating was already there.
+
+    Raises
+    ------
+    RatingConflict
+        when the listener already rated this stimulus differently (nothing is written)
+    ValueError
+        for a rating outside 1..5
+    """
+    if isinstance(rating, bool) or not isinstance(rating, int) or not RATING_MIN <= rating <= RATING_MAX:
+        raise ValueError(f"a rating is a whole number from {RATING_MIN} to {RATING_MAX}, got {rating!r}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cur = conn.execute(
+            "INSERT INTO ratings (listener, stimulus, rating, time) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (listener, stimulus) DO NOTHING",
+            (listener, stimulus, rating, utc_now()),
+        )
+        if cur.rowcount == 0:
+            old = conn.execute(
+                "SELECT rating FROM ratings WHERE listener = ? AND stimulus = ?", (listener, stimulus)
+            ).fetchone()
+            conn.execute("COMMIT")
+            if int(old["rating"]) != rating:
+                raise RatingConflict(f"this loop was already rated {old['rating']}; the first rating stands")
+            return False
+        conn.execute("COMMIT")
+        return True
+    except RatingConflict:
+        raise
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def read_ratings(path: str | os.PathLike) -> pd.DataFrame:
+    """All ratings with their group: columns listener, stimulus, group, rating, time (ordered by time)."""
+    with closing(connect(path, readonly=True)) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT r.listener, r.stimulus, s.grp AS 'group', r.rating, r.time FROM ratings r "
+                "JOIN stimuli s ON s.id = r.stimulus ORDER BY r.time, r.listener, r.stimulus"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{path} is not a loopkit ratings database ({exc})") from None
+    df = pd.DataFrame([dict(r) for r in rows], columns=EXPORT_COLUMNS)
+    df["rating"] = df["rating"].astype(int)
+    return df
+
+
+def export_ratings(db: str | os.PathLike, out: str | os.PathLike) -> int:
+    """Write the ratings as CSV (``EXPORT_COLUMNS``), atomically; returns the number of rows."""
+    from ..audio import write_bytes_atomic
+
+    df = read_ratings(db)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"the folder of {out} does not exist")
+    write_bytes_atomic(out, df.to_csv(index=False, lineterminator="\n").encode())
+    return len(df)
