@@ -240,7 +240,7 @@ def check_parts_heard(
         mask = np.zeros(len(audio), dtype=bool)
         for a, b in spans:
             mask[max(int(a), 0) : max(int(b), 0)] = True
-        levels[part] = _rms_db(audio[mask])
+        levels[part] = float(_rms_db(audio[mask]))
     if not levels:
         raise InaudibleAudioError("nothing to render: the roll has no bass or drum notes, the audio would be silent")
     quiet = [p for p, db in levels.items() if not db >= min_rms_db]
@@ -305,7 +305,7 @@ def synthesize(score, settings: AudioSettings | None = None, end: float | None =
             stereo = _synth_events(events[part], programs[part], n_samples, settings, soundfont)
         else:
             stereo = np.zeros((n_samples, 2), dtype=np.float32)
-        stems[part] = stereo.mean(axis=1) if settings.channels == 1 else stereo
+        stems[part] = (stereo[:, 0] + stereo[:, 1]) * np.float32(0.5) if settings.channels == 1 else stereo
     levels = check_parts_heard(stems, windows, settings.min_part_rms_db)
 
     mix = sum(stems.values())
@@ -317,8 +317,9 @@ def synthesize(score, settings: AudioSettings | None = None, end: float | None =
         ramp[n_samples - fade :] = np.linspace(1.0, 0.0, fade, dtype=np.float32)
     if settings.channels == 2:
         ramp = ramp[:, None]
-    mix = (mix * (ramp * scale)).astype(np.float32)
-    stems = {p: (s * (ramp * scale)).astype(np.float32) for p, s in stems.items()}
+    gain = (ramp * np.float32(scale)).astype(np.float32)
+    mix = (mix * gain).astype(np.float32, copy=False)
+    stems = {p: (s * gain).astype(np.float32, copy=False) for p, s in stems.items()}
     return Rendering(audio=mix, sample_rate=sr, stems=stems, part_rms_db=levels, scaled=scale)
 
 

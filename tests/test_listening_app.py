@@ -491,3 +491,49 @@ def test_twenty_concurrent_listeners_lose_nothing(app_env):
     assert rows.groupby("listener").size().tolist() == [50] * 20
     assert not rows.duplicated(["listener", "stimulus"]).any()
     assert (rows["rating"] == [1 + sum(map(ord, s)) % 5 for s in rows["stimulus"]]).all()
+
+
+def test_listen_serve_command_runs_and_stops_cleanly(stimuli_dir, tmp_path):
+    """`loopkit listen serve` in a subprocess: it says where to open, answers on 127.0.0.1, stops on Ctrl-C."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db_file = tmp_path / "served.sqlite"
+    cmd = [sys.executable, "-m", "loopkit", "listen", "serve", "--stimuli", str(stimuli_dir), "--db", str(db_file),
+           "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert f"open http://127.0.0.1:{port}/" in line
+        deadline = time.time() + 30
+        while True:
+            try:
+                state = _listener_call(f"http://127.0.0.1:{port}", "/api/state")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.time() < deadline, "the server did not answer"
+                time.sleep(0.2)
+        assert state == {"phase": "new", "done": 0, "total": 50}
+        assert _listener(f"http://127.0.0.1:{port}", repeat_first=False) == 50
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            raise
+    assert proc.returncode == 0, err
+    assert f"stopped; 50 rating(s) stored in {db_file}" in out
+    assert count_ratings(db_file) == 50  # every rating was committed as it arrived
+
+
+def _listener_call(url: str, path: str):
+    with urllib.request.urlopen(url + path, timeout=10) as resp:
+        return json.loads(resp.read())

@@ -248,7 +248,7 @@ def serve(
     port: int = 8000,
     threads: int = 8,
 ) -> None:
-    """Serve the app with waitress until interrupted (every rating is committed as it arrives)."""
+    """Serve the app with waitress until Ctrl-C (every rating is committed as it arrives)."""
     from waitress import serve as waitress_serve
 
     app = create_app(stimuli_dir, db_path)
@@ -265,6 +265,8 @@ def serve(
         waitress_serve(app, host=host, port=port, threads=threads, ident="loopkit")
     except OSError as exc:  # the port is taken, or the address cannot be bound
         raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    # waitress returns on Ctrl-C after finishing the requests in flight
+    print(f"stopped; {count_ratings(db_path)} rating(s) stored in {db_path}", flush=True)
 
 
 def count_ratings(db_path: str | os.PathLike) -> int:
