@@ -234,6 +234,13 @@ def test_a_whole_session_is_blind_and_complete(app_env):
         audio = client.get(src)
         assert audio.status_code == 200 and audio.mimetype == "audio/ogg"
         assert audio.data == (stimuli.root / AUDIO_DIR / src.split("/")[-1]).read_bytes()
+    # audio headers: no file times (files were rendered group by group), an ETag from the content
+    answers = [client.get(f"/audio/{sid}.ogg") for sid in stimuli.test_ids]
+    assert len({a.headers["Last-Modified"] for a in answers}) == 1
+    by_id = stimuli.by_id()
+    assert all(a.headers["ETag"].strip('"') == by_id[sid]["sha256"][:32] for a, sid in zip(answers, stimuli.test_ids))
+    assert client.get(f"/audio/{stimuli.test_ids[0]}.ogg", headers={"If-None-Match": answers[0].headers["ETag"]}
+                      ).status_code == 304  # fmt: skip
     check(client.post("/familiarised"))
     order = []
     for k in range(50):
@@ -255,7 +262,6 @@ def test_a_whole_session_is_blind_and_complete(app_env):
     assert len(rows) == 50
     expected = {sid: 1 + k % 5 for k, sid in enumerate(order)}
     assert dict(zip(rows["stimulus"], rows["rating"])) == expected
-    by_id = stimuli.by_id()
     assert all(by_id[s]["group"] == g for s, g in zip(rows["stimulus"], rows["group"]))
 
 

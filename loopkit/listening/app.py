@@ -25,8 +25,10 @@ import os
 import re
 import secrets
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from flask import Flask, abort, g, jsonify, make_response, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
@@ -59,6 +61,12 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
     test_ids = set(stimuli.test_ids)
     familiar = stimuli.familiarisation_ids
     audio_files = {sid: stimuli.audio_path(sid).resolve() for sid in by_id}
+    # the files were rendered group after group: their modification times would hint at the groups, so every
+    # audio answer carries the same Last-Modified and an ETag made from its content
+    published = datetime.fromisoformat(stimuli.manifest["created"])
+    seconds = float(np.mean([s["seconds"] for s in stimuli.stimuli]))
+    # listening to every loop plus about 8 s to answer
+    minutes = max(1, round((len(familiar) + len(test_ids)) * (seconds + 8) / 60))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -171,7 +179,7 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
         st = state(listener)
         if st["phase"] == "new":
             return render_template("instructions.html", total=st["total"], n_familiar=len(familiar),
-                                   question=QUESTION)  # fmt: skip
+                                   question=QUESTION, seconds=round(seconds), minutes=minutes)  # fmt: skip
         if st["phase"] == "familiarisation":
             return render_template("familiarisation.html", items=st["familiarisation"], total=st["total"])
         if st["phase"] == "done":
@@ -234,7 +242,8 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
         sid, dot, ext = name.partition(".")
         if ext != "ogg" or not ID_RE.match(sid) or sid not in audio_files:
             abort(404)
-        resp = send_file(audio_files[sid], mimetype="audio/ogg", conditional=True, max_age=3600)
+        resp = send_file(audio_files[sid], mimetype="audio/ogg", conditional=True, max_age=3600,
+                         etag=by_id[sid]["sha256"][:32], last_modified=published)  # fmt: skip
         resp.headers["Cache-Control"] = "private, max-age=3600"
         return resp
 

@@ -315,14 +315,19 @@ def prepare_stimuli(
                 by_source[entry["group"]] = {c.source: c for c in group_candidates(groups[entry["group"]])}
             cand = by_source[entry["group"]].get(entry["source"])
             if cand is None:
-                raise FileNotFoundError(f"{entry['source']} has gone since the stimulus set was planned")
+                raise FileNotFoundError(
+                    f"{entry['source']} has gone since the stimulus set was planned: delete {out} to plan it again"
+                )
             roll = np.asarray(cand.load(), dtype=bool)
             if roll.shape != (LOOP_STEPS, N_COLUMNS):
                 raise ValueError(f"{entry['source']}: expected a ({LOOP_STEPS}, {N_COLUMNS}) loop, got {roll.shape}")
             try:
                 data = roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings)
-            except ValueError as exc:
-                raise ValueError(f"{entry['source']} (group {entry['group']!r}): {exc}") from None
+            except ValueError as exc:  # e.g. an empty loop: nothing to hear
+                raise ValueError(
+                    f"{entry['source']} (group {entry['group']!r}): {exc}; replace or remove it and delete {out} "
+                    "to plan the stimulus set again"
+                ) from None
             write_midi(roll, out / MIDI_DIR / f"{entry['id']}.mid", bpm=bpm)
             write_bytes_atomic(audio_path, data)
         data = audio_path.read_bytes()
