@@ -98,6 +98,18 @@ def browser(tmp_path):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def click_and_wait(driver, element_id: str) -> None:
+    """Click a button that submits a form, and wait until the next page has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, 30).until(ec.staleness_of(old_page))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def audio_loads(driver) -> list[dict]:
     players = driver.execute_async_script(WAIT_AUDIO)
     assert players, "no audio element on the page"
@@ -113,12 +125,12 @@ def test_a_listening_session_in_chromium(server, browser):
     url, stimuli, db_path = server
     browser.get(url + "/")
     assert "How much does this sound like music?" in browser.page_source
-    browser.find_element(By.ID, "start").click()
+    click_and_wait(browser, "start")
 
     # familiarisation: one example, which loads
     players = audio_loads(browser)
     assert [p["src"] for p in players] == [f"{url}/audio/{i}.ogg" for i in stimuli.familiarisation_ids]
-    browser.find_element(By.ID, "begin").click()
+    click_and_wait(browser, "begin")
 
     given = {}
     total = len(stimuli.test_ids)
@@ -133,7 +145,7 @@ def test_a_listening_session_in_chromium(server, browser):
         assert sid in stimuli.test_ids and sid not in given
         rating = 5 - k % 5
         browser.find_element(By.ID, f"rating-{rating}").click()
-        browser.find_element(By.ID, "next").click()
+        click_and_wait(browser, "next")
         given[sid] = rating
     assert "Thank you" in browser.page_source
     # nothing in the pages named a group
