@@ -22,7 +22,9 @@ Reading rules (the paper, made precise; see ``../shared/notes/reproduction.md``)
 
 from __future__ import annotations
 
+import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -95,7 +97,7 @@ def _invert(groups: Mapping[str, tuple[int, ...]]) -> dict[int, str]:
 #: components are incorporated into the closest standard set". Notes outside 35..81 (GS/XG extensions) are
 #: dropped.
 #:
-#: ``"strict"``: the map of the authors' follow-up code, which keeps 19 notes and drops the other 28.
+#: ``"strict"``: the map of the authors' follow-up code, which keeps 20 notes and drops the other 27 of 35..81.
 DRUM_MAPS: Mapping[str, Mapping[int, str]] = {
     "full": _invert(
         {
@@ -155,13 +157,15 @@ def column_names() -> list[str]:
     return bass + list(DRUM_COMPONENTS)
 
 
+@functools.lru_cache(maxsize=None)
 def drum_map_lookup(name: str = "full") -> np.ndarray:
-    """A 128-entry table: GM note -> roll column, or -1 where the named map drops the note."""
+    """A 128-entry table: GM note -> roll column, or -1 where the named map drops the note (read-only)."""
     if name not in DRUM_MAPS:
         raise ValueError(f"unknown drum map {name!r}; known: {', '.join(DRUM_MAPS)}")
     table = np.full(128, -1, dtype=np.int16)
     for note, component in DRUM_MAPS[name].items():
         table[note] = drum_column(component)
+    table.flags.writeable = False
     return table
 
 
@@ -172,22 +176,42 @@ def drum_map_lookup(name: str = "full") -> np.ndarray:
 def ticks_to_steps(ticks: np.ndarray, tpq: int) -> np.ndarray:
     """Round tick times to the nearest 16th-note step of a grid with ``tpq`` ticks per quarter note.
 
-    Exact integer arithmetic: ``floor((4 * ticks) / tpq + 1/2)``.
+    Exact integer arithmetic: ``floor((4 * ticks) / tpq + 1/2)``, so a time half-way between two steps
+    goes to the later one.
     """
     ticks = np.asarray(ticks, dtype=np.int64)
     return (2 * STEPS_PER_BEAT * ticks + tpq) // (2 * tpq)
 
 
-def score_to_roll(
-    score, drum_map: str = "full", max_steps: int | None = None, steps: int | None = None
-) -> np.ndarray:
-    """Song-level roll of a ``symusic.Score`` in ticks: ``(t, 93)`` bool, ``t`` a whole number of bars.
+@dataclass(frozen=True)
+class SongNotes:
+    """The bass and drum notes of a song, quantised to steps (``t``) and mapped to roll columns (``p``).
 
-    Bass and drums follow the module's reading rules. ``max_steps`` guards against absurd tick counts: a score
-    whose bass/drum content reaches past it raises ``ValueError``. A score without bass or drum notes gives
-    a roll of zero bars. ``steps`` fixes the length instead (e.g. 128 to read back a loop whose last bars
-    are silent); content past it raises ``ValueError``.
+    Attributes
+    ----------
+    bass_on, bass_off : (n,) int64, first step and one-past-last step of each bass note (``off > on``)
+    bass_col : (n,) int64, bass column of each note (pitch - 24)
+    drum_on : (m,) int64, onset step of each kept drum hit
+    drum_col : (m,) int64, drum column of each hit
     """
+
+    bass_on: np.ndarray
+    bass_off: np.ndarray
+    bass_col: np.ndarray
+    drum_on: np.ndarray
+    drum_col: np.ndarray
+
+    @property
+    def end_step(self) -> int:
+        """One past the last step any bass or drum note reaches (0 for a song without them)."""
+        return max(int(self.bass_off.max(initial=0)), int(self.drum_on.max(initial=-1)) + 1)
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def score_notes(score, drum_map: str = "full", bass_programs: tuple[int, ...] = BASS_PROGRAMS) -> SongNotes:
+    """Quantise the bass and drum notes of a ``symusic.Score`` in ticks (see the module docstring's rules)."""
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
         raise ValueError(f"invalid ticks per quarter note: {tpq}")
@@ -197,37 +221,93 @@ def score_to_roll(
     drum_on, drum_col = [], []
     for track in score.tracks:
         if track.is_drum:
-            notes = track.notes.numpy()
-            if len(notes["time"]) == 0:
+            if track.note_num() == 0:
                 continue
-            cols = lookup[notes["pitch"].astype(np.int64) & 127]
+            notes = track.notes.numpy()
+            cols = lookup[notes["pitch"].astype(np.int64) & 127].astype(np.int64)
             keep = cols >= 0
             drum_on.append(ticks_to_steps(np.maximum(notes["time"][keep], 0), tpq))
             drum_col.append(cols[keep])
-        elif track.program in BASS_PROGRAMS:
-            notes = track.notes.numpy()
-            if len(notes["time"]) == 0:
+        elif track.program in bass_programs:
+            if track.note_num() == 0:
                 continue
+            notes = track.notes.numpy()
             pitch = notes["pitch"].astype(np.int64)
             keep = (pitch >= BASS_LOWEST_PITCH) & (pitch <= BASS_HIGHEST_PITCH)
             start = np.maximum(notes["time"][keep].astype(np.int64), 0)
             end = start + np.maximum(notes["duration"][keep].astype(np.int64), 0)
             on = ticks_to_steps(start, tpq)
-            off = np.maximum(ticks_to_steps(end, tpq), on + 1)
             bass_on.append(on)
-            bass_off.append(off)
+            bass_off.append(np.maximum(ticks_to_steps(end, tpq), on + 1))
             bass_col.append(pitch[keep] - BASS_LOWEST_PITCH)
 
-    b_on = np.concatenate(bass_on) if bass_on else np.zeros(0, np.int64)
-    b_off = np.concatenate(bass_off) if bass_off else np.zeros(0, np.int64)
-    b_col = np.concatenate(bass_col) if bass_col else np.zeros(0, np.int64)
-    d_on = np.concatenate(drum_on) if drum_on else np.zeros(0, np.int64)
-    d_col = np.concatenate(drum_col) if drum_col else np.zeros(0, np.int64)
+    def cat(parts):
+        return np.concatenate(parts) if parts else _EMPTY
 
-    end_step = max(int(b_off.max(initial=0)), int(d_on.max(initial=-1)) + 1)
+    return SongNotes(cat(bass_on), cat(bass_off), cat(bass_col), cat(drum_on), cat(drum_col))
+
+
+def lowest_bass(on: np.ndarray, off: np.ndarray, col: np.ndarray, n_steps: int) -> np.ndarray:
+    """Lowest sounding bass column at each step, or -1 where no bass note sounds.
+
+    A note sounds on steps ``on .. off - 1``. Parameters are (n,) int arrays (see ``SongNotes``); returns an
+    (t,) int64 array with ``t = n_steps``.
+    """
+    lowest = np.full(n_steps, -1, dtype=np.int64)
+    if len(on) == 0:
+        return lowest
+    lengths = off - on
+    covered = int(lengths.sum())
+    if covered <= 8 * n_steps + 4096:
+        # Expand every note into its (step, column) cells, sort by step then column, keep each step's first.
+        first = np.repeat(on - np.cumsum(lengths) + lengths, lengths)
+        steps = first + np.arange(covered)
+        key = np.sort(steps * N_BASS + np.repeat(col, lengths))
+        step_of = key // N_BASS
+        head = np.ones(len(key), dtype=bool)
+        head[1:] = step_of[1:] != step_of[:-1]
+        lowest[step_of[head]] = key[head] % N_BASS
+    else:
+        # Many long overlapping notes: a difference array per column avoids expanding them.
+        active = np.zeros((n_steps + 1, N_BASS), dtype=np.int32)
+        np.add.at(active, (on, col), 1)
+        np.add.at(active, (off, col), -1)
+        sounding = np.cumsum(active[:-1], axis=0) > 0
+        low = np.argmax(sounding, axis=1)
+        has = sounding[np.arange(n_steps), low]
+        lowest[has] = low[has]
+    return lowest
+
+
+def render_roll(notes: SongNotes, n_steps: int) -> np.ndarray:
+    """The ``(t, 93)`` bool roll of quantised notes, ``t = n_steps`` (notes past it must not exist)."""
+    roll = np.zeros((n_steps, N_COLUMNS), dtype=bool)
+    roll[notes.drum_on, notes.drum_col] = True
+    lowest = lowest_bass(notes.bass_on, notes.bass_off, notes.bass_col, n_steps)
+    steps = np.nonzero(lowest >= 0)[0]
+    roll[steps, lowest[steps]] = True
+    return roll
+
+
+def score_to_roll(
+    score,
+    drum_map: str = "full",
+    max_steps: int | None = None,
+    steps: int | None = None,
+    bass_programs: tuple[int, ...] = BASS_PROGRAMS,
+) -> np.ndarray:
+    """Song-level roll of a ``symusic.Score`` in ticks: ``(t, 93)`` bool, ``t`` a whole number of bars.
+
+    Bass and drums follow the module's reading rules. ``max_steps`` guards against absurd tick counts: a score
+    whose bass/drum content reaches past it raises ``ValueError``. A score without bass or drum notes gives
+    a roll of zero bars. ``steps`` fixes the length instead (e.g. 128 to read back a loop whose last bars
+    are silent); content past it raises ``ValueError``.
+    """
+    notes = score_notes(score, drum_map=drum_map, bass_programs=bass_programs)
+    end_step = notes.end_step
     if max_steps is not None and end_step > max_steps:
         raise ValueError(
-            f"bass/drum content spans {end_step} steps ({end_step // STEPS_PER_BAR} bars), "
+            f"bass/drum content spans {end_step} steps ({-(-end_step // STEPS_PER_BAR)} bars), "
             f"over the limit of {max_steps // STEPS_PER_BAR} bars"
         )
     if steps is not None:
@@ -236,20 +316,7 @@ def score_to_roll(
         n_steps = steps
     else:
         n_steps = -(-end_step // STEPS_PER_BAR) * STEPS_PER_BAR
-    roll = np.zeros((n_steps, N_COLUMNS), dtype=bool)
-    roll[d_on, d_col] = True
-    if len(b_on):
-        # Lowest sounding bass pitch per step: a difference array per step gives, for each step, the set of
-        # sounding pitches; the lowest is found by scanning columns upwards.
-        active = np.zeros((n_steps + 1, N_BASS), dtype=np.int32)
-        np.add.at(active, (b_on, b_col), 1)
-        np.add.at(active, (b_off, b_col), -1)
-        sounding = np.cumsum(active[:-1], axis=0) > 0
-        lowest = np.argmax(sounding, axis=1)
-        has_bass = sounding[np.arange(n_steps), lowest]
-        steps = np.nonzero(has_bass)[0]
-        roll[steps, lowest[steps]] = True
-    return roll
+    return render_roll(notes, n_steps)
 
 
 def read_score(source: str | os.PathLike | bytes):
