@@ -14,21 +14,28 @@ A data set is one directory::
 
 Splits are by source file, never by loop (loops of one song are near-copies): see ``assign_splits``.
 LMD-full's 150,750 loops take 224 MB packed, on disk and in memory; ``Loops.rolls`` unpacks on indexing.
+``DatasetWriter`` writes a data set front to back (what ``loopkit extract`` uses, so memory does not grow with
+the corpus); ``write_dataset`` is its in-memory front end; both write the same bytes for the same rows.
+pandas is imported only by the functions that need it (extraction workers never load it).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .pianoroll import LOOP_STEPS, N_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROLL_SHAPE = (LOOP_STEPS, N_COLUMNS)
 ROLL_CELLS = LOOP_STEPS * N_COLUMNS  # 11,904
@@ -38,8 +45,17 @@ DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json")
 MANIFEST = "manifest.json"
+FORMAT = "loopkit-loops-1"
 LOOP_COLUMNS = ["index", "source", "md5", "start_bar", "bpm", "split"]
 FILE_COLUMNS = ["source", "md5", "status", "rule", "reason", "n_loops", "split"]
+FAILURE_COLUMNS = ["source", "reason"]
+FILE_STATUSES = ("used", "rejected", "failed", "skipped")
+
+
+def _empty_frame(columns):
+    import pandas as pd  # imported where needed: extraction workers never load pandas
+
+    return pd.DataFrame(columns=columns)
 
 
 def pack_rolls(rolls: np.ndarray) -> np.ndarray:
@@ -110,8 +126,8 @@ class Loops:
 
     rolls: PackedRolls
     meta: pd.DataFrame
-    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "reason"]))
-    files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FILE_COLUMNS))
+    failures: pd.DataFrame = field(default_factory=lambda: _empty_frame(FAILURE_COLUMNS))
+    files: pd.DataFrame = field(default_factory=lambda: _empty_frame(FILE_COLUMNS))
     settings: dict = field(default_factory=dict)
     funnel: dict = field(default_factory=dict)
     path: Path | None = None
@@ -183,12 +199,13 @@ def assign_splits(
         done += w
     if len(carrying) >= 3:
         # keep every split non-empty: move the smallest file of the split that has the most files
+        rank = {g: i for i, g in enumerate(order)}
         for target in ("test", "valid", "train"):
             if any(result[g] == target for g in carrying):
                 continue
             by_split = {s: [g for g in carrying if result[g] == s] for s in SPLITS}
             donor_split = max(SPLITS, key=lambda s: len(by_split[s]))
-            smallest = min(by_split[donor_split], key=lambda g: (total_by_group[g], order.index(g)))
+            smallest = min(by_split[donor_split], key=lambda g: (total_by_group[g], rank[g]))
             result[smallest] = target
     return [result[g] for g in groups]
 
@@ -202,20 +219,150 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
+def _json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
+
+def _npy_header(n: int) -> bytes:
+    """The .npy header of an ``(n, 1488)`` uint8 array, byte for byte what ``np.save`` writes."""
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, PACKED_BYTES)}
+    np.lib.format.write_array_header_1_0(buf, header)
     return buf.getvalue()
 
 
-def _csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, lineterminator="\n").encode()
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else repr(float(value))
+    return str(value)
 
 
-def _json_bytes(obj) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+class _HashedFile:
+    """A binary file written once, front to back, hashing what it writes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.partial")
+        self.fh = open(self.tmp, "wb")
+        self.sha = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.sha.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+
+    def discard(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _CsvFile(_HashedFile):
+    def __init__(self, path: Path, columns: Sequence[str]):
+        super().__init__(path)
+        self._buf = io.StringIO()
+        self._writer = csv.writer(self._buf, lineterminator="\n")
+        self.row(columns)
+
+    def row(self, values: Sequence) -> None:
+        self._writer.writerow([_cell(v) for v in values])
+        if self._buf.tell() > 1 << 16:
+            self.flush_rows()
+
+    def flush_rows(self) -> None:
+        self.write(self._buf.getvalue().encode())
+        self._buf.seek(0)
+        self._buf.truncate()
+
+    def close(self) -> None:
+        self.flush_rows()
+        super().close()
+
+
+class DatasetWriter:
+    """Writes a data set directory front to back, so memory does not grow with the number of loops.
+
+    Give the number of loops up front (the .npy header holds it), then ``add_loops`` and ``add_file`` in the
+    order the rows should appear, then ``finish``. Files are written under temporary names and renamed into
+    place by ``finish``, ``manifest.json`` last, so a data set directory is either complete (it has a
+    manifest) or visibly incomplete. ``write_dataset`` is the in-memory front end of this class.
+    """
+
+    def __init__(self, path: str | os.PathLike, n_loops: int):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / MANIFEST).unlink(missing_ok=True)  # the set is incomplete until the new manifest lands
+        self.n_loops = int(n_loops)
+        self._loops_written = 0
+        self._rolls = _HashedFile(self.path / "rolls.npy")
+        self._rolls.write(_npy_header(self.n_loops))
+        self._loops = _CsvFile(self.path / "loops.csv", LOOP_COLUMNS)
+        self._files = _CsvFile(self.path / "files.csv", FILE_COLUMNS)
+        self._failures = _CsvFile(self.path / "failures.csv", FAILURE_COLUMNS)
+
+    def add_loops(self, packed: np.ndarray, sources, md5s, start_bars, bpms, splits) -> None:
+        """Append ``(k, 1488)`` packed loops and their metadata (one value, or one per loop, for each column)."""
+        packed = np.ascontiguousarray(packed, dtype=np.uint8).reshape(-1, PACKED_BYTES)
+        k = len(packed)
+        if self._loops_written + k > self.n_loops:
+            raise ValueError(f"more loops than the {self.n_loops} announced")
+
+        def column(values):
+            if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
+                return [values] * k
+            values = list(values)
+            if len(values) != k:
+                raise ValueError(f"{k} loops but {len(values)} metadata values")
+            return values
+
+        cols = [column(v) for v in (sources, md5s, start_bars, bpms, splits)]
+        self._rolls.write(packed.tobytes())
+        for i, row in enumerate(zip(*cols)):
+            self._loops.row([self._loops_written + i, *row])
+        self._loops_written += k
+
+    def add_file(self, source: str, md5: str, status: str, rule: str, reason: str, n_loops: int, split: str) -> None:
+        """Append one row of files.csv (and of failures.csv when ``status`` is "failed")."""
+        if status not in FILE_STATUSES:
+            raise ValueError(f"unknown file status {status!r}; known: {', '.join(FILE_STATUSES)}")
+        self._files.row([source, md5, status, rule, reason, n_loops, split])
+        if status == "failed":
+            self._failures.row([source, reason])
+
+    def finish(self, settings: dict, funnel: dict) -> Path:
+        """Write settings.json and funnel.json, move everything into place, then write the manifest."""
+        if self._loops_written != self.n_loops:
+            raise ValueError(f"{self._loops_written} loops written but {self.n_loops} announced")
+        streams = [self._rolls, self._loops, self._files, self._failures]
+        for f in streams:
+            f.close()
+        manifest = {}
+        for f in streams:
+            os.replace(f.tmp, f.path)
+            manifest[f.path.name] = {"bytes": f.bytes, "sha256": f.sha.hexdigest()}
+        for name, obj in (("settings.json", settings), ("funnel.json", funnel)):
+            data = _json_bytes(obj)
+            _atomic_write(self.path / name, data)
+            manifest[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        manifest = {name: manifest[name] for name in FILES}
+        _atomic_write(self.path / MANIFEST, _json_bytes({"format": FORMAT, "files": manifest}))
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the temporary files of an unfinished write."""
+        for f in (self._rolls, self._loops, self._files, self._failures):
+            f.discard()
 
 
 def write_dataset(
@@ -226,36 +373,27 @@ def write_dataset(
     settings: dict,
     funnel: dict,
 ) -> Path:
-    """Write a data set directory; every file atomically, ``manifest.json`` last.
+    """Write a data set directory from in-memory tables; every file atomically, ``manifest.json`` last.
 
-    The bytes written depend only on the arguments, so the same extraction always writes the same data set.
+    ``loops`` needs the columns ``source, md5, start_bar, bpm, split`` (``index`` is renumbered 0..n-1);
+    ``files`` the columns of ``FILE_COLUMNS``. The bytes written depend only on the arguments, and are the
+    bytes ``DatasetWriter`` writes for the same rows.
     """
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    manifest_path = path / MANIFEST
-    if manifest_path.exists():
-        manifest_path.unlink()  # the set is incomplete until the new manifest lands
     packed = np.asarray(packed, dtype=np.uint8).reshape(-1, PACKED_BYTES)
     if len(packed) != len(loops):
         raise ValueError(f"{len(packed)} rolls but {len(loops)} metadata rows")
-    loops = loops.reindex(columns=LOOP_COLUMNS)
-    files = files.reindex(columns=FILE_COLUMNS)
-    failures = files.loc[files["status"] == "failed", ["source", "reason"]]
-    blobs = {
-        "rolls.npy": _npy_bytes(packed),
-        "loops.csv": _csv_bytes(loops),
-        "files.csv": _csv_bytes(files),
-        "failures.csv": _csv_bytes(failures),
-        "settings.json": _json_bytes(settings),
-        "funnel.json": _json_bytes(funnel),
-    }
-    for name, data in blobs.items():
-        _atomic_write(path / name, data)
-    manifest = {
-        name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in blobs.items()
-    }
-    _atomic_write(manifest_path, _json_bytes({"format": "loopkit-loops-1", "files": manifest}))
-    return path
+    writer = DatasetWriter(path, len(packed))
+    try:
+        if len(packed):
+            writer.add_loops(
+                packed, *(loops[c].tolist() for c in ("source", "md5", "start_bar", "bpm", "split"))
+            )
+        for row in files.reindex(columns=FILE_COLUMNS).fillna("").itertuples(index=False):
+            writer.add_file(*row)
+        return writer.finish(settings, funnel)
+    except BaseException:
+        writer.discard()
+        raise
 
 
 def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
@@ -266,6 +404,8 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
     path : the directory
     mmap : memory-map the packed rolls instead of reading them (for data sets larger than memory)
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no loop data set at {path}: run `loopkit extract SRC --out {path}` first")
@@ -297,6 +437,8 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
 
 def loops_from_arrays(rolls: np.ndarray, splits: Iterable[str] | None = None, source: str = "array") -> Loops:
     """An in-memory ``Loops`` from ``(n, 128, 93)`` arrays (tests, synthetic benchmarks)."""
+    import pandas as pd
+
     rolls = np.asarray(rolls, dtype=bool)
     n = len(rolls)
     split = list(splits) if splits is not None else ["train"] * n
