@@ -336,7 +336,7 @@ def test_bad_input_gets_4xx_and_writes_nothing(app_env):
     for rating in (0, 6, -1, 2.5, "3", True, None, [3]):
         post_json({"stimulus": sid, "rating": rating}, 400, "whole number from 1 to 5")
     post_json({"stimulus": sid}, 400, "needs the fields")
-    post_json([sid, 3], 400, "JSON object")
+    post_json([sid, 3], 400, "malformed body")
     for body, ctype in (('{"stimulus": "' + sid + '", "rating": ', "application/json"), ("rating=3", "text/plain")):
         resp = client.post("/rate", data=body, content_type=ctype)
         assert resp.status_code == 400

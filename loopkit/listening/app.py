@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from flask import Flask, abort, g, jsonify, make_response, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from . import db
@@ -127,7 +127,7 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
         if request.is_json:
             data = request.get_json(silent=True)
             if not isinstance(data, dict):
-                raise BadRequest(400, "the body must be a JSON object")
+                raise BadRequest(400, "malformed body: send one JSON object")
             return data
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             return request.form.to_dict()
