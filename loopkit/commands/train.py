@@ -1,0 +1,45 @@
+"""``loopkit train``: train one of the paper's models, or the VQ-VAE's prior, under a named profile."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    from ..config import ALL_NAMES, PROFILES
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (AR/NonAR LSTM-VAE, CNN-VAE, VQ-VAE) or the VQ-VAE's LSTM prior",
+        description="Train one model on the train split of a loop data set, validating on its valid split every "
+        "epoch; writes OUT/best.pt, OUT/last.pt and OUT/metrics.csv. Run the same command again to resume.",
+    )
+    p.add_argument("model", choices=ALL_NAMES, help="which model")
+    p.add_argument("--data", required=True, help="loop data set directory (from `loopkit extract`)")
+    p.add_argument("--profile", default="cpu", choices=tuple(PROFILES), help="named settings (default: cpu)")
+    p.add_argument("--out", required=True, help="run directory (created; resumed when it holds this run)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when present")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
+    p.add_argument("--vqvae", default=None, help="prior only: the VQ-VAE checkpoint whose codes it learns")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..cli import UserError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    from .. import train as trainer
+
+    common = dict(device=args.device, seed=args.seed, progress=not args.quiet, epochs=args.epochs)
+    if args.model == "prior":
+        if not args.vqvae:
+            raise UserError("training the prior needs --vqvae PATH (a trained VQ-VAE's best.pt)")
+        best = trainer.train_prior(args.vqvae, args.data, args.profile, args.out, **common)
+    else:
+        if args.vqvae:
+            raise UserError("--vqvae is only for `loopkit train prior`")
+        best = trainer.train(args.model, args.data, args.profile, args.out, **common)
+    info = trainer.load_checkpoint(best)["best"]
+    print(f"{args.model}: best epoch {info['epoch']} ({info['metric']} {info['value']:.4g}) -> {best}")
+    return 0

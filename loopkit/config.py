@@ -1,0 +1,269 @@
+"""The paper's hyper-parameters (appendix A, Experiment Details) as frozen dataclass defaults, and the named profiles.
+
+One place per fact: every architecture size and training setting of the paper is a default below; a profile
+(``paper``, ``cpu``, ``smoke``) only overrides some of them. Functions never carry hyper-parameter literals.
+
+``model_config(name, profile)`` and ``train_config(name, profile)`` build the frozen configurations::
+
+    >>> model_config("vq_vae").codebook_size            # the paper's K
+    512
+    >>> train_config("vq_vae", "smoke").epochs < 10
+    True
+
+Where the paper is open, the choice is a documented field (see each class). The profiles:
+
+``paper``
+    the paper's exact settings: batch 2,048, 2,000 epochs, the appendix sizes. For a GPU and LMD-full.
+``cpu``
+    the paper's architectures (the AR/NonAR decoders narrower, see ``PROFILES``), a small batch and few epochs:
+    sized so that the four models and the prior train on the demo corpus (a few hundred loops) in about ten
+    minutes on two CPU cores (measured: see ``benchmarks/train.py`` and the README).
+``smoke``
+    tiny sizes and two epochs: seconds, for the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .pianoroll import LOOP_STEPS, N_COLUMNS
+
+#: The models of the paper, in the order of its tables, plus the VQ-VAE's LSTM prior.
+MODEL_NAMES = ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae")
+PRIOR_NAME = "prior"
+ALL_NAMES = MODEL_NAMES + (PRIOR_NAME,)
+
+
+@dataclass(frozen=True)
+class ARLSTMVAEConfig:
+    """AR LSTM-VAE, appendix table (a): a flat MusicVAE.
+
+    Encoder: a bidirectional LSTM over the 128 steps; the last forward and backward hidden states are
+    concatenated (the table's ``h``, ``2 * encoder_hidden = 256`` wide) and fed to two linear layers, mu (with
+    LayerNorm) and log-variance, each ``latent_dim = 128`` wide. Decoder: an LSTM whose hidden and cell states
+    are initialised from z (``tanh(Linear(z))``, MusicVAE's projection, since z and the state differ in width)
+    and whose input at step t is ``concat(x[t-1], z)`` (zeros at t = 0); a linear layer gives the 93 logits.
+    Training uses teacher forcing mixed with the model's own thresholded outputs (scheduled sampling, see
+    ``TrainConfig.sampling_rate``); inference feeds back its own thresholded outputs ("full sampling").
+    """
+
+    steps: int = LOOP_STEPS
+    columns: int = N_COLUMNS
+    encoder_hidden: int = 128  # per direction; the concatenated h is the table's (1, 256)
+    decoder_hidden: int = 256
+    decoder_layers: int = 1
+    latent_dim: int = 128  # "LSTM models have latent size 128" (Experiment Details)
+
+
+@dataclass(frozen=True)
+class NonARLSTMVAEConfig:
+    """NonAR LSTM-VAE, appendix table (b): the AR model's encoder; z repeated over the 128 steps into an LSTM.
+
+    The decoder LSTM (``decoder_hidden = 256``, the table's x shape (128, 256)) reads z at every step and a
+    linear layer maps each hidden state to the 93 logits.
+    """
+
+    steps: int = LOOP_STEPS
+    columns: int = N_COLUMNS
+    encoder_hidden: int = 128
+    decoder_hidden: int = 256
+    decoder_layers: int = 1
+    latent_dim: int = 128
+
+
+@dataclass(frozen=True)
+class CNNVAEConfig:
+    """CNN-VAE, appendix table (c).
+
+    Encoder: conv_block(32, k3) at 128 steps, two stride-2 conv_blocks each followed by a residual_block
+    (128 -> 64 -> 32 steps), flatten (32 x 32), linear mu (LayerNorm) and log-variance of ``latent_dim = 512``.
+    Decoder: linear z -> 512 = 32 channels x 16 steps, three nearest-neighbour upsamplings (16 -> 128 steps)
+    with a residual_block after the first two, and a final plain conv (93, k7) giving the logits (a conv_block
+    would put batch norm and an activation on logits).
+    """
+
+    steps: int = LOOP_STEPS
+    columns: int = N_COLUMNS
+    channels: int = 32
+    kernel_size: int = 3
+    output_kernel_size: int = 7
+    latent_dim: int = 512  # "CNN models have 512 dimensions"
+    encoder_downsamplings: int = 2  # 128 -> 32 steps
+    decoder_start_steps: int = 16  # Linear(z) is reshaped to (channels, 16) and upsampled 3 times
+    negative_slope: float = 0.2  # leakyrelu(0.2)
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """VQ-VAE, appendix table (d) and the Music VQ-VAE section: t = 32, L = 16, K = 512.
+
+    Encoder: the "embedding" layer (two 1x1 conv_blocks over pitch, 93 -> 64 -> 32 channels), then
+    ``log2(128 / latent_steps)`` stages of (stride-2 conv_block + residual_block), then a stride-1 conv_block to
+    ``latent_dim`` channels + residual_block (the table's last stage reads stride 2, a typo: it keeps 32 steps
+    and outputs 16 channels). For t = 64 the encoder downsamples once less and the decoder upsamples once less.
+    Quantiser: EMA codebook (decay 0.99, Laplace smoothing eps 1e-5), commitment 0.25, no codebook loss; codes
+    whose EMA count falls below ``dead_code_threshold`` are restarted from random encoder outputs of the batch
+    with their statistics reset (count 1, sum = the new vector). Decoder: conv_block(32, k3), the
+    upsampling stages (nearest x2 + residual_block), conv_block(64, k1) and a plain conv (93, k3) giving logits.
+    """
+
+    steps: int = LOOP_STEPS
+    columns: int = N_COLUMNS
+    latent_steps: int = 32  # t
+    latent_dim: int = 16  # L
+    codebook_size: int = 512  # K
+    channels: int = 32
+    embedding_channels: int = 64
+    kernel_size: int = 3
+    negative_slope: float = 0.2
+    decay: float = 0.99
+    epsilon: float = 1e-5
+    commitment: float = 0.25
+    dead_code_threshold: float = 1.0
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """The VQ-VAE's autoregressive prior (Music VQ-VAE section): a 2-layer LSTM over the t code indices.
+
+    The paper gives only "2-layer LSTM" and the next-index softmax; the embedding and hidden widths are this
+    reproduction's choice. The first code z_0 is drawn from the empirical distribution of first codes in the
+    training split (stored in the model as ``first_code_counts``).
+    """
+
+    codebook_size: int = 512  # K, taken from the VQ-VAE it is trained on
+    latent_steps: int = 32  # t, likewise
+    embedding_dim: int = 256
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (Experiment Details): AdamW, cosine 1e-3 -> 5e-6, batch 2,048, 2,000 epochs, He init.
+
+    Choices where the paper is open:
+
+    * ``weight_decay``: AdamW's default 0.01 (the paper names AdamW, not its decay).
+    * The cosine schedule runs per optimizer step, from ``lr_max`` at step 0 to ``lr_min`` at the last step.
+    * Each epoch visits every training loop once, in a fresh order, in ``ceil(n / batch_size)`` batches of
+      near-equal size (no loop dropped, no batch of one for batch norm).
+    * ``beta`` (continuous VAEs) rises linearly per step from ``beta_start`` to ``beta_end`` over the first
+      ``beta_anneal_fraction`` of all steps, then stays at ``beta_end``. Only epochs that end with the full
+      beta may become the best checkpoint: otherwise "best by validation error" would pick a barely
+      regularised early model.
+    * Scheduled sampling (AR LSTM-VAE only): in epoch e (0-based) each decoder input is the ground truth with
+      probability ``k / (k + exp(e / k))`` (Bengio et al.'s inverse-sigmoid decay), else the model's own
+      thresholded previous output; ``k = sampling_rate = 20`` and the unit of e is **epochs**.
+    * Losses are summed over the cells of a loop (and KL / commitment over the latent) and averaged over the
+      batch, i.e. the paper's equations (1) and (2) per loop; the reported validation error is per cell.
+    * ``amp``: autocast dtype on CUDA for the models that are safe under it (the convolutional ones; the LSTM
+      models run in float32 with TF32 matmuls). CPU always trains in float32.
+    """
+
+    epochs: int = 2000
+    batch_size: int = 2048
+    lr_max: float = 1e-3
+    lr_min: float = 5e-6
+    weight_decay: float = 1e-2
+    beta_start: float = 0.0
+    beta_end: float = 1.0
+    beta_anneal_fraction: float = 0.25
+    sampling_rate: float = 20.0
+    eval_batch_size: int = 2048
+    amp: str = "bf16"  # "bf16", "fp16" or "off"; CUDA only
+    grad_clip: float = 0.0  # 0 = off (the paper does not clip)
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
+        if not 0 < self.beta_anneal_fraction <= 1:
+            raise ValueError(f"beta_anneal_fraction must lie in (0, 1], got {self.beta_anneal_fraction}")
+        if self.amp not in ("bf16", "fp16", "off"):
+            raise ValueError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
+
+
+CONFIG_CLASSES: Mapping[str, type] = {
+    "ar_lstm_vae": ARLSTMVAEConfig,
+    "nonar_lstm_vae": NonARLSTMVAEConfig,
+    "cnn_vae": CNNVAEConfig,
+    "vq_vae": VQVAEConfig,
+    "prior": PriorConfig,
+}
+
+#: Named profiles: overrides of the defaults above. Keys: a model name (its architecture), ``"train"`` (every
+#: model's training) and ``"train.<model>"`` (one model's training, applied after ``"train"``).
+PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
+    "paper": {},
+    "cpu": {
+        # Sized on 2 CPU cores for a demo corpus of a few hundred loops (see benchmarks/train.py and the
+        # README for the measured times). The convolutional models keep the paper's sizes; the LSTM models
+        # keep the paper's latent size and encoder but a narrower decoder, and the AR model's scheduled
+        # sampling decays over the shorter run (rate in epochs).
+        "train": {"epochs": 40, "batch_size": 32, "eval_batch_size": 256},
+        "train.ar_lstm_vae": {"epochs": 12, "sampling_rate": 4.0},
+        "train.nonar_lstm_vae": {"epochs": 20},
+        "train.prior": {"epochs": 60},
+        "ar_lstm_vae": {"decoder_hidden": 128},
+        "nonar_lstm_vae": {"decoder_hidden": 128},
+        "prior": {"embedding_dim": 64, "hidden": 256},
+    },
+    "smoke": {
+        "train": {"epochs": 2, "batch_size": 16, "eval_batch_size": 64, "sampling_rate": 1.0},
+        "ar_lstm_vae": {"encoder_hidden": 16, "decoder_hidden": 32, "latent_dim": 8},
+        "nonar_lstm_vae": {"encoder_hidden": 16, "decoder_hidden": 32, "latent_dim": 8},
+        "cnn_vae": {"channels": 8, "latent_dim": 32},
+        "vq_vae": {"channels": 8, "embedding_channels": 16, "latent_dim": 4, "codebook_size": 16},
+        "prior": {"embedding_dim": 8, "hidden": 16},
+    },
+}
+
+
+def _check_profile(profile: str) -> Mapping[str, Mapping[str, Any]]:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    return PROFILES[profile]
+
+
+def _check_name(name: str) -> None:
+    if name not in CONFIG_CLASSES:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(ALL_NAMES)}")
+
+
+def _replace(cls: type, values: Mapping[str, Any], where: str):
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}")
+    return cls(**values)
+
+
+def model_config(name: str, profile: str = "paper", **overrides):
+    """The architecture configuration of model ``name`` under ``profile``, with ``overrides`` applied last."""
+    _check_name(name)
+    values = dict(_check_profile(profile).get(name, {}))
+    values.update(overrides)
+    return _replace(CONFIG_CLASSES[name], values, f"profile {profile!r}, model {name!r}")
+
+
+def train_config(name: str, profile: str = "paper", **overrides) -> TrainConfig:
+    """The training configuration of model ``name`` under ``profile`` (``"train"`` then ``"train.<name>"``)."""
+    _check_name(name)
+    prof = _check_profile(profile)
+    values = dict(prof.get("train", {}))
+    values.update(prof.get(f"train.{name}", {}))
+    values.update(overrides)
+    return _replace(TrainConfig, values, f"profile {profile!r}, training of {name!r}")
+
+
+def config_from_dict(name: str, values: Mapping[str, Any]):
+    """Rebuild a model configuration from ``dataclasses.asdict`` output (as stored in checkpoints)."""
+    _check_name(name)
+    return _replace(CONFIG_CLASSES[name], dict(values), f"stored configuration of {name!r}")
+
+
+def train_config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    return _replace(TrainConfig, dict(values), "stored training configuration")

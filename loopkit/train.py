@@ -1,0 +1,563 @@
+"""The one trainer (Experiment Details, Training Details) for the four models and the VQ-VAE's prior; checkpoints.
+
+``train(model_name, data, profile, out)`` trains one model on the ``train`` split of a loop data set and
+validates it every epoch on the ``valid`` split with the paper's reconstruction error (Table 1: mean per-cell
+Hamming distance between the input and the thresholded output). ``train_prior(vqvae_checkpoint, ...)`` trains
+the LSTM prior on the codes a trained VQ-VAE assigns to the training split. ``load_model(path)`` rebuilds any
+of them from a checkpoint alone.
+
+A run directory ``out`` holds::
+
+    last.pt       everything needed to resume (weights, AdamW, cosine schedule, RNG, history); every epoch
+    best.pt       the weights of the epoch with the best validation score so far
+    metrics.csv   one row per epoch: training loss terms, validation score, learning rate, beta, seconds
+
+All three are written atomically (temporary file + ``os.replace``). Calling ``train`` again with the same
+arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
+lost); on CPU with a fixed seed the resumed run ends with exactly the weights of an uninterrupted one. A
+directory holding a different run (other model, settings, seed or data) is refused with one line.
+
+Data never goes through a per-sample Python loader: the whole bit-packed training split (1,488 bytes a loop)
+stays resident on the device (on the GPU when there is one and it fits) and each batch is unpacked there with
+tensor ops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, config_from_dict, model_config, train_config
+from .dataset import PACKED_BYTES, ROLL_SHAPE, Loops, PackedRolls, load_loops, pack_rolls
+from .pianoroll import BASS_COLUMNS, BASS_LOWEST_PITCH, DRUM_COMPONENTS, STEPS_PER_BAR, bass_column, drum_column
+
+CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
+LAST = "last.pt"
+BEST = "best.pt"
+METRICS = "metrics.csv"
+
+#: stored with a run but not part of what must agree on resume (a data set may move)
+_NOT_COMPARED = ("data_path",)
+
+_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto" -> CUDA when present, else CPU. Asking for CUDA without one is a ``ValueError``."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device (use --device cpu)")
+    return device
+
+
+def _as_loops(data: Loops | str | os.PathLike) -> Loops:
+    return data if isinstance(data, Loops) else load_loops(data)
+
+
+def _packed_tensor(rolls: PackedRolls | np.ndarray, device: torch.device) -> torch.Tensor:
+    """The (n, 1488) uint8 packed rolls as a tensor, on ``device`` when it fits (else pinned host memory)."""
+    packed = rolls.packed if isinstance(rolls, PackedRolls) else np.asarray(rolls, dtype=np.uint8)
+    tensor = torch.from_numpy(np.ascontiguousarray(packed))
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if tensor.numel() < free // 4:  # leave most of the memory to the model
+            return tensor.to(device)
+        return tensor.pin_memory()
+    return tensor
+
+
+def unpack_batch(packed: torch.Tensor) -> torch.Tensor:
+    """(b, 1488) uint8 -> (b, 128, 93) float32 on the same device (``np.unpackbits`` order), with tensor ops."""
+    bits = (packed.unsqueeze(-1) >> _SHIFTS.to(packed.device)) & 1
+    return bits.reshape(packed.shape[0], *ROLL_SHAPE).float()
+
+
+def _fetch(packed: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows ``idx`` of the resident packed set, unpacked to floats on ``device``."""
+    if packed.device != device:
+        return unpack_batch(packed[idx.cpu()].to(device, non_blocking=True))
+    return unpack_batch(packed[idx])
+
+
+def synthetic_loops(n: int, density: float = 0.05, seed: int = 0) -> np.ndarray:
+    """``n`` synthetic loops (b, 128, 93) bool that obey the paper's loop rules, for tests and benchmarks.
+
+    Each loop repeats a random 2-bar pattern four times (so bar 1 equals bar 5), with kick, crash and a bass
+    note on the first step, at most one bass pitch per step (held notes around a root), and a few drum cells
+    flipped in bars 7-8. Drum rates are scaled so that about ``density`` of all cells are on (real LMD loops:
+    a few percent). Not music: a stand-in of realistic size, density and structure.
+    """
+    rng = np.random.default_rng(seed)
+    steps, columns = ROLL_SHAPE
+    period = 2 * STEPS_PER_BAR
+    out = np.zeros((n, steps, columns), dtype=bool)
+    # bass: held notes; on 60 % of the steps, a new pitch at 35 % of the steps
+    active = rng.random((n, period)) < 0.6
+    change = rng.random((n, period)) < 0.35
+    active[:, 0] = change[:, 0] = True
+    root = rng.integers(28, 52, size=(n, 1))
+    intervals = np.array([0, 0, 0, 7, 12, 5, 3, 10])
+    pitch = root + intervals[rng.integers(0, len(intervals), size=(n, period))]
+    last_change = np.maximum.accumulate(np.where(change, np.arange(period), 0), axis=1)
+    held = np.take_along_axis(pitch, last_change, axis=1) - BASS_LOWEST_PITCH
+    held = np.clip(held, 0, BASS_COLUMNS.stop - BASS_COLUMNS.start - 1)
+    bass = np.zeros((n, period, columns), dtype=bool)
+    b_idx, t_idx = np.nonzero(active)
+    bass[b_idx, t_idx, BASS_COLUMNS.start + held[b_idx, t_idx]] = True
+    # drums: per-component rates, scaled to the target density
+    weights = dict(kick=0.5, snare=0.35, closed_hihat=0.9, open_hihat=0.15, low_tom=0.1, mid_tom=0.1,
+                   high_tom=0.1, crash=0.05, ride=0.4)
+    bass_cells = 0.6 * steps
+    scale = max(density * steps * columns - bass_cells, 0.0) / (steps * sum(weights.values()))
+    pattern = bass
+    for name in DRUM_COMPONENTS:
+        rate = min(weights[name] * scale, 0.95)
+        pattern[:, :, drum_column(name)] = rng.random((n, period)) < rate
+    pattern[:, 0, drum_column("kick")] = pattern[:, 0, drum_column("crash")] = True
+    out[:] = np.tile(pattern, (1, steps // period, 1))
+    # variation in the last two bars (the paper's "C - D")
+    tail = slice(6 * STEPS_PER_BAR, steps)
+    drums = slice(drum_column(DRUM_COMPONENTS[0]), drum_column(DRUM_COMPONENTS[-1]) + 1)
+    flips = rng.random((n, steps - 6 * STEPS_PER_BAR, drums.stop - drums.start)) < 0.05
+    out[:, tail, drums] ^= flips
+    assert bass_column(BASS_LOWEST_PITCH) == BASS_COLUMNS.start
+    return out
+
+
+def synthetic_dataset(n: int, valid: float = 0.1, density: float = 0.05, seed: int = 0) -> Loops:
+    """An in-memory ``Loops`` of ``synthetic_loops``: the last ``valid`` share in "valid", the rest "train"."""
+    from .dataset import loops_from_arrays
+
+    n_valid = max(1, int(round(n * valid)))
+    splits = ["train"] * (n - n_valid) + ["valid"] * n_valid
+    return loops_from_arrays(synthetic_loops(n, density, seed), splits, source="synthetic")
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+@torch.no_grad()
+def reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
+                         device: str | torch.device | None = None) -> float:
+    """The paper's reconstruction error (Table 1): mean per-cell Hamming distance between x and its reconstruction.
+
+    ``error = sum_b sum_{t,p} [x_btp != reconstruct(x)_btp] / (b * 128 * 93)``, with ``reconstruct`` the
+    thresholded (sigmoid >= 0.5) output: decode(mu) for the continuous VAEs (full sampling for the AR
+    model), decode(quantise(encode(x))) for the VQ-VAE. ``rolls`` are the loops to evaluate (e.g. the valid
+    split); the model is switched to eval mode.
+    """
+    if isinstance(rolls, Loops):
+        rolls = rolls.rolls
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    packed = rolls if isinstance(rolls, torch.Tensor) else _packed_tensor(rolls, device)
+    if len(packed) == 0:
+        raise ValueError("no loops to evaluate")
+    model.eval()
+    use_amp = device.type == "cuda" and getattr(model, "amp_safe", False)
+    wrong = torch.zeros((), dtype=torch.long, device=device)
+    for start in range(0, len(packed), batch_size):
+        rows = packed[start : start + batch_size]
+        x = unpack_batch(rows.to(device))
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            rec = model.reconstruct(x)
+        wrong += (rec != x.bool()).sum()
+    return float(wrong) / (len(packed) * ROLL_SHAPE[0] * ROLL_SHAPE[1])
+
+
+def teacher_forcing_ratio(epoch: int, rate: float) -> float:
+    """Scheduled sampling's inverse-sigmoid decay: ``k / (k + exp(epoch / k))``, k = rate, epoch 0-based."""
+    return rate / (rate + math.exp(min(epoch / rate, 700.0)))
+
+
+def beta_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """beta for optimizer step ``step`` (0-based): linear from beta_start, reaching beta_end at the last step
+    of the first ``beta_anneal_fraction`` of all steps, then constant."""
+    anneal = max(1, round(cfg.beta_anneal_fraction * total_steps))
+    frac = min(1.0, (step + 1) / anneal)
+    return cfg.beta_start + (cfg.beta_end - cfg.beta_start) * frac
+
+
+# --------------------------------------------------------------------------------------------------- tasks
+
+
+class _RollTask:
+    """Training one of the four models on loops."""
+
+    def __init__(self, model, loops: Loops, cfg: TrainConfig, device: torch.device):
+        self.model, self.cfg, self.device = model, cfg, device
+        self.train = _packed_tensor(loops.split("train").rolls, device)
+        self.valid = _packed_tensor(loops.split("valid").rolls, device)
+        self.n = len(self.train)
+        self.continuous = model.name != "vq_vae"
+        self.metric = "val_error"
+
+    def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
+        x = _fetch(self.train, idx, self.device)
+        if self.model.name == "ar_lstm_vae":
+            out = self.model(x, teacher_forcing=teacher_forcing_ratio(epoch, self.cfg.sampling_rate))
+        else:
+            out = self.model(x)
+        loss = self.model.loss(out, beta)
+        terms = {"loss": loss, "recon": out["recon"]}
+        if self.continuous:
+            terms["kl"] = out["kl"]
+        else:
+            terms["commit"] = out["commit"]
+            terms["perplexity"] = self.model.quantizer.last_perplexity
+            terms["dead_codes"] = self.model.quantizer.last_dead.float()
+        return loss, terms
+
+    def epoch_columns(self, epoch: int, beta: float) -> dict:
+        cols = {"beta": beta} if self.continuous else {}
+        if self.model.name == "ar_lstm_vae":
+            cols["teacher_forcing"] = teacher_forcing_ratio(epoch, self.cfg.sampling_rate)
+        return cols
+
+    def validate(self) -> dict:
+        return {"val_error": reconstruction_error(self.model, self.valid, self.cfg.eval_batch_size, self.device)}
+
+    def eligible(self, beta: float) -> bool:
+        """Only epochs that end at the full beta may be the best (see TrainConfig)."""
+        return not self.continuous or beta >= self.cfg.beta_end - 1e-12
+
+
+class _PriorTask:
+    """Training the LSTM prior on code sequences."""
+
+    def __init__(self, model, train_codes: torch.Tensor, valid_codes: torch.Tensor, cfg: TrainConfig,
+                 device: torch.device):
+        self.model, self.cfg, self.device = model, cfg, device
+        self.train, self.valid = train_codes.to(device), valid_codes.to(device)
+        self.n = len(self.train)
+        self.metric = "val_ce"
+
+    def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
+        codes = self.train[idx]
+        ce, acc = self.model.loss_and_accuracy(self.model(codes), codes)
+        return ce, {"loss": ce, "accuracy": acc}
+
+    def epoch_columns(self, epoch: int, beta: float) -> dict:
+        return {}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        self.model.eval()
+        ce_sum, acc_sum = 0.0, 0.0
+        for start in range(0, len(self.valid), self.cfg.eval_batch_size):
+            codes = self.valid[start : start + self.cfg.eval_batch_size]
+            ce, acc = self.model.loss_and_accuracy(self.model(codes), codes)
+            ce_sum += float(ce) * len(codes)
+            acc_sum += float(acc) * len(codes)
+        return {"val_ce": ce_sum / len(self.valid), "val_accuracy": acc_sum / len(self.valid)}
+
+    def eligible(self, beta: float) -> bool:
+        return True
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_metrics(history: list[dict], path: Path) -> None:
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pd.DataFrame(history).to_csv(tmp, index=False, lineterminator="\n")
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict (see ``train``); a ``FileNotFoundError``/``ValueError`` with one line if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise ValueError(f"{path} is not a readable loopkit checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a loopkit checkpoint (format {CHECKPOINT_FORMAT})")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Rebuild a trained model (or the prior) from a checkpoint alone, in eval mode on ``device``.
+
+    The model gets a ``checkpoint`` attribute: the checkpoint's metadata (model, profile, epoch, step, data
+    fingerprint, best validation score, loopkit version, path), without the tensors.
+    """
+    from .models import build_model
+
+    ckpt = load_checkpoint(path, device)
+    name = ckpt["model"]
+    model = build_model(name, config_from_dict(name, ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device).eval()
+    keep = ("model", "profile", "epoch", "step", "seed", "data_fingerprint", "data_path", "loopkit_version", "best",
+            "train_config", "extra")
+    model.checkpoint = {k: ckpt.get(k) for k in keep} | {"path": str(path)}
+    return model
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------- trainer
+
+
+def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, device: torch.device, seed: int,
+         progress: bool, callback: Callable[[dict], None] | None) -> Path:
+    from tqdm.auto import tqdm
+
+    out.mkdir(parents=True, exist_ok=True)
+    if task.n < 2:
+        raise ValueError(f"the training split has {task.n} loop(s); at least 2 are needed")
+    steps_per_epoch = math.ceil(task.n / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - 1, 1), eta_min=cfg.lr_min)
+    use_amp = device.type == "cuda" and cfg.amp != "off" and model.amp_safe
+    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    epoch, step, history, best = 0, 0, [], None
+    last_path, best_path = out / LAST, out / BEST
+    if last_path.exists():
+        ckpt = load_checkpoint(last_path, device)
+        differs = [k for k in identity if k not in _NOT_COMPARED and ckpt.get(k) != identity[k]]
+        if differs:
+            raise ValueError(
+                f"{out} holds a different training run (it differs in {', '.join(differs)}): "
+                "use another output directory or delete that one"
+            )
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
+        epoch, step, history, best = ckpt["epoch"], ckpt["step"], list(ckpt["history"]), ckpt["best"]
+        if epoch >= cfg.epochs and best_path.exists():
+            return best_path
+
+    def checkpoint(kind: str) -> dict:
+        state = dict(identity)
+        state.update(format=CHECKPOINT_FORMAT, kind=kind, epoch=epoch, step=step, history=history, best=best,
+                     loopkit_version=__version__, device=str(device), state_dict=model.state_dict())
+        if kind == "last":
+            state.update(
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                scaler=scaler.state_dict(),
+                rng={"torch": torch.get_rng_state(),
+                     "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
+            )
+        return state
+
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress,
+               dynamic_ncols=True, file=sys.stderr)
+    try:
+        while epoch < cfg.epochs:
+            started = time.perf_counter()
+            model.train()
+            order = torch.randperm(task.n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+            if isinstance(task.train, torch.Tensor) and task.train.device.type == "cuda":
+                order = order.to(device)
+            sums: dict[str, torch.Tensor] = {}
+            beta = 0.0
+            for idx in torch.tensor_split(order, steps_per_epoch):
+                beta = beta_at(step, total_steps, cfg)
+                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                    loss, terms = task.step(idx, epoch, beta)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                lr = optimizer.param_groups[0]["lr"]
+                scheduler.step()
+                step += 1
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value.detach().float() * len(idx)
+                bar.update(1)
+                if callback is not None:
+                    callback({"epoch": epoch, "step": step})
+            row = {"epoch": epoch + 1, "step": step, "lr": lr}
+            row.update(task.epoch_columns(epoch, beta))
+            row.update({f"train_{k}": float(v) / task.n for k, v in sums.items()})
+            row.update(task.validate())
+            epoch += 1
+            row["seconds"] = time.perf_counter() - started
+            history.append(row)
+            if task.eligible(beta) and (best is None or row[task.metric] < best["value"]):
+                best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
+                _atomic_torch_save(checkpoint("best"), best_path)
+            _atomic_torch_save(checkpoint("last"), last_path)
+            _write_metrics(history, out / METRICS)
+            bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{row['train_loss']:.4g}",
+                            **{task.metric: f"{row[task.metric]:.4g}"})
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted: {out} keeps epoch {epoch}; the same call resumes from there", file=sys.stderr)
+        raise
+    bar.close()
+    return best_path
+
+
+def _setup(device, seed: int) -> torch.device:
+    device = resolve_device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(seed)
+    return device
+
+
+def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
+          device: str | torch.device | None = None, seed: int = 0, progress: bool = True, *,
+          epochs: int | None = None, overrides: dict | None = None,
+          callback: Callable[[dict], None] | None = None) -> Path:
+    """Train one of the four models; returns the path of the best checkpoint (``out/best.pt``).
+
+    Parameters
+    ----------
+    model_name : "ar_lstm_vae", "nonar_lstm_vae", "cnn_vae" or "vq_vae" (the prior: ``train_prior``)
+    data : a ``Loops`` or the directory of a loop data set; trains on "train", validates on "valid"
+    profile : "paper", "cpu" or "smoke" (``loopkit.config.PROFILES``)
+    out : the run directory (created; resumed when it holds this run's ``last.pt``)
+    device : "cpu", "cuda" or None for CUDA when present
+    seed : seeds the initialisation, the data order and the model's sampling
+    progress : show a tqdm bar (loss and validation error)
+    epochs : override the profile's number of epochs
+    overrides : architecture settings over the profile's (e.g. ``{"latent_steps": 64}`` for Table 2)
+    callback : called after every optimizer step with ``{"epoch", "step"}``
+    """
+    if model_name == PRIOR_NAME:
+        raise ValueError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
+    if model_name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
+    from .models import build_model
+
+    device = _setup(device, seed)
+    loops = _as_loops(data)
+    _check_splits(loops)
+    cfg = train_config(model_name, profile, **({"epochs": epochs} if epochs else {}))
+    model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
+    identity = _identity(model_name, model, cfg, profile, seed, loops, {})
+    task = _RollTask(model, loops, cfg, device)
+    return _fit(model_name, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+
+
+@torch.no_grad()
+def codes_of(vqvae, rolls: PackedRolls | Loops, batch_size: int = 2048, device=None) -> torch.Tensor:
+    """The code indices a VQ-VAE assigns to loops: (n, t') long, on ``device``."""
+    if isinstance(rolls, Loops):
+        rolls = rolls.rolls
+    device = torch.device(device) if device is not None else next(vqvae.parameters()).device
+    packed = _packed_tensor(rolls, device)
+    vqvae.eval()
+    chunks = [vqvae.codes(unpack_batch(packed[s : s + batch_size].to(device))) for s in range(0, len(packed), batch_size)]
+    return torch.cat(chunks) if chunks else torch.zeros((0, vqvae.latent_steps), dtype=torch.long, device=device)
+
+
+def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.PathLike, profile: str,
+                out: str | os.PathLike, device: str | torch.device | None = None, seed: int = 0,
+                progress: bool = True, *, epochs: int | None = None, overrides: dict | None = None,
+                callback: Callable[[dict], None] | None = None) -> Path:
+    """Train the LSTM prior on the codes the VQ-VAE of ``vqvae_checkpoint`` assigns to the training split.
+
+    The prior's K and t come from the VQ-VAE; ``first_code_counts`` (p(z_0)) is counted on the training split.
+    Validation: teacher-forced cross-entropy (selects the best checkpoint) and accuracy (the paper: 82.91 %)
+    on the codes of the valid split; both are columns of ``metrics.csv``. Other arguments as in ``train``.
+    """
+    from .models import build_model
+
+    device = _setup(device, seed)
+    vq_path = Path(vqvae_checkpoint)
+    vqvae = load_model(vq_path, device)
+    if vqvae.checkpoint["model"] != "vq_vae":
+        raise ValueError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
+    loops = _as_loops(data)
+    _check_splits(loops)
+    cfg = train_config(PRIOR_NAME, profile, **({"epochs": epochs} if epochs else {}))
+    batch = cfg.eval_batch_size
+    train_codes = codes_of(vqvae, loops.split("train").rolls, batch, device)
+    valid_codes = codes_of(vqvae, loops.split("valid").rolls, batch, device)
+    settings = dict(overrides or {})
+    settings.update(codebook_size=vqvae.codebook_size, latent_steps=vqvae.latent_steps)
+    torch.manual_seed(seed)
+    model = build_model(PRIOR_NAME, model_config(PRIOR_NAME, profile, **settings)).to(device)
+    model.first_code_counts.copy_(torch.bincount(train_codes[:, 0], minlength=model.codebook_size).float())
+    extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": _file_digest(vq_path)}
+    identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra)
+    task = _PriorTask(model, train_codes, valid_codes, cfg, device)
+    return _fit(PRIOR_NAME, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+
+
+def _check_splits(loops: Loops) -> None:
+    counts = loops.meta["split"].value_counts().to_dict() if len(loops.meta) else {}
+    if counts.get("train", 0) < 2:
+        raise ValueError(f"the data set has {counts.get('train', 0)} training loop(s); training needs at least 2")
+    if counts.get("valid", 0) < 1:
+        raise ValueError("the data set has no validation loops: the trainer picks the best epoch on the valid split")
+
+
+def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops: Loops, extra: dict) -> dict:
+    """What makes a run this run: a resumed directory must agree on all of it."""
+    return {
+        "model": name,
+        "config": dataclasses.asdict(model.config),
+        "train_config": dataclasses.asdict(cfg),
+        "profile": profile,
+        "seed": seed,
+        "data_fingerprint": loops.fingerprint,
+        "data_path": str(loops.path) if loops.path else None,
+        "extra": extra,
+    }
+
+
+__all__ = [
+    "BEST",
+    "LAST",
+    "METRICS",
+    "beta_at",
+    "codes_of",
+    "load_checkpoint",
+    "load_model",
+    "reconstruction_error",
+    "resolve_device",
+    "synthetic_dataset",
+    "synthetic_loops",
+    "teacher_forcing_ratio",
+    "train",
+    "train_prior",
+    "unpack_batch",
+]

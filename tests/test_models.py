@@ -1,0 +1,197 @@
+"""The four models and the prior: shapes, loss terms by hand, full sampling, one-batch memorisation, the step API."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from loopkit.config import MODEL_NAMES, model_config
+from loopkit.models import LSTMPrior, build_model
+from loopkit.models.blocks import bce_per_loop, kl_per_loop, threshold
+from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
+
+B = 3
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(old)
+
+
+def _x(b=B, density=0.05):
+    return (torch.rand(b, LOOP_STEPS, N_COLUMNS) < density).float()
+
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shapes(name, profile):
+    model = build_model(name, model_config(name, profile))
+    assert model.config == model_config(name, profile)
+    x = _x()
+    out = model(x)
+    assert out["logits"].shape == (B, LOOP_STEPS, N_COLUMNS)
+    assert out["recon"].shape == () and model.loss(out, 0.5).shape == ()
+    rec = model.reconstruct(x)
+    assert rec.shape == (B, LOOP_STEPS, N_COLUMNS) and rec.dtype == torch.bool
+    if name == "vq_vae":
+        c = model.config
+        assert model.encode(x).shape == (B, c.latent_steps, c.latent_dim)
+        z_q, idx, commit = model.quantizer(model.encode(x))
+        assert z_q.shape == (B, c.latent_steps, c.latent_dim) and idx.shape == (B, c.latent_steps)
+        assert model.codes(x).shape == (B, model.latent_steps) and model.codes(x).dtype == torch.long
+        assert model.decode_codes(idx).shape == (B, LOOP_STEPS, N_COLUMNS)
+        assert (model.codebook_size, model.latent_steps) == (c.codebook_size, c.latent_steps)
+    else:
+        mu, logvar = model.encode(x)
+        assert mu.shape == logvar.shape == (B, model.latent_dim)
+        assert model.decode(mu).shape == (B, LOOP_STEPS, N_COLUMNS)
+        assert out["kl"].shape == ()
+
+
+def test_paper_latent_sizes():
+    assert build_model("ar_lstm_vae").latent_dim == 128  # "LSTM models have latent size 128"
+    assert build_model("nonar_lstm_vae").latent_dim == 128
+    assert build_model("cnn_vae").latent_dim == 512  # "CNN models have 512 dimensions"
+    vq = build_model("vq_vae")
+    assert (vq.latent_steps, vq.latent_dim, vq.codebook_size) == (32, 16, 512)  # t x L = 512 = CNN-VAE's z
+
+
+@pytest.mark.parametrize("t", [32, 64])
+def test_vqvae_latent_steps_of_table2(t):
+    model = build_model("vq_vae", model_config("vq_vae", "smoke", latent_steps=t))
+    strided = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv1d) and m.stride == (2,)]
+    assert len(strided) == {32: 2, 64: 1}[t]  # for t = 64 the encoder downsamples once less
+    assert model.codes(_x()).shape == (B, t)
+    assert model.decode_codes(torch.zeros(B, t, dtype=torch.long)).shape == (B, LOOP_STEPS, N_COLUMNS)
+    with pytest.raises(ValueError, match="latent_steps"):
+        build_model("vq_vae", model_config("vq_vae", "smoke", latent_steps=48))
+
+
+def test_loss_terms_by_hand():
+    # zero logits: BCE = log 2 per cell, summed over 128 x 93 cells
+    logits = torch.zeros(2, LOOP_STEPS, N_COLUMNS)
+    assert bce_per_loop(logits, _x(2)).item() == pytest.approx(LOOP_STEPS * N_COLUMNS * math.log(2), rel=1e-6)
+    # KL of N((1, 0), diag(1, 2)) from N(0, I): 0.5 * (1 + 1 - 1 - 0) + 0.5 * (2 - 1 - log 2)
+    mu = torch.tensor([[1.0, 0.0]])
+    logvar = torch.tensor([[0.0, math.log(2.0)]])
+    assert kl_per_loop(mu, logvar).item() == pytest.approx(0.5 + 0.5 * (1 - math.log(2)), rel=1e-6)
+    # the decision rule: sigmoid(logits) >= 0.5
+    assert threshold(torch.tensor([-1e-3, 0.0, 1e-3])).tolist() == [False, True, True]
+
+
+def test_continuous_vae_losses_combine_with_beta():
+    model = build_model("cnn_vae", model_config("cnn_vae", "smoke"))
+    out = model(_x())
+    assert model.loss(out, 0.0).item() == pytest.approx(out["recon"].item())
+    assert model.loss(out, 0.5).item() == pytest.approx(out["recon"].item() + 0.5 * out["kl"].item())
+
+
+def test_ar_decoder_feeds_back_its_own_thresholded_outputs():
+    model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", "smoke")).eval()
+    z = torch.randn(B, model.latent_dim)
+    with torch.no_grad():
+        free = model.decode(z)  # full sampling, step by step
+        # teacher forcing on the model's own thresholded output reproduces full sampling exactly
+        forced = model._decode(z, threshold(free).float(), teacher_forcing=1.0)
+        assert torch.allclose(free, forced, atol=1e-5)
+        # scheduled sampling with ratio 0 is full sampling too, whatever the target
+        assert torch.allclose(model._decode(z, _x(), teacher_forcing=0.0), free, atol=1e-5)
+
+
+def _accent_batch() -> torch.Tensor:
+    """4 loops that differ in bass pitch and ride; accents (kick, crash) on the first step only."""
+    x = np.zeros((4, LOOP_STEPS, N_COLUMNS), dtype=bool)
+    for i in range(4):
+        x[i, :, bass_column(36 + 5 * i)] = True
+        x[i, :, drum_column("closed_hihat")] = True
+        x[i, 0, drum_column("kick")] = x[i, 0, drum_column("crash")] = True
+        if i % 2 == 0:
+            x[i, :, drum_column("ride")] = True
+    return torch.from_numpy(x).float()
+
+
+def _groove_batch() -> torch.Tensor:
+    """The accent batch plus periodic drums: kick every 4 steps, hi-hat every 2, snare in two phases."""
+    x = _accent_batch().numpy().astype(bool)
+    x[:, :, drum_column("closed_hihat")] = False
+    x[:, ::4, drum_column("kick")] = True
+    x[:, ::2, drum_column("closed_hihat")] = True
+    x[0::2, 4::8, drum_column("snare")] = True
+    x[1::2, 2::8, drum_column("snare")] = True
+    return torch.from_numpy(x).float()
+
+
+# Small but not tiny sizes: memorising needs some capacity. The LSTM decoders learn periodic patterns from a
+# constant input slowly (hundreds of steps), so they memorise the accent batch; the CNNs the groove batch.
+_OVERFIT = {
+    "ar_lstm_vae": (dict(encoder_hidden=32, decoder_hidden=64, latent_dim=16), _accent_batch, 200),
+    "nonar_lstm_vae": (dict(encoder_hidden=32, decoder_hidden=64, latent_dim=16), _accent_batch, 200),
+    "cnn_vae": (dict(channels=16, latent_dim=32), _groove_batch, 500),
+    "vq_vae": (dict(channels=16, embedding_channels=32, latent_dim=8, codebook_size=32), _groove_batch, 500),
+}
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_one_batch_overfits_to_near_zero_reconstruction_error(name):
+    sizes, batch, steps = _OVERFIT[name]
+    model = build_model(name, model_config(name, **sizes))
+    if hasattr(model, "encoder") and hasattr(model.encoder, "to_logvar"):
+        # start with little sampling noise (log-variance -8): this checks memorisation, not the prior fit
+        torch.nn.init.constant_(model.encoder.to_logvar.bias, -8.0)
+    x = batch()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    errors = []
+    for step in range(steps):
+        model.train()
+        loss = model.loss(model(x), beta=0.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 24:
+            model.eval()
+            errors.append((model.reconstruct(x) != x.bool()).float().mean().item())
+            if errors[-1] == 0:
+                break
+    assert errors[0] > 1e-3  # it started far away ...
+    assert errors[-1] < 5e-4, errors  # ... and ends below 6 wrong cells per loop (the paper's best: 3.02e-3)
+
+
+def test_prior_step_api_equals_forward():
+    prior = LSTMPrior(16, embedding_dim=8, hidden=12)
+    assert prior.config.layers == 2 and prior.codebook_size == 16
+    codes = torch.randint(0, 16, (3, 10))
+    with torch.no_grad():
+        full = prior(codes)
+        assert full.shape == (3, 10, 16)
+        state = prior.initial_state(3)
+        for i in range(10):
+            logits, state = prior.step(codes[:, i], state)
+            assert torch.allclose(logits, full[:, i], atol=1e-5)
+
+
+def test_prior_accuracy_and_first_code_distribution():
+    prior = LSTMPrior(4, embedding_dim=4, hidden=4)
+    assert torch.allclose(prior.first_code_probs(), torch.full((4,), 0.25))  # no counts stored yet: uniform
+    prior.first_code_counts.copy_(torch.tensor([3.0, 0.0, 1.0, 0.0]))
+    assert prior.first_code_probs().tolist() == [0.75, 0.0, 0.25, 0.0]
+    # positions 1..3 of [0, 1, 2, 3] are predicted from positions 0..2: argmaxes 1, 0, 3 -> 2 of 3 right
+    logits = torch.full((1, 4, 4), -5.0)
+    for pos, k in enumerate([1, 0, 3, 2]):
+        logits[0, pos, k] = 5.0
+    ce, acc = LSTMPrior.loss_and_accuracy(logits, torch.tensor([[0, 1, 2, 3]]))
+    assert acc.item() == pytest.approx(2 / 3)
+    p_right = math.exp(5) / (math.exp(5) + 3 * math.exp(-5))
+    p_wrong = math.exp(-5) / (math.exp(5) + 3 * math.exp(-5))
+    assert ce.item() == pytest.approx(-(2 * math.log(p_right) + math.log(p_wrong)) / 3, rel=1e-5)
+
+
+def test_he_initialisation():
+    model = build_model("cnn_vae")  # paper sizes
+    w = model.to_mu[0].weight  # Linear(1024 -> 512): N(0, 2 / (1 + 0.2^2) / 1024)
+    assert w.std().item() == pytest.approx(math.sqrt(2 / 1.04 / 1024), rel=0.02)
+    assert model.to_mu[0].bias.abs().sum().item() == 0

@@ -1,0 +1,299 @@
+"""The trainer: smoke-profile training of every model and the prior, checkpoints, resume after SIGKILL, Tables 1/2."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from loopkit import paper
+from loopkit.cli import main as cli_main
+from loopkit.config import MODEL_NAMES, PROFILES, TrainConfig, model_config, train_config
+from loopkit.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, unpack_rolls, write_dataset
+from loopkit.loops import bar_hamming
+from loopkit.models import MODEL_CLASSES
+from loopkit.pianoroll import BASS_COLUMNS, drum_column
+from loopkit.train import (
+    BEST,
+    LAST,
+    METRICS,
+    beta_at,
+    load_checkpoint,
+    load_model,
+    reconstruction_error,
+    synthetic_dataset,
+    synthetic_loops,
+    teacher_forcing_ratio,
+    train,
+    train_prior,
+    unpack_batch,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_dataset(60, valid=0.1, seed=7)  # 54 train, 6 valid
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory):
+    """Every model and the prior trained on the smoke profile (module-wide: seconds in all)."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs")
+    best = {name: train(name, data, "smoke", out / name, device="cpu", seed=1, progress=False) for name in MODEL_NAMES}
+    best["prior"] = train_prior(best["vq_vae"], data, "smoke", out / "prior", device="cpu", seed=1, progress=False)
+    return out, best
+
+
+# ----------------------------------------------------------------------------------------- settings, helpers
+
+
+def test_paper_profile_is_the_papers_settings():
+    cfg = train_config("vq_vae", "paper")
+    t = paper.TRAINING
+    assert (cfg.epochs, cfg.batch_size, cfg.lr_max, cfg.lr_min) == (t["epochs"], t["batch_size"], t["lr_max"], t["lr_min"])
+    assert cfg == TrainConfig()  # the paper profile overrides nothing
+    vq = model_config("vq_vae", "paper")
+    assert (vq.latent_steps, vq.latent_dim, vq.codebook_size, vq.decay, vq.commitment) == (32, 16, 512, 0.99, 0.25)
+    assert train_config("ar_lstm_vae", "paper").sampling_rate == 20
+    assert model_config("prior", "paper").layers == 2
+    assert set(PROFILES) == {"paper", "cpu", "smoke"}
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(ValueError, match="unknown profile 'laptop'"):
+        train_config("vq_vae", "laptop")
+    with pytest.raises(ValueError, match="unknown model 'gan'"):
+        model_config("gan")
+    with pytest.raises(ValueError, match="codebooksize"):
+        model_config("vq_vae", codebooksize=3)
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp8")
+
+
+def test_schedules_by_hand():
+    # inverse sigmoid k / (k + exp(e / k)), k = 20
+    assert teacher_forcing_ratio(0, 20) == pytest.approx(20 / 21)
+    assert teacher_forcing_ratio(40, 20) == pytest.approx(20 / (20 + np.exp(2)))
+    assert teacher_forcing_ratio(10_000, 20) == pytest.approx(0, abs=1e-12)
+    # beta: 0 -> 1 over the first quarter of 100 steps, i.e. full at step 24 (the 25th)
+    cfg = TrainConfig(beta_anneal_fraction=0.25)
+    assert [beta_at(s, 100, cfg) for s in (0, 11, 24, 99)] == pytest.approx([0.04, 0.48, 1.0, 1.0])
+
+
+def test_unpack_batch_is_np_unpackbits():
+    rolls = synthetic_loops(5, seed=2)
+    packed = pack_rolls(rolls)
+    x = unpack_batch(torch.from_numpy(packed))
+    assert x.dtype == torch.float32
+    assert np.array_equal(x.numpy().astype(bool), unpack_rolls(packed))
+
+
+def test_synthetic_loops_follow_the_loop_rules():
+    x = synthetic_loops(50, density=0.05, seed=0)
+    assert x.shape == (50, 128, 93)
+    assert np.all(bar_hamming(x) == 0)  # bar 1 == bar 5
+    assert x[:, 0, drum_column("kick")].all() and x[:, 0, drum_column("crash")].all()
+    assert x[:, 0, BASS_COLUMNS].any(axis=1).all()
+    assert x[:, :, BASS_COLUMNS].sum(axis=2).max() == 1  # only one bass pitch per step
+    assert 0.04 < x.mean() < 0.06
+
+
+class _Constant(torch.nn.Module):
+    """A stand-in model whose reconstruction is all zeros or the input itself (to check the metric's formula)."""
+
+    def __init__(self, echo: bool):
+        super().__init__()
+        self.echo = echo
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def reconstruct(self, x):
+        return x.bool() if self.echo else torch.zeros_like(x, dtype=torch.bool)
+
+
+def test_reconstruction_error_by_hand():
+    rolls = np.zeros((2, 128, 93), dtype=bool)
+    rolls[0, 0, :3] = True  # 3 cells on
+    rolls[1, 5, 10:15] = True  # 5 cells on
+    loops = loops_from_arrays(rolls)
+    assert reconstruction_error(_Constant(False), loops, batch_size=1) == pytest.approx(8 / (2 * 128 * 93))
+    assert reconstruction_error(_Constant(True), loops) == 0.0
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def test_smoke_profile_trains_every_model_and_the_prior(runs):
+    out, best = runs
+    for name in (*MODEL_NAMES, "prior"):
+        run = out / name
+        assert best[name] == run / BEST and (run / LAST).exists()
+        metrics = pd.read_csv(run / METRICS)
+        assert list(metrics["epoch"]) == [1, 2]  # smoke: two epochs
+        assert {"step", "lr", "train_loss", "seconds"} <= set(metrics.columns)
+        assert metrics["lr"].iloc[-1] == pytest.approx(train_config(name, "smoke").lr_min)
+        assert np.isfinite(metrics["train_loss"]).all()
+    for name in MODEL_NAMES:
+        metrics = pd.read_csv(out / name / METRICS)
+        assert ((metrics["val_error"] > 0) & (metrics["val_error"] < 1)).all()
+        assert ("train_kl" in metrics) == (name != "vq_vae") and ("train_commit" in metrics) == (name == "vq_vae")
+    assert "teacher_forcing" in pd.read_csv(out / "ar_lstm_vae" / METRICS)
+    prior = pd.read_csv(out / "prior" / METRICS)
+    assert ((prior["val_accuracy"] >= 0) & (prior["val_accuracy"] <= 1)).all() and "val_ce" in prior
+
+
+def test_checkpoints_describe_themselves_and_load_model_rebuilds(runs, data):
+    import loopkit
+
+    out, best = runs
+    for name in MODEL_NAMES:
+        ckpt = load_checkpoint(best[name])
+        assert ckpt["model"] == name and ckpt["profile"] == "smoke" and ckpt["seed"] == 1
+        assert ckpt["data_fingerprint"] == data.fingerprint and ckpt["loopkit_version"] == loopkit.__version__
+        assert "optimizer" in load_checkpoint(out / name / LAST) and "rng" in load_checkpoint(out / name / LAST)
+        model = load_model(best[name])
+        assert isinstance(model, MODEL_CLASSES[name]) and not model.training
+        assert model.config == model_config(name, "smoke")
+        # the rebuilt model scores exactly what the trainer recorded for that epoch
+        assert reconstruction_error(model, data.split("valid")) == pytest.approx(ckpt["best"]["value"], abs=1e-12)
+    prior = load_model(best["prior"])
+    vq = load_model(best["vq_vae"])
+    assert prior.codebook_size == vq.codebook_size and prior.config.latent_steps == vq.latent_steps
+    assert prior.first_code_counts.sum().item() == len(data.split("train"))
+    with pytest.raises(ValueError, match="not a loopkit checkpoint"):
+        bogus = out / "bogus.pt"
+        torch.save({"weights": torch.zeros(1)}, bogus)
+        load_model(bogus)
+
+
+def test_a_finished_run_is_not_trained_again_and_a_different_run_is_refused(runs, data):
+    out, best = runs
+    last = out / "cnn_vae" / LAST
+    stamp = last.stat().st_mtime_ns
+    assert train("cnn_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=1, progress=False) == best["cnn_vae"]
+    assert last.stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="different training run.*seed"):
+        train("cnn_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=2, progress=False)
+    with pytest.raises(ValueError, match="different training run.*model"):
+        train("vq_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=1, progress=False)
+
+
+def test_data_without_a_validation_split_is_refused(tmp_path):
+    loops = loops_from_arrays(synthetic_loops(4), ["train"] * 4)
+    with pytest.raises(ValueError, match="no validation loops"):
+        train("cnn_vae", loops, "smoke", tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="train_prior"):
+        train("prior", loops, "smoke", tmp_path, device="cpu", progress=False)
+
+
+_RUN = textwrap.dedent(
+    """
+    import os, signal, sys, torch
+    torch.set_num_threads(1)
+    from loopkit.train import synthetic_dataset, train
+    name, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    def hook(info):
+        if info["step"] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind
+    train(name, synthetic_dataset(60, seed=7), "smoke", out, device="cpu", seed=3, progress=False, epochs=3,
+          callback=hook if kill_at > 0 else None)
+    """
+)
+
+
+def _run(name, out, kill_at=0):
+    return subprocess.run([sys.executable, "-c", _RUN, name, str(out), str(kill_at)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("name", ["vq_vae", "ar_lstm_vae"])
+def test_resume_after_sigkill_ends_with_the_same_weights(name, tmp_path):
+    # 54 training loops, batch 16: 4 steps an epoch, 3 epochs. Killed at step 6, in the middle of epoch 2.
+    train(name, synthetic_dataset(60, seed=7), "smoke", tmp_path / "straight", device="cpu", seed=3, progress=False,
+          epochs=3)  # uninterrupted, in this process (one thread, as the subprocesses)
+    killed = _run(name, tmp_path / "resumed", kill_at=6)
+    assert killed.returncode == -signal.SIGKILL
+    assert load_checkpoint(tmp_path / "resumed" / LAST)["epoch"] == 1  # epoch 2 was lost, epoch 1 was kept
+    resumed = _run(name, tmp_path / "resumed")
+    assert resumed.returncode == 0, resumed.stderr
+
+    a, b = load_checkpoint(tmp_path / "straight" / LAST), load_checkpoint(tmp_path / "resumed" / LAST)
+    assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"] == 12
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:  # weights, batch-norm statistics and the codebook buffers: bit for bit
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    ma, mb = pd.read_csv(tmp_path / "straight" / METRICS), pd.read_csv(tmp_path / "resumed" / METRICS)
+    pd.testing.assert_frame_equal(ma.drop(columns="seconds"), mb.drop(columns="seconds"))
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def test_table1_sets_ours_beside_the_papers(runs, data):
+    from loopkit.evaluate import table1
+
+    out, best = runs
+    table = table1({name: best[name] for name in MODEL_NAMES}, data)
+    assert list(table["model"]) == ["AR LSTM-VAE", "NonAR LSTM-VAE", "CNN-VAE", "VQ-VAE"]
+    assert list(table["paper"]) == [paper.TABLE1_RECONSTRUCTION[m] for m in table["model"]]
+    for name, row in zip(MODEL_NAMES, table.itertuples()):
+        assert row.reconstruction_error == pytest.approx(load_checkpoint(best[name])["best"]["value"], abs=1e-12)
+    assert set(table["profile"]) == {"smoke"} and table["trained_on_same_data"].all()
+    assert table["data"].str.contains(data.fingerprint).all()
+    with pytest.raises(ValueError, match="unknown model"):
+        table1({"gan": best["cnn_vae"]}, data)
+
+
+def test_table2_trains_the_latent_size_grid(data, tmp_path):
+    from loopkit.evaluate import table2
+
+    table = table2(data, "smoke", tmp_path, grid=[(32, 16, 256), (64, 16, 256)], device="cpu", progress=False,
+                   epochs=1)
+    assert list(zip(table["t"], table["L"], table["K"])) == [(32, 16, 256), (64, 16, 256)]
+    assert list(table["paper"]) == [paper.TABLE2_LATENT_SIZE[(32, 16, 256)], paper.TABLE2_LATENT_SIZE[(64, 16, 256)]]
+    assert ((table["reconstruction_error"] > 0) & (table["reconstruction_error"] < 1)).all()
+    assert load_model(tmp_path / "vq_vae_t64_L16_K256" / BEST).codes(torch.zeros(1, 128, 93)).shape == (1, 64)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_train(tmp_path, capsys):
+    loops = synthetic_dataset(40, seed=5)
+    files = pd.DataFrame(columns=FILE_COLUMNS)
+    write_dataset(tmp_path / "data", loops.rolls.packed, loops.meta, files, settings={}, funnel={})
+    argv = ["train", "cnn_vae", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out", str(tmp_path / "run"),
+            "--device", "cpu", "--epochs", "1", "--quiet"]
+    assert cli_main(argv) == 0
+    assert "cnn_vae: best epoch 1" in capsys.readouterr().out
+    assert (tmp_path / "run" / BEST).exists()
+
+    assert cli_main(["train", "prior", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out",
+                     str(tmp_path / "p"), "--quiet"]) == 2
+    assert "needs --vqvae" in capsys.readouterr().err
+    assert cli_main(["train", "vq_vae", "--data", str(tmp_path / "nowhere"), "--profile", "smoke", "--out",
+                     str(tmp_path / "q"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loopkit train: error: no loop data set at") and err.count("\n") == 1
+    if not torch.cuda.is_available():
+        assert cli_main([*argv[:-5], "--device", "cuda", "--quiet"]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
