@@ -226,7 +226,8 @@ def _json_bytes(obj) -> bytes:
 def _npy_header(n: int) -> bytes:
     """The .npy header of an ``(n, 1488)`` uint8 array, byte for byte what ``np.save`` writes."""
     buf = io.BytesIO()
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (n, PACKED_BYTES)}
+    descr = np.lib.format.dtype_to_descr(np.dtype(np.uint8))
+    header = {"descr": descr, "fortran_order": False, "shape": (n, PACKED_BYTES)}
     np.lib.format.write_array_header_1_0(buf, header)
     return buf.getvalue()
 

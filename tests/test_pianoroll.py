@@ -144,7 +144,14 @@ def test_tempo_changes_do_not_move_notes():
     want = expected(
         3 * STEPS_PER_BAR,
         bass=[(33, 0, 47)],
-        drums=[("kick", 0), ("kick", 16), ("kick", 32), ("closed_hihat", 6), ("closed_hihat", 22), ("closed_hihat", 38)],
+        drums=[
+            ("kick", 0),
+            ("kick", 16),
+            ("kick", 32),
+            ("closed_hihat", 6),
+            ("closed_hihat", 22),
+            ("closed_hihat", 38),
+        ],
     )
     assert_roll(midi_to_roll(steady), want)
     assert_roll(midi_to_roll(changing), want)
@@ -167,8 +174,12 @@ def test_bass_programs_32_to_39_only():
 def test_bass_program_change_inside_a_track():
     # program 33 for the first note, then the channel switches to piano (0): the second note is not bass
     data = build(
-        track(program(33, channel=BASS), note(40, 0, step(2), channel=BASS), program(0, channel=BASS, at=step(4)),
-              note(41, step(8), step(2), channel=BASS))
+        track(
+            program(33, channel=BASS),
+            note(40, 0, step(2), channel=BASS),
+            program(0, channel=BASS, at=step(4)),
+            note(41, step(8), step(2), channel=BASS),
+        )
     )
     assert_roll(midi_to_roll(data), expected(bass=[(40, 0, 1)]))
 
@@ -194,15 +205,23 @@ def test_overlapping_notes_of_one_pitch():
     # note-on E2 at step 0, again at step 2, note-off at step 4, note-off at step 8: each note-off ends the
     # earliest open note (0-4 and 2-8), so the pitch sounds on steps 0..7
     data = build(
-        bass_track(on(40, 0, channel=BASS), on(40, step(2), channel=BASS), off(40, step(4), channel=BASS),
-                   off(40, step(8), channel=BASS))
+        bass_track(
+            on(40, 0, channel=BASS),
+            on(40, step(2), channel=BASS),
+            off(40, step(4), channel=BASS),
+            off(40, step(8), channel=BASS),
+        )
     )
     assert_roll(midi_to_roll(data), expected(bass=[(40, 0, 7)]))
     # two note-ons and a single note-off (written as note-on velocity 0): the note left open is never closed and
     # is dropped, as pretty_midi also does; the pitch sounds on steps 0..3
     data = build(
-        bass_track(on(40, 0, channel=BASS), on(40, step(2), channel=BASS), off(40, step(4), channel=BASS, running_zero=True),
-                   note(47, step(12), step(1), channel=BASS))
+        bass_track(
+            on(40, 0, channel=BASS),
+            on(40, step(2), channel=BASS),
+            off(40, step(4), channel=BASS, running_zero=True),
+            note(47, step(12), step(1), channel=BASS),
+        )
     )
     assert_roll(midi_to_roll(data), expected(bass=[(40, 0, 3), (47, 12, 12)]))
 
@@ -340,9 +359,7 @@ def test_written_midi_follows_the_playback_convention(tmp_path):
     assert ons == sorted(
         [(0, bass_channel, 40, 80), (720, bass_channel, 43, 80), (0, DRUM_CHANNEL, 36, 100), (0, DRUM_CHANNEL, 49, 100)]
     )
-    offs = sorted(
-        (t, m.note) for t, m in events if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0)
-    )
+    offs = sorted((t, m.note) for t, m in events if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0))
     assert (480, 40) in offs and (840, 43) in offs  # 4 steps and 1 step of 120 ticks
     assert not list(tmp_path.glob("*.tmp"))
 

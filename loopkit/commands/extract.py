@@ -1,0 +1,113 @@
+"""``loopkit extract``: the paper's loop data set (Data Preprocess) from MIDI folders, files and archives."""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "extract",
+        help="extract the 8-bar bass+drum loop data set from MIDI files",
+        description=(
+            "Read every MIDI file of the sources (folders, files, .tar/.tar.gz/.tgz/.zip archives, read in place), "
+            "apply the paper's representation and loop rules, and write the loop data set to --out. "
+            "Every input file is listed in files.csv as used, rejected (with the rule) or failed (with the reason). "
+            "If the run is interrupted, the same command continues it."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SRC", help="MIDI folder, MIDI file or archive")
+    p.add_argument("--out", required=True, metavar="DIR", help="data set folder to write")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: every core; 0: in this process, without the per-file time limit)",
+    )
+    p.add_argument("--stride-bars", type=int, default=1, metavar="N", help="window stride in bars (default 1)")
+    p.add_argument(
+        "--max-hamming",
+        type=float,
+        default=0.0015,
+        metavar="X",
+        help="bar 1 vs bar 5 Hamming distance must be below this (default 0.0015)",
+    )
+    p.add_argument(
+        "--hamming-normalisation",
+        choices=("bar", "loop"),
+        default="bar",
+        help="divide differing cells by one bar's 16x93 cells (default) or the loop's 128x93",
+    )
+    p.add_argument("--drum-map", choices=("full", "strict"), default="full", help="GM drum map (default full)")
+    p.add_argument(
+        "--missing-time-signature",
+        choices=("assume_4_4", "drop"),
+        default="assume_4_4",
+        help="files without a time-signature event: count as 4/4 (default, the MIDI standard) or drop",
+    )
+    p.add_argument("--max-bars", type=int, default=4096, metavar="N", help="longest song in bars (default 4096)")
+    p.add_argument(
+        "--time-limit", type=float, default=30.0, metavar="S", help="per-file time limit in seconds (default 30)"
+    )
+    p.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VALID", "TEST"),
+        help="shares of loops per split, by source file (default 0.8 0.1 0.1)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a data set or unfinished run with other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def settings_from_args(args):
+    """The ``ExtractionSettings`` named by the command-line options."""
+    from ..extract import ExtractionSettings
+    from ..loops import LoopRules
+
+    rules = LoopRules(
+        max_hamming=args.max_hamming, hamming_normalisation=args.hamming_normalisation, stride_bars=args.stride_bars
+    )
+    return ExtractionSettings(
+        rules=rules,
+        drum_map=args.drum_map,
+        missing_time_signature=args.missing_time_signature,
+        max_bars=args.max_bars,
+        time_limit_s=args.time_limit,
+        split_fractions=tuple(args.split),
+    )
+
+
+def run(args) -> int:
+    from ..extract import extract, format_funnel
+
+    settings = settings_from_args(args)
+    report: dict = {}
+    try:
+        loops = extract(
+            args.sources,
+            args.out,
+            settings=settings,
+            workers=args.workers,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            report=report,
+        )
+    except KeyboardInterrupt:
+        print("loopkit extract: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
+        return 130
+    if report.get("state") == "complete":
+        print(f"{args.out} is already complete (same sources and settings); nothing to do")
+    else:
+        files, seconds = report["files"], report["seconds"]
+        done = report["files_processed"]
+        resumed = f", {report['resumed_files']:,} from the interrupted run" if report["resumed_files"] else ""
+        print(
+            f"extracted {args.out}: {files:,} files ({done:,} read now{resumed}) in {seconds:.1f} s "
+            f"with {report['workers']} worker{'s' if report['workers'] != 1 else ''}"
+        )
+    print(format_funnel(loops.funnel))
+    return 0

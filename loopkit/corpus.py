@@ -1,0 +1,357 @@
+"""The input files of an extraction (Data Preprocess, "176,581 MIDI files in LMD-full"): folders, single files and
+archives, enumerated in one fixed order without unpacking anything to disk.
+
+``iter_inputs(sources)`` yields one ``InputFile`` per file it finds, in this order: the sources in the order
+given; inside a folder, entries sorted by name (code-point order) with sub-folders walked where they sort;
+inside an archive, the archive's own member order. Nothing is left out silently:
+
+* a file with a MIDI name (``MIDI_SUFFIXES``, any case) is an input to read;
+* an archive (``ARCHIVE_SUFFIXES``) given as a source or met inside a folder is opened and its members are
+  enumerated (``folder/x.tar.gz!member/path.mid``); a ``.tar*`` archive is read as a stream, so LMD-full's
+  .tar.gz is never unpacked; an archive inside an archive is listed as skipped;
+* any other file, a link inside an archive and a symbolic link to a folder are listed as skipped, each with
+  its reason;
+* a folder that cannot be listed, an archive that cannot be opened or ends early, and an archive member that
+  cannot be read are listed as failed, with the error.
+
+The source string of a file is the path as the user gave it (normalised), joined with the path inside the
+folder; an archive member is ``ARCHIVE!MEMBER``. The order and the strings depend only on the inputs, so
+every run over the same inputs enumerates the same sequence (what a resumed extraction relies on).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".rmi")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+ZIP_SUFFIXES = (".zip",)
+ARCHIVE_SUFFIXES = TAR_SUFFIXES + ZIP_SUFFIXES
+#: separates an archive's path from a member's path in a source string
+MEMBER_SEPARATOR = "!"
+
+SKIP_NOT_MIDI = "not a MIDI file name (.mid .midi .kar .rmi)"
+SKIP_FOLDER_LINK = "symbolic link to a folder (not followed)"
+SKIP_NESTED_ARCHIVE = "archive inside an archive (not opened)"
+SKIP_ARCHIVE_LINK = "link inside an archive (not followed)"
+SKIP_SPECIAL = "not a regular file"
+
+
+def is_midi_name(name: str) -> bool:
+    """Whether a file name has a MIDI suffix (case-insensitive)."""
+    return name.lower().endswith(MIDI_SUFFIXES)
+
+
+def is_archive_name(name: str) -> bool:
+    """Whether a file name has an archive suffix this module opens (case-insensitive)."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass
+class InputFile:
+    """One entry of the enumeration.
+
+    Exactly one of these describes it: ``path`` (a MIDI file on disk, read by whoever processes it), ``read``
+    (a MIDI archive member: call it before advancing the iterator, it returns the bytes), ``skip`` (listed,
+    not read, with the reason) or ``error`` (could not be enumerated or read, with the reason).
+    ``source`` is the file's name in the data set (see the module docstring).
+    """
+
+    source: str
+    path: str | None = None
+    read: Callable[[], bytes] | None = None
+    skip: str | None = None
+    error: str | None = None
+
+
+def one_line(exc: BaseException | str, limit: int = 240) -> str:
+    """An exception (or text) as one line of at most ``limit`` characters."""
+    if isinstance(exc, BaseException):
+        text = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, OSError) and exc.strerror:
+            text = exc.strerror
+    else:
+        text = str(exc)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def too_large(size: int | None, limit: int) -> str:
+    """The failure reason of a file over the size limit."""
+    what = f"{size / 2**20:.1f} MiB" if size is not None else "more"
+    return f"file too large ({what}; the limit is {limit / 2**20:g} MiB)"
+
+
+def normalise_source(source: str | os.PathLike) -> str:
+    """The form a source path is recorded in: ``os.path.normpath`` of the path as given."""
+    return os.path.normpath(os.fspath(source))
+
+
+def check_sources(sources: Iterable[str | os.PathLike]) -> list[str]:
+    """Validate the sources of an extraction and return them normalised.
+
+    Raises ``FileNotFoundError`` for a path that does not exist and ``ValueError`` for an empty list, a source
+    given twice, a source inside another folder source, or a single file that is neither MIDI nor an archive.
+    """
+    out = [normalise_source(s) for s in sources]
+    if not out:
+        raise ValueError("no sources given: name at least one folder, MIDI file or archive")
+    seen: dict[str, str] = {}
+    for src in out:
+        if not os.path.exists(src):
+            raise FileNotFoundError(f"no such file or folder: {src}")
+        real = os.path.realpath(src)
+        if real in seen:
+            raise ValueError(f"{src} is given twice (also as {seen[real]})")
+        seen[real] = src
+        if not os.path.isdir(src) and not (is_midi_name(src) or is_archive_name(src)):
+            raise ValueError(
+                f"{src} is neither a MIDI file ({' '.join(MIDI_SUFFIXES)}) nor an archive "
+                f"({' '.join(ARCHIVE_SUFFIXES)})"
+            )
+    for real, src in seen.items():
+        for other_real, other in seen.items():
+            if other != src and os.path.isdir(other_real) and real.startswith(other_real.rstrip(os.sep) + os.sep):
+                raise ValueError(f"{src} lies inside {other}, which is also a source: give one of them")
+    return out
+
+
+def total_bytes(sources: Iterable[str | os.PathLike]) -> int:
+    """Bytes ``iter_inputs`` will report through ``on_bytes`` for these sources (sizes of files on disk,
+    archives counted by their own size). Walks folders once, without reading files."""
+    total = 0
+    stack = [normalise_source(s) for s in sources]
+    while stack:
+        path = stack.pop()
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                with os.scandir(path) as it:
+                    for entry in it:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif not entry.is_symlink() or not entry.is_dir():
+                            st = entry.stat()
+                            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            elif os.path.isfile(path):
+                total += os.path.getsize(path)
+        except OSError:
+            continue
+    return total
+
+
+def iter_inputs(
+    sources: Iterable[str | os.PathLike],
+    max_member_bytes: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[InputFile]:
+    """Every file of the sources, in the fixed order of the module docstring.
+
+    Parameters
+    ----------
+    sources : folders, MIDI files and archives
+    max_member_bytes : an archive member larger than this is listed as failed without being read (files on
+        disk are checked by ``read_path``)
+    on_bytes : called with the number of input bytes each step of the enumeration has got through (file
+        sizes; for an archive, its own bytes as they are read), for a progress bar totalling ``total_bytes``
+    """
+    count = on_bytes or (lambda n: None)
+    for src in sources:
+        src = normalise_source(src)
+        if os.path.isdir(src):
+            yield from _walk(src, max_member_bytes, count)
+        else:
+            yield from _file(src, os.path.basename(src), max_member_bytes, count)
+
+
+def _file(path: str, name: str, max_member_bytes, count, entry: os.DirEntry | None = None):
+    if is_archive_name(name):
+        yield from _archive(path, max_member_bytes, count)
+        return
+    try:
+        st = entry.stat() if entry is not None else os.stat(path)
+        count(st.st_size if stat.S_ISREG(st.st_mode) else 0)
+    except OSError:
+        pass  # the reader reports the error
+    if is_midi_name(name):
+        yield InputFile(source=path, path=path)
+    else:
+        yield InputFile(source=path, skip=SKIP_NOT_MIDI)
+
+
+def _walk(folder: str, max_member_bytes, count):
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield InputFile(source=folder, error=f"cannot list folder: {one_line(exc)}")
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry.name)
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not is_dir and entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                yield InputFile(source=path, skip=SKIP_FOLDER_LINK)
+                continue
+        except OSError as exc:
+            yield InputFile(source=path, error=f"cannot stat: {one_line(exc)}")
+            continue
+        if is_dir:
+            yield from _walk(path, max_member_bytes, count)
+        else:
+            yield from _file(path, entry.name, max_member_bytes, count, entry)
+
+
+class _Counted:
+    """A read-only binary stream that reports how many bytes have been read from it."""
+
+    def __init__(self, fh, count):
+        self._fh = fh
+        self._count = count
+        self.total = 0
+
+    def read(self, n=-1):
+        data = self._fh.read(n)
+        self.total += len(data)
+        self._count(len(data))
+        return data
+
+    def readinto(self, b):
+        n = self._fh.readinto(b) or 0
+        self.total += n
+        self._count(n)
+        return n
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def close(self):
+        self._fh.close()
+
+
+def _archive(path: str, max_member_bytes, count):
+    if path.lower().endswith(ZIP_SUFFIXES):
+        yield from _zip(path, max_member_bytes, count)
+    else:
+        yield from _tar(path, max_member_bytes, count)
+
+
+def _classify_member(source: str, name: str) -> InputFile | None:
+    """The entry for a member that is not read (skipped), or None for a MIDI member."""
+    if is_archive_name(name):
+        return InputFile(source=source, skip=SKIP_NESTED_ARCHIVE)
+    if not is_midi_name(name):
+        return InputFile(source=source, skip=SKIP_NOT_MIDI)
+    return None
+
+
+def _tar(path: str, max_member_bytes, count):
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        yield InputFile(source=path, error=f"cannot open archive: {one_line(exc)}")
+        return
+    stream = _Counted(raw, count)
+    try:
+        yield from _tar_members(path, stream, max_member_bytes)
+    finally:
+        raw.close()
+        count(max(0, _size(path) - stream.total))  # end-of-archive blocks, padding, or what an error left
+
+
+def _tar_members(path: str, stream, max_member_bytes):
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        yield InputFile(source=path, error=f"cannot open archive: {one_line(exc)}")
+        return
+    members = 0
+    while True:
+        try:
+            member = tar.next()
+        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+            yield InputFile(
+                source=path, error=f"archive is corrupt or ends early after {members} members: {one_line(exc)}"
+            )
+            return
+        if member is None:
+            return
+        members += 1
+        if member.isdir():
+            continue
+        source = f"{path}{MEMBER_SEPARATOR}{member.name}"
+        if member.issym() or member.islnk():
+            yield InputFile(source=source, skip=SKIP_ARCHIVE_LINK)
+        elif not member.isreg():
+            yield InputFile(source=source, skip=SKIP_SPECIAL)
+        elif (entry := _classify_member(source, member.name)) is not None:
+            yield entry
+        elif max_member_bytes is not None and member.size > max_member_bytes:
+            yield InputFile(source=source, error=too_large(member.size, max_member_bytes))
+        else:
+
+            def reader(member=member):
+                fh = tar.extractfile(member)
+                if fh is None:
+                    raise OSError("archive member has no data")
+                return fh.read()
+
+            yield InputFile(source=source, read=reader)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _zip(path: str, max_member_bytes, count):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        count(_size(path))
+        yield InputFile(source=path, error=f"cannot open archive: {one_line(exc)}")
+        return
+    with archive:
+        infos = archive.infolist()
+        rest = _size(path) - sum(i.compress_size for i in infos)
+        for info in infos:
+            count(info.compress_size)
+            if info.is_dir():
+                continue
+            name = info.filename
+            source = f"{path}{MEMBER_SEPARATOR}{name}"
+            mode = info.external_attr >> 16
+            if mode and stat.S_ISLNK(mode):
+                yield InputFile(source=source, skip=SKIP_ARCHIVE_LINK)
+            elif (entry := _classify_member(source, name)) is not None:
+                yield entry
+            elif info.flag_bits & 0x1:
+                yield InputFile(source=source, error="encrypted archive member")
+            elif max_member_bytes is not None and info.file_size > max_member_bytes:
+                yield InputFile(source=source, error=too_large(info.file_size, max_member_bytes))
+            else:
+
+                def reader(info=info):
+                    return archive.read(info)
+
+                yield InputFile(source=source, read=reader)
+        count(max(0, rest))
+
+
+def read_path(path: str | Path, max_bytes: int | None = None) -> bytes:
+    """Read a file on disk; one larger than ``max_bytes`` raises ``ValueError``."""
+    with open(path, "rb") as fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ValueError(too_large(None, max_bytes))
+    return data
