@@ -1,0 +1,357 @@
+"""The paper's figures drawn from loopkit data: pianorolls (Figure 1), code sequences over latent time (Figure 4),
+the most and least frequent codes decoded (Figure 5) and training curves; Figure 6 is in
+``loopkit.listening.stats``.
+
+Every function builds a ``matplotlib.figure.Figure`` directly (no pyplot, no global state, nothing to close) and
+returns it; it renders with the Agg canvas, whatever backend a notebook runs, and a notebook displays a
+returned Figure as a PNG. ``save_figure`` writes a figure atomically; ``write_pianoroll_png`` is the one-call
+pianoroll writer of ``loopkit generate``. Columns are found by name through ``loopkit.pianoroll``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .pianoroll import (
+    BARS_PER_LOOP,
+    BASS_COLUMNS,
+    DRUM_COLUMNS,
+    DRUM_COMPONENTS,
+    LOOP_STEPS,
+    N_BASS,
+    N_COLUMNS,
+    STEPS_PER_BAR,
+    column_names,
+)
+
+BASS_COLOUR = "#1f5fa8"
+DRUM_COLOUR = "#b8322a"
+#: Pitch classes labelled on the bass pane's axis (every C).
+_OCTAVE = 12
+#: Narrowest bass pane shown, in semitones (an automatic range is widened to this).
+MIN_BASS_SPAN = 2 * _OCTAVE
+#: Step colour of a repeated loop, so the first play stands out from its repeats.
+_REPEAT_ALPHA = 0.55
+
+
+def _figure(figsize):
+    """A Figure on its own Agg canvas: no pyplot state, rendered by Agg whatever the session's backend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _check_roll(roll) -> np.ndarray:
+    x = np.asarray(roll)
+    if x.ndim != 2 or x.shape[1] != N_COLUMNS:
+        raise ValueError(f"expected a (steps, {N_COLUMNS}) roll, got shape {x.shape}")
+    if x.dtype != bool and not np.isin(x, (0, 1)).all():
+        raise ValueError("a roll holds only 0 and 1 (or booleans): threshold model outputs first")
+    if len(x) == 0:
+        raise ValueError("the roll has no steps")
+    return x.astype(bool)
+
+
+def bass_range(roll: np.ndarray, min_span: int = MIN_BASS_SPAN) -> tuple[int, int]:
+    """The bass columns to show, ``(low, high)`` inclusive: the used ones, widened to ``min_span`` semitones and
+    to whole octaves (from a C); C2..B3 for a roll without bass."""
+    used = np.flatnonzero(np.asarray(roll, dtype=bool)[:, BASS_COLUMNS].any(axis=0))
+    if len(used) == 0:
+        lo, hi = _OCTAVE, _OCTAVE + min_span - 1  # C2 .. B3 (column 0 is C1)
+    else:
+        lo, hi = int(used.min()), int(used.max())
+        if hi - lo + 1 < min_span:
+            mid = (lo + hi) // 2
+            lo, hi = mid - min_span // 2, mid - min_span // 2 + min_span - 1
+        lo = (lo // _OCTAVE) * _OCTAVE
+        hi = (hi // _OCTAVE + 1) * _OCTAVE - 1
+    lo, hi = max(lo, 0), min(hi, N_BASS - 1)
+    return lo, hi
+
+
+def _bar_ticks(steps: int) -> tuple[np.ndarray, list[str]]:
+    bars = steps // STEPS_PER_BAR + (steps % STEPS_PER_BAR > 0)
+    every = 1 if bars <= 16 else (4 if bars <= 64 else 8 * int(np.ceil(bars / 128)))
+    idx = np.arange(0, bars, every)
+    return idx * STEPS_PER_BAR, [str(i + 1) for i in idx]
+
+
+def _draw_roll(ax_bass, ax_drum, roll: np.ndarray, *, loop_steps: int | None, first_loop_steps: int | None,
+               bass_cols: tuple[int, int] | None, show_xlabel: bool = True) -> None:  # fmt: skip
+    """Draw a (t, 93) roll onto a bass axes and a drum axes that share x."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    steps = len(roll)
+    lo, hi = bass_cols if bass_cols is not None else bass_range(roll)
+    names = column_names()
+    bass = roll[:, BASS_COLUMNS][:, lo : hi + 1].T.astype(float)
+    drums = roll[:, DRUM_COLUMNS].T.astype(float)
+    if first_loop_steps is not None and first_loop_steps < steps:  # repeats drawn lighter than the first play
+        bass[:, first_loop_steps:] *= _REPEAT_ALPHA
+        drums[:, first_loop_steps:] *= _REPEAT_ALPHA
+    for ax, data, colour in ((ax_bass, bass, BASS_COLOUR), (ax_drum, drums, DRUM_COLOUR)):
+        cmap = LinearSegmentedColormap.from_list(f"roll_{colour}", ["white", colour])
+        ax.imshow(data, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap, vmin=0, vmax=1,
+                  extent=(0, steps, -0.5, data.shape[0] - 0.5))  # fmt: skip
+        for x in range(STEPS_PER_BAR, steps, STEPS_PER_BAR):
+            ax.axvline(x, color="0.75", lw=0.6, zorder=0.5)
+        if loop_steps:
+            for x in range(loop_steps, steps, loop_steps):
+                ax.axvline(x, color="black", lw=1.6)
+        ax.set_xlim(0, steps)
+    # bass axis: every C named, and the lowest and highest used pitch
+    c_rows = [r for r in range(hi - lo + 1) if (lo + r) % _OCTAVE == 0]
+    ax_bass.set_yticks(c_rows, [names[lo + r] for r in c_rows])
+    ax_bass.set_ylabel("bass pitch")
+    ax_drum.set_yticks(range(len(DRUM_COMPONENTS)), [c.replace("_", " ") for c in DRUM_COMPONENTS], fontsize=7)
+    ax_drum.set_ylabel("drums")
+    ticks, labels = _bar_ticks(steps)
+    ax_drum.set_xticks(ticks, labels)
+    ax_bass.tick_params(labelbottom=False)
+    if show_xlabel:
+        ax_drum.set_xlabel("bar (16 steps each)")
+
+
+def plot_pianoroll(
+    roll,
+    *,
+    title: str | None = None,
+    repeats: int = 1,
+    loop_steps: int | None = LOOP_STEPS,
+    bass_cols: tuple[int, int] | None = None,
+    figsize: tuple[float, float] | None = None,
+):
+    """A bass+drum pianoroll in the style of the paper's Figure 1.
+
+    Two panes share the time axis: the bass (pitch names on every C, range fitted to the notes used) above the
+    9 drum components (named). Thin lines mark bars, thick lines loop boundaries (every ``loop_steps``).
+
+    Parameters
+    ----------
+    roll : (t, 93) bool, a loop (t = 128) or a whole song (any t)
+    title : figure title
+    repeats : play a loop this many times back to back: the repeats are drawn lighter, so the seam where the loop
+        starts over is visible
+    loop_steps : where thick loop lines go (None: none); for a song roll, e.g. mark candidate 8-bar windows
+    bass_cols : (low, high) bass columns to show, inclusive (default ``bass_range(roll)``)
+    figsize : inches (default: 10 wide for a loop, growing with length up to 20)
+
+    Returns
+    -------
+    matplotlib.figure.Figure with two axes: bass, drums
+    """
+    x = _check_roll(roll)
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be a whole number of at least 1, got {repeats}")
+    first = len(x) if repeats > 1 else None
+    x = np.tile(x, (int(repeats), 1))
+    if figsize is None:
+        figsize = (float(np.clip(10 * len(x) / LOOP_STEPS, 10, 20)), 4.5)
+    fig = _figure(figsize)
+    ax_bass, ax_drum = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    _draw_roll(ax_bass, ax_drum, x, loop_steps=loop_steps, first_loop_steps=first, bass_cols=bass_cols)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, columns: int = 2,
+                    loop_steps: int | None = LOOP_STEPS, panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
+    """A grid of pianorolls (each a bass pane over a drum pane), e.g. example loops per model; returns the Figure."""
+    rolls = [_check_roll(r) for r in rolls]
+    if not rolls:
+        raise ValueError("no rolls to plot")
+    titles = list(titles) if titles is not None else [str(i + 1) for i in range(len(rolls))]
+    if len(titles) != len(rolls):
+        raise ValueError(f"{len(rolls)} rolls but {len(titles)} titles")
+    columns = max(1, min(int(columns), len(rolls)))
+    rows = -(-len(rolls) // columns)
+    fig = _figure((panel_size[0] * columns, panel_size[1] * rows))
+    grid = fig.add_gridspec(rows, columns)
+    for i, (roll, name) in enumerate(zip(rolls, titles)):
+        sub = grid[i // columns, i % columns].subgridspec(2, 1, height_ratios=(3, 1.3), hspace=0.05)
+        ax_bass = fig.add_subplot(sub[0])
+        ax_drum = fig.add_subplot(sub[1], sharex=ax_bass)
+        _draw_roll(ax_bass, ax_drum, roll, loop_steps=loop_steps, first_loop_steps=None, bass_cols=None,
+                   show_xlabel=i // columns == rows - 1)  # fmt: skip
+        ax_bass.set_title(name, fontsize="medium")
+    return fig
+
+
+def plot_code_sequence(
+    indices,
+    *,
+    K: int | None = None,
+    labels: Sequence[str] | None = None,
+    title: str | None = "Loop patterns in discrete latent space",
+    figsize: tuple[float, float] = (10, 4),
+):
+    """Code sequences over latent time, as the paper's Figure 4: x = latent step, y = code index k.
+
+    Parameters
+    ----------
+    indices : (t,) one sequence or (b, t) several (e.g. the VQ-VAE's codes of a few training loops)
+    K : codebook size: the y axis spans 0..K-1 when given
+    labels : one legend entry per sequence (a legend is drawn when given)
+
+    Dotted lines mark bar boundaries in latent time (every t / 8 steps), where the loop's repeats show.
+    """
+    idx = np.asarray(indices)
+    if idx.ndim == 1:
+        idx = idx[None]
+    if idx.ndim != 2 or idx.shape[1] == 0 or len(idx) == 0:
+        raise ValueError(f"indices must be (t,) or (b, t) code indices, got shape {np.shape(indices)}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"indices must be integers, got {idx.dtype}")
+    if labels is not None and len(labels) != len(idx):
+        raise ValueError(f"{len(idx)} sequences but {len(labels)} labels")
+    t = idx.shape[1]
+    fig = _figure(figsize)
+    ax = fig.subplots()
+    steps = np.arange(t)
+    for i, row in enumerate(idx):
+        ax.plot(steps, row, marker="o", ms=3.5, lw=1.0, label=None if labels is None else labels[i])
+    if t % BARS_PER_LOOP == 0:
+        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
+            ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
+    ax.set_xlabel("latent time step")
+    ax.set_ylabel("code index k")
+    ax.set_xlim(-0.5, t - 0.5)
+    if K is not None:
+        ax.set_ylim(-0.5, K - 0.5)
+    if labels is not None:
+        ax.legend(fontsize="small", ncols=max(1, len(idx) // 8), loc="upper right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_frequent_codes(source, indices=None, *, device=None, title: str | None = None,
+                        panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
+    """The paper's Figure 5: the most and least frequently used code at each latent step, decoded to loops.
+
+    Parameters
+    ----------
+    source : either a VQ-VAE (then ``indices`` (b, t), the training split's codes, are required) or the mapping
+        ``loopkit.generate.decode_frequent_codes`` returns (panel label -> (codes (t,), roll (128, 93)))
+    indices : (b, t) code sequences the frequencies are counted on
+    """
+    if isinstance(source, Mapping):
+        decoded = source
+    else:
+        if indices is None:
+            raise ValueError("give the code sequences (indices) whose frequencies Figure 5 shows")
+        from .generate import decode_frequent_codes
+
+        decoded = decode_frequent_codes(source, indices, device=device)
+    labels = list(decoded)
+    fig = plot_pianorolls([decoded[k][1] for k in labels], labels, columns=2, panel_size=panel_size)
+    fig.suptitle(title or "Frequent and rare codes per latent step, decoded (Figure 5)")
+    return fig
+
+
+def _read_metrics(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no training metrics at {path} (a run directory's metrics.csv)")
+    frame = pd.read_csv(path)
+    if len(frame) == 0 or "epoch" not in frame.columns:
+        raise ValueError(f"{path} holds no epochs (expected the columns of loopkit.train's metrics.csv)")
+    return frame
+
+
+def _run_label(path: Path) -> str:
+    from .models import PAPER_NAMES
+
+    name = path.parent.name
+    return PAPER_NAMES.get(name, name or path.stem)
+
+
+def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = None,
+                         figsize: tuple[float, float] | None = None):  # fmt: skip
+    """Training loss and validation score per epoch, from ``metrics.csv`` files of ``loopkit.train`` runs.
+
+    Panels: the training loss (every run; log scale), the validation reconstruction error (Table 1's
+    metric: ``val_error``, the four models) and, when a prior's run is among them, its teacher-forced validation
+    accuracy (``val_accuracy``) beside the paper's 82.91 % on LMD.
+
+    Parameters
+    ----------
+    metrics_csv_paths : one path, a list of paths, or a mapping label -> path
+    labels : legend labels (default: the run folder's model name as the paper prints it, e.g. "VQ-VAE")
+    """
+    from .paper import PRIOR_ACCURACY
+
+    if isinstance(metrics_csv_paths, Mapping):
+        labels = list(metrics_csv_paths)
+        paths = [Path(p) for p in metrics_csv_paths.values()]
+    else:
+        if isinstance(metrics_csv_paths, (str, os.PathLike)):
+            metrics_csv_paths = [metrics_csv_paths]
+        paths = [Path(p) for p in metrics_csv_paths]
+        labels = list(labels) if labels is not None else [_run_label(p) for p in paths]
+    if not paths:
+        raise ValueError("no metrics files to plot")
+    if len(labels) != len(paths):
+        raise ValueError(f"{len(paths)} metrics files but {len(labels)} labels")
+    frames = [_read_metrics(p) for p in paths]
+    panels = [("train_loss", "training loss", True)]
+    if any("val_error" in f for f in frames):
+        panels.append(("val_error", "validation reconstruction error", True))
+    if any("val_accuracy" in f for f in frames):
+        panels.append(("val_accuracy", "prior: validation accuracy", False))
+    fig = _figure(figsize or (5.0 * len(panels), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (column, name, log) in zip(axes, panels):
+        for frame, label in zip(frames, labels):
+            if column in frame:
+                ax.plot(frame["epoch"], frame[column], marker="o" if len(frame) < 30 else None, ms=3, label=label)
+        if column == "val_accuracy":
+            ax.axhline(PRIOR_ACCURACY, color="0.4", ls="--", lw=1, label=f"paper (LMD) {PRIOR_ACCURACY:.2%}")
+        if log and all((f[column] > 0).all() for f in frames if column in f):
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_title(name)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write a figure (format from the suffix, e.g. .png, .svg) atomically; returns the path."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{path} has no suffix to choose an image format by (e.g. .png)")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_pianoroll_png(roll, path: str | os.PathLike, dpi: int = 80, **kwargs) -> Path:
+    """Draw ``plot_pianoroll(roll, **kwargs)`` and write it as a PNG, atomically; returns the path."""
+    return save_figure(plot_pianoroll(roll, **kwargs), path, dpi=dpi)
+
+
+__all__ = [
+    "bass_range",
+    "plot_code_sequence",
+    "plot_frequent_codes",
+    "plot_pianoroll",
+    "plot_pianorolls",
+    "plot_training_curves",
+    "save_figure",
+    "write_pianoroll_png",
+]

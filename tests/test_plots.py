@@ -1,0 +1,151 @@
+"""The paper's figures (loopkit.plots): they build, their axes are labelled, and PNGs are written non-empty."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from loopkit import plots
+from loopkit.config import model_config
+from loopkit.models import build_model
+from loopkit.pianoroll import DRUM_COMPONENTS, N_COLUMNS, bass_column, drum_column
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def a_loop():
+    roll = np.zeros((128, N_COLUMNS), dtype=bool)
+    roll[0:4, bass_column(40)] = True  # E2, held over a beat
+    roll[8:10, bass_column(47)] = True  # B2
+    roll[::16, drum_column("kick")] = True
+    roll[0, drum_column("crash")] = True
+    roll[4::8, drum_column("snare")] = True
+    return roll
+
+
+def image_of(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())
+
+
+def test_bass_range_fits_the_notes_in_whole_octaves():
+    roll = a_loop()  # E2 (column 16) .. B2 (column 23): widened to two octaves from a C
+    lo, hi = plots.bass_range(roll)
+    assert lo % 12 == 0 and (hi + 1) % 12 == 0 and hi - lo + 1 >= plots.MIN_BASS_SPAN
+    assert lo <= bass_column(40) and hi >= bass_column(47)
+    assert plots.bass_range(np.zeros((128, N_COLUMNS), dtype=bool)) == (12, 35)  # C2 .. B3 without bass
+
+
+def test_plot_pianoroll_panes_and_labels(tmp_path):
+    fig = plots.plot_pianoroll(a_loop(), title="a loop")
+    ax_bass, ax_drum = fig.axes
+    assert ax_bass.get_ylabel() == "bass pitch" and ax_drum.get_ylabel() == "drums"
+    assert ax_drum.get_xlabel().startswith("bar")
+    assert [t.get_text() for t in ax_drum.get_yticklabels()] == [c.replace("_", " ") for c in DRUM_COMPONENTS]
+    assert all(t.get_text().startswith("C") for t in ax_bass.get_yticklabels())
+    assert [t.get_text() for t in ax_drum.get_xticklabels()] == [str(b) for b in range(1, 9)]
+    assert fig.get_suptitle() == "a loop"
+    # the image shows the notes: the drum pane holds the drum colour, the bass pane the bass colour
+    img = image_of(fig)[..., :3].astype(int)
+    for colour in (plots.BASS_COLOUR, plots.DRUM_COLOUR):
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(img - rgb).sum(axis=2) < 10).sum() > 50  # notes drawn in the pane's colour
+    path = plots.save_figure(fig, tmp_path / "roll.png")
+    assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+def test_plot_pianoroll_repeats_and_song_length():
+    fig = plots.plot_pianoroll(a_loop(), repeats=3)
+    ax_bass, ax_drum = fig.axes
+    assert ax_drum.get_xlim() == (0, 3 * 128)
+    # loop boundaries: thick black lines at 128 and 256 on both panes
+    thick = [ln.get_xdata()[0] for ln in ax_drum.get_lines() if ln.get_linewidth() > 1]
+    assert thick == [128, 256]
+    # repeats are drawn lighter than the first play
+    data = ax_drum.images[0].get_array()
+    kick = DRUM_COMPONENTS.index("kick")
+    assert data[kick, 0] == 1.0 and 0 < data[kick, 128] < 1.0
+    # song-length rolls: bar labels thin out (every 4 bars up to 64 bars, then every 8), width capped at 20 in
+    for loops, expected in ((6, ["1", "5", "9"]), (12, ["1", "9", "17"])):
+        fig = plots.plot_pianoroll(np.concatenate([a_loop()] * loops))
+        labels = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+        assert labels[:3] == expected and fig.get_size_inches()[0] == 20
+    with pytest.raises(ValueError, match="repeats"):
+        plots.plot_pianoroll(a_loop(), repeats=0)
+    with pytest.raises(ValueError, match="93"):
+        plots.plot_pianoroll(np.zeros((128, 90), dtype=bool))
+    with pytest.raises(ValueError, match="threshold"):
+        plots.plot_pianoroll(np.full((128, N_COLUMNS), 0.7))
+
+
+def test_plot_pianorolls_grid():
+    fig = plots.plot_pianorolls([a_loop(), a_loop(), a_loop()], ["a", "b", "c"], columns=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["a", "b", "c"] and len(fig.axes) == 6
+    with pytest.raises(ValueError, match="3 rolls but 2 titles"):
+        plots.plot_pianorolls([a_loop()] * 3, ["a", "b"])
+
+
+def test_plot_code_sequence_axes():
+    idx = np.array([[3, 3, 7, 1] * 8, [0, 5, 5, 2] * 8])
+    fig = plots.plot_code_sequence(idx, K=16, labels=["loop 1", "loop 2"])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "latent time step" and ax.get_ylabel() == "code index k"
+    lines = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert len(lines) == 2 and list(lines[0].get_ydata()) == list(idx[0])
+    assert ax.get_ylim() == (-0.5, 15.5)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loop 1", "loop 2"]
+    dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert len(dotted) == 7  # bar boundaries every 4 latent steps
+    plots.plot_code_sequence(idx[0])  # one sequence
+    with pytest.raises(ValueError, match="integers"):
+        plots.plot_code_sequence(np.zeros((2, 4)))
+
+
+def test_plot_frequent_codes_from_a_vqvae(tmp_path):
+    torch.manual_seed(0)
+    vq = build_model("vq_vae", model_config("vq_vae", "smoke", codebook_size=16)).eval()
+    idx = np.random.default_rng(0).integers(0, 16, size=(30, 32))
+    fig = plots.plot_frequent_codes(vq, idx)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["(a) most frequent", "(b) second most frequent", "(c) least frequent",
+                      "(d) second least frequent"]  # fmt: skip
+    assert plots.save_figure(fig, tmp_path / "fig5.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="indices"):
+        plots.plot_frequent_codes(vq)
+
+
+def write_metrics(path, columns):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+def test_plot_training_curves(tmp_path):
+    vq = write_metrics(tmp_path / "vq_vae" / "metrics.csv",
+                       {"epoch": [1, 2, 3], "train_loss": [900.0, 500.0, 300.0], "val_error": [0.02, 0.01, 0.008]})
+    prior = write_metrics(tmp_path / "prior" / "metrics.csv",
+                          {"epoch": [1, 2], "train_loss": [3.0, 2.5], "val_ce": [2.9, 2.6],
+                           "val_accuracy": [0.3, 0.4]})  # fmt: skip
+    fig = plots.plot_training_curves([vq, prior])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["training loss", "validation reconstruction error", "prior: validation accuracy"]
+    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["VQ-VAE", "LSTM prior"]
+    assert fig.axes[0].get_yscale() == "log"
+    (line,) = [ln for ln in fig.axes[1].get_lines()]
+    assert list(line.get_ydata()) == [0.02, 0.01, 0.008]
+    assert any("82.91" in t.get_text() for t in fig.axes[2].get_legend().get_texts())
+    fig = plots.plot_training_curves({"mine": vq})
+    assert len(fig.axes) == 2
+    with pytest.raises(FileNotFoundError, match="metrics.csv"):
+        plots.plot_training_curves(tmp_path / "nowhere" / "metrics.csv")
+
+
+def test_write_pianoroll_png_is_atomic_and_non_empty(tmp_path):
+    path = plots.write_pianoroll_png(a_loop(), tmp_path / "x.png", title="x")
+    assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left behind
+    with pytest.raises(ValueError, match="suffix"):
+        plots.save_figure(plots.plot_pianoroll(a_loop()), tmp_path / "noext")
