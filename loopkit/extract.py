@@ -831,6 +831,11 @@ def extract(
     workers = _default_workers() if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers}")
+    real_out = os.path.realpath(out)
+    for src in sources:
+        real_src = os.path.realpath(src)
+        if os.path.isdir(real_src) and (real_out + os.sep).startswith(real_src.rstrip(os.sep) + os.sep):
+            raise ValueError(f"--out {out} lies inside the source folder {src}: choose a folder outside it")
     document = _settings_document(settings, sources)
     state = _prepare(out, document, overwrite)
     if report is not None:

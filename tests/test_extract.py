@@ -520,10 +520,11 @@ def test_cli_extract_prints_the_funnel(corpus, tmp_path, capsys):
         (["{corpus}/b/readme.txt"], "is neither a MIDI file"),
         (["{corpus}", "{corpus}/a"], "lies inside"),
         (["{corpus}", "--drum-map", "strict", "--split", "0.5", "0.5", "0.5"], "split fractions"),
+        (["{corpus}", "--out", "{corpus}/loops"], "lies inside the source folder"),
     ],
 )
 def test_cli_errors_are_one_line(corpus, tmp_path, capsys, args, message):
-    argv = ["extract", *[a.format(corpus=corpus) for a in args], "--out", str(tmp_path / "o"), "--quiet"]
+    argv = ["extract", "--out", str(tmp_path / "o"), *[a.format(corpus=corpus) for a in args], "--quiet"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("loopkit extract: error:") and message in err and "\n" not in err

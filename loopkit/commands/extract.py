@@ -105,9 +105,8 @@ def run(args) -> int:
         files, seconds = report["files"], report["seconds"]
         done = report["files_processed"]
         resumed = f", {report['resumed_files']:,} from the interrupted run" if report["resumed_files"] else ""
-        print(
-            f"extracted {args.out}: {files:,} files ({done:,} read now{resumed}) in {seconds:.1f} s "
-            f"with {report['workers']} worker{'s' if report['workers'] != 1 else ''}"
-        )
+        n = report["workers"]
+        how = "in this process" if n == 0 else f"with {n} worker process{'es' if n != 1 else ''}"
+        print(f"extracted {args.out}: {files:,} files ({done:,} read now{resumed}) in {seconds:.1f} s {how}")
     print(format_funnel(loops.funnel))
     return 0
