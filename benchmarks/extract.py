@@ -56,23 +56,31 @@ def reference_file(path: str, settings) -> tuple[str, str, list[int], np.ndarray
         if (ts.numerator, ts.denominator) != (4, 4):
             return "rejected", "not_4_4", [], np.zeros((0, 128, 93), bool), notes_warned
     tpq = pm.resolution
+    # bar lines every 4 quarter notes from the first time signature, counted back towards tick 0
+    first_ts = min((pm.time_to_tick(ts.time) for ts in pm.time_signature_changes), default=0)
+    origin = first_ts % (4 * tpq)
 
     def step_of(seconds):
-        tick = pm.time_to_tick(seconds)
+        tick = pm.time_to_tick(seconds) - origin
         return (8 * tick + tpq) // (2 * tpq)
+
+    if any(step_of(ts.time) % 16 for ts in pm.time_signature_changes):  # a 4/4 event off the bar lines
+        return "rejected", "not_4_4", [], np.zeros((0, 128, 93), bool), notes_warned
 
     drum_map = {note: drum_column(component) for note, component in DRUM_MAPS[settings.drum_map].items()}
     bass, drums = [], []
     for inst in pm.instruments:
         if inst.is_drum:
             for n in inst.notes:
-                if n.pitch in drum_map:
+                if n.pitch in drum_map and step_of(n.start) >= 0:
                     drums.append((step_of(n.start), drum_map[n.pitch]))
         elif inst.program in settings.bass_programs:
             for n in inst.notes:
                 if 24 <= n.pitch <= 107:
                     on = step_of(n.start)
-                    bass.append((on, max(step_of(n.end), on + 1), n.pitch - 24))
+                    off = max(step_of(n.end), on + 1)
+                    if off > 0:
+                        bass.append((max(on, 0), off, n.pitch - 24))
     if not bass:
         return "rejected", "no_bass", [], np.zeros((0, 128, 93), bool), notes_warned
     if not drums:

@@ -8,7 +8,8 @@ a one-line reason, or ``skipped`` (not a MIDI file name). What happens to one fi
 1. read the bytes (at most ``max_file_mib``); a RIFF ``RMID`` wrapper is unwrapped; the header must be a
    standard MIDI header with ticks per quarter note (not SMPTE) and the file must hold as many track chunks as
    the header announces; then symusic parses it (failed: the parser's error);
-2. ``not_4_4``: any time-signature event (from any track) other than 4/4 rejects the file;
+2. ``not_4_4``: any time-signature event (from any track) other than 4/4 rejects the file, and so does a 4/4
+   event off the bar lines (an irregular bar; bar lines: see ``loopkit.pianoroll``);
    ``no_time_signature``: a file without any such event counts as 4/4 (the MIDI standard's default) unless
    ``missing_time_signature="drop"`` (what the authors' follow-up code did);
 3. ``no_bass`` / ``no_drums``: no bass note (program in ``bass_programs``, pitch C1..B7) / no drum note that
@@ -67,8 +68,10 @@ from .pianoroll import (
     BEATS_PER_BAR,
     DRUM_MAPS,
     STEPS_PER_BAR,
+    bar_origin,
     render_roll,
     score_notes,
+    ticks_to_steps,
 )
 
 #: Rejection rules, in the order they are checked (the funnel's order).
@@ -218,7 +221,11 @@ def _unwrap_rmid(data: bytes) -> bytes:
 
 
 def time_signature_rule(score, missing: str = "assume_4_4") -> tuple[str, str] | None:
-    """``(rule, reason)`` when the score's time signatures reject it, else None (see the module docstring)."""
+    """``(rule, reason)`` when the score's time signatures reject it, else None (see the module docstring).
+
+    Every time-signature event (from any track) must be 4/4 and sit on a bar line of the grid that starts at
+    ``bar_origin`` (to the nearest step); a 4/4 event off that grid marks an irregular bar.
+    """
     sigs = score.time_signatures
     if len(sigs) == 0:
         if missing == "drop":
@@ -227,6 +234,11 @@ def time_signature_rule(score, missing: str = "assume_4_4") -> tuple[str, str] |
     for ts in sigs:
         if (ts.numerator, ts.denominator) != (BEATS_PER_BAR, 4):
             return "not_4_4", f"time signature {ts.numerator}/{ts.denominator} at tick {ts.time}"
+    tpq = int(score.ticks_per_quarter)
+    origin = bar_origin(score)
+    for ts in sigs:
+        if int(ticks_to_steps(int(ts.time) - origin, tpq)) % STEPS_PER_BAR:
+            return "not_4_4", f"4/4 time signature at tick {ts.time} is off the bar lines (an irregular bar)"
     return None
 
 
@@ -274,7 +286,7 @@ def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings(
         return FileResult("rejected", rule="no_loops", reason="no window passes the loop rules", md5=md5)
     packed = pack_rolls(cut_loops(roll, starts, settings.rules.bars))
     tpq = int(score.ticks_per_quarter)
-    bpm = tempo_at(score, starts.astype(np.int64) * BEATS_PER_BAR * tpq)
+    bpm = tempo_at(score, bar_origin(score) + starts.astype(np.int64) * BEATS_PER_BAR * tpq)
     return FileResult(
         "used",
         md5=md5,

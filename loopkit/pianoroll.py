@@ -17,7 +17,12 @@ Reading rules (the paper, made precise; see ``../shared/notes/reproduction.md``)
   are merged into 9 components by a named drum map (``DRUM_MAPS``); notes the map does not name are dropped.
 * Quantisation is on the file's own beat grid: a step is ticks-per-quarter / 4 ticks, and a time in ticks is
   rounded to the nearest step (half-way rounds up). No conversion through seconds, so tempo changes do not
-  move notes. A note shorter than half a step still covers its onset step. Bar ``b`` starts at step ``16 b``.
+  move notes. A note shorter than half a step still covers its onset step.
+* Bars: bar lines fall every 4 quarter notes from the first time-signature event, counted back by whole bars
+  towards tick 0 (``bar_origin``); without a time signature, and whenever that event sits on a bar line counted
+  from tick 0 (nearly always: at tick 0), bar ``b`` starts at tick ``b * 4 * tpq``, i.e. at step ``16 b``. A
+  pickup (a 4/4 signature that starts after a partial bar, e.g. at beat 2) is not part of any bar: drum hits
+  in it are dropped and a bass note held from it into the first bar sounds from that bar's first step.
 """
 
 from __future__ import annotations
@@ -210,12 +215,29 @@ class SongNotes:
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def score_notes(score, drum_map: str = "full", bass_programs: tuple[int, ...] = BASS_PROGRAMS) -> SongNotes:
-    """Quantise the bass and drum notes of a ``symusic.Score`` in ticks (see the module docstring's rules)."""
+def bar_origin(score) -> int:
+    """Tick of the first bar line (see the module docstring): the first time-signature event's tick modulo
+    one 4/4 bar (``4 * tpq`` ticks); 0 without time signatures."""
+    sigs = score.time_signatures
+    if len(sigs) == 0:
+        return 0
+    first = min(int(ts.time) for ts in sigs)
+    return first % (BEATS_PER_BAR * int(score.ticks_per_quarter))
+
+
+def score_notes(
+    score, drum_map: str = "full", bass_programs: tuple[int, ...] = BASS_PROGRAMS, origin: int | None = None
+) -> SongNotes:
+    """Quantise the bass and drum notes of a ``symusic.Score`` in ticks (see the module docstring's rules).
+
+    ``origin`` is the tick of the first bar line (default ``bar_origin(score)``); notes before it belong to no
+    bar (drum hits dropped, held bass notes start at step 0).
+    """
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
         raise ValueError(f"invalid ticks per quarter note: {tpq}")
     lookup = drum_map_lookup(drum_map)
+    origin = bar_origin(score) if origin is None else int(origin)
 
     bass_on, bass_off, bass_col = [], [], []
     drum_on, drum_col = [], []
@@ -225,20 +247,22 @@ def score_notes(score, drum_map: str = "full", bass_programs: tuple[int, ...] = 
                 continue
             notes = track.notes.numpy()
             cols = lookup[notes["pitch"].astype(np.int64) & 127].astype(np.int64)
-            keep = cols >= 0
-            drum_on.append(ticks_to_steps(np.maximum(notes["time"][keep], 0), tpq))
+            on = ticks_to_steps(notes["time"].astype(np.int64) - origin, tpq)
+            keep = (cols >= 0) & (on >= 0)
+            drum_on.append(on[keep])
             drum_col.append(cols[keep])
         elif track.program in bass_programs:
             if track.note_num() == 0:
                 continue
             notes = track.notes.numpy()
             pitch = notes["pitch"].astype(np.int64)
-            keep = (pitch >= BASS_LOWEST_PITCH) & (pitch <= BASS_HIGHEST_PITCH)
-            start = np.maximum(notes["time"][keep].astype(np.int64), 0)
-            end = start + np.maximum(notes["duration"][keep].astype(np.int64), 0)
+            start = notes["time"].astype(np.int64) - origin
+            end = start + np.maximum(notes["duration"].astype(np.int64), 0)
             on = ticks_to_steps(start, tpq)
-            bass_on.append(on)
-            bass_off.append(np.maximum(ticks_to_steps(end, tpq), on + 1))
+            off = np.maximum(ticks_to_steps(end, tpq), on + 1)
+            keep = (pitch >= BASS_LOWEST_PITCH) & (pitch <= BASS_HIGHEST_PITCH) & (off > 0)
+            bass_on.append(np.maximum(on[keep], 0))
+            bass_off.append(off[keep])
             bass_col.append(pitch[keep] - BASS_LOWEST_PITCH)
 
     def cat(parts):
@@ -397,4 +421,3 @@ def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, tp
         fh.write(data)
     os.replace(tmp, path)
     return path
-

@@ -173,6 +173,24 @@ def test_time_signature_policy():
     assert process_midi(repeated).status == "used"
 
 
+def test_pickup_files_and_irregular_bars():
+    # the loop song of 8 bars, everything 1 beat later, with a pickup note: the loop starts on bar 0
+    shifted = [program(33, channel=1)] + [note(40, bar(b) + 480, 480, channel=1) for b in range(8)]
+    shifted.append(note(45, 0, 240, channel=1))  # the pickup
+    drums = [drum(36, bar(b) + 480) for b in range(8)] + [drum(49, 480)]
+    data = build(track(time_signature(4, 4, at=480), tempo(90, at=480)), track(*shifted), track(*drums))
+    r = process_midi(data)
+    assert (r.status, r.start_bars, r.bpms) == ("used", (0,), (90.0,))
+    # 4/4 at tick 0 and again at beat 3 of bar 0: the second starts an irregular bar
+    irregular = build(
+        track(time_signature(4, 4), time_signature(4, 4, at=960)),
+        track(*loop_track_events()),
+        track(*loop_drum_events()),
+    )
+    r = process_midi(irregular)
+    assert (r.rule, r.reason) == ("not_4_4", "4/4 time signature at tick 960 is off the bar lines (an irregular bar)")
+
+
 def loop_track_events():
     return [program(33, channel=1)] + [note(40, bar(b), 480, channel=1) for b in range(8)]
 

@@ -157,6 +157,31 @@ def test_tempo_changes_do_not_move_notes():
     assert_roll(midi_to_roll(changing), want)
 
 
+def test_a_pickup_before_the_first_bar():
+    # 4/4 starts at beat 2 (tick 480): the first bar line is there, beat 1 is a pickup that belongs to no bar.
+    # Pickup: a kick at tick 0 (dropped), a bass note 0..120 (dropped), a bass note 240..960 held into bar 1
+    # (sounds on steps 0..3 of it); a snare at tick 420 rounds to bar 1's first step (half-way rounds up).
+    data = build(
+        track(time_signature(4, 4, at=480), tempo(120)),
+        bass_track(note(33, 0, 120, channel=BASS), note(40, 240, 720, channel=BASS)),
+        track(drum(36, 0), drum(38, 420), drum(36, 480), drum(49, 480), drum(42, 480 + bar(1))),
+    )
+    assert pr.bar_origin(pr.read_score(data)) == 480
+    want = expected(
+        2 * STEPS_PER_BAR,
+        bass=[(40, 0, 3)],
+        drums=[("kick", 0), ("snare", 0), ("crash", 0), ("closed_hihat", 16)],
+    )
+    assert_roll(midi_to_roll(data), want)
+
+
+def test_a_time_signature_on_a_later_bar_line_keeps_the_grid():
+    # 4/4 first set at bar 2 (tick 3840): by the MIDI default the bars before it are 4/4 too
+    data = build(track(time_signature(4, 4, at=bar(2))), bass_track(note(40, 0, step(2), channel=BASS)))
+    assert pr.bar_origin(pr.read_score(data)) == 0
+    assert_roll(midi_to_roll(data), expected(bass=[(40, 0, 1)]))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # bass
 
