@@ -188,26 +188,104 @@ def bench_metrics(n: int, n_train: int, seed: int, batch_size: int) -> dict[str,
     return {"total_s": total, "row_s": t_row}
 
 
-def bench_generation(checkpoint: str | None, n: int = 4096, temperature: float = 1.0, threads: int = 2) -> None:
-    """Generation throughput (loops/s) of the VQ-VAE + LSTM prior on CPU; skipped without a checkpoint."""
-    # ---- TO DO (generation engineer, issue 4 "Speed") -------------------------------------------------
-    # Once loopkit.generate exists: load `checkpoint`, sample `n` code sequences from the prior at
-    # `temperature`, decode them in batches, time the prior and the decoder separately, and print loops/s,
-    # with torch.set_num_threads(threads). Until then this function only reports that it was skipped.
-    # ---------------------------------------------------------------------------------------------------
-    if checkpoint is None:
-        print("\ngeneration throughput: skipped (no --checkpoint given; pass a trained VQ-VAE + prior checkpoint)")
-        return None
-    try:
-        import loopkit.generate  # noqa: F401
-    except ImportError:
-        print("\ngeneration throughput: skipped (loopkit.generate is not built yet)")
-        return None
+def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float = 1.0, threads: int = 2,
+                     repeats: int = 3, device: str = "cpu") -> dict:
+    """Generation throughput (loops/s) of the VQ-VAE + LSTM prior on CPU (issue 4, "Speed").
+
+    ``checkpoint``: the prior's checkpoint (it names its VQ-VAE; see ``loopkit.generate.load_generator``); without
+    one, a freshly initialised paper-size VQ-VAE (t = 32, L = 16, K = 512) and prior (2-layer LSTM) stand in:
+    the timing depends on the sizes, not on the weights. Timed separately: the prior's step-by-step sampling,
+    the decoder, and ``loopkit.generate.generate`` end to end. References measured in the same run: the same
+    prior teacher-forced over the same sequences (one LSTM call a batch: the network's cost without the
+    step-by-step loop) and the same step loop drawing with ``torch.multinomial`` instead of loopkit's inverse-CDF
+    draw. Each timing is the best of ``repeats`` rounds (the rounds interleave the five, so a busy shared machine
+    slows them alike). Printed as loops/s, ratios, and the projected time for the paper's 120,600 loops.
+    ``device="cuda"`` times the same on a GPU (batch 16,384).
+    """
+    # ---- generation engineer, issue 4 "Speed" ----------------------------------------------------------
     import torch
 
+    from loopkit import generate as G
+    from loopkit.models import build_model
+
     torch.set_num_threads(threads)
-    print(f"\ngeneration throughput: not measured yet (n={n}, temperature={temperature}): see bench_generation")
-    return None
+    dev = torch.device(device)
+    if checkpoint is not None:
+        vq, prior = G.load_generator(checkpoint, device=dev)
+        what = f"checkpoint {checkpoint} (K = {vq.codebook_size}, t = {vq.latent_steps})"
+    else:
+        torch.manual_seed(0)
+        vq, prior = build_model("vq_vae").to(dev).eval(), build_model("prior").to(dev).eval()
+        prior.first_code_counts.fill_(1.0)
+        what = "freshly initialised paper-size VQ-VAE + prior (no --checkpoint): sizes, not weights, set the speed"
+    batch = G.DEFAULT_BATCH_SIZE[dev.type]
+    label = G.temperature_label(temperature)
+    where = f"{threads} CPU thread(s)" if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+    print(f"\ngeneration throughput, {where}, batch {batch}, {n:,} loops, {label}, best of {repeats}: {what}")
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def multinomial_codes(m: int) -> torch.Tensor:
+        """Reference sampler: the same step loop, drawing with torch.multinomial."""
+        gen = torch.Generator(device=dev).manual_seed(0)
+        out = []
+        with torch.no_grad():
+            for start in range(0, m, batch):
+                b = min(batch, m - start)
+                codes = torch.empty((b, prior.config.latent_steps), dtype=torch.long, device=dev)
+                codes[:, 0] = torch.multinomial(prior.first_code_probs(), b, replacement=True, generator=gen)
+                state = prior.initial_state(b, dev)
+                for i in range(1, prior.config.latent_steps):
+                    logits, state = prior.step(codes[:, i - 1], state)
+                    if temperature:
+                        probs = torch.softmax(logits / temperature, dim=-1)
+                        codes[:, i] = torch.multinomial(probs, 1, generator=gen)[:, 0]
+                    else:
+                        codes[:, i] = logits.argmax(-1)
+                out.append(codes.cpu())
+        return torch.cat(out)
+
+    def teacher_forced(codes) -> None:
+        with torch.no_grad():
+            for start in range(0, len(codes), batch):
+                prior(torch.as_tensor(codes[start : start + batch], device=dev))
+        sync()
+
+    def best(fn, *args, **kwargs):
+        sync()
+        value, seconds = timed(fn, *args, **kwargs)
+        sync()
+        return value, seconds
+
+    G.generate(vq, min(n, 64), prior=prior, temperature=temperature, progress=False)  # warm-up
+    names = ("prior: step-by-step sampling (loopkit)", "decoder: codes -> thresholded loops",
+             "generate(): prior + decoder, end to end", "reference: prior teacher-forced, same codes",
+             "reference: step loop with torch.multinomial")  # fmt: skip
+    times = dict.fromkeys(names, float("inf"))
+    for _ in range(repeats):
+        codes, s = best(G.sample_codes, prior, n, temperature, seed=0)
+        times[names[0]] = min(times[names[0]], s)
+        _, s = best(G.decode_codes, vq, codes, packed=True)
+        times[names[1]] = min(times[names[1]], s)
+        gen, s = best(G.generate, vq, n, prior=prior, temperature=temperature, seed=0, progress=False)
+        times[names[2]] = min(times[names[2]], s)
+        _, s = best(teacher_forced, codes)
+        times[names[3]] = min(times[names[3]], s)
+        _, s = best(multinomial_codes, n)
+        times[names[4]] = min(times[names[4]], s)
+        assert (gen.codes == codes).all(), "generate() and sample_codes() disagree for the same seed"
+
+    print(f"{'':45s} {'seconds':>8s} {'loops/s':>9s}")
+    for name, s in times.items():
+        print(f"{name:45s} {s:8.2f} {n / s:9.0f}")
+    t_prior, t_total = times[names[0]], times[names[2]]
+    print(f"sampling loop = {t_prior / times[names[3]]:.2f} x the teacher-forced forward of the same network; "
+          f"with the inverse-CDF draw it takes {t_prior / times[names[4]]:.2f} x the multinomial loop's time")
+    print(f"projected for {N_TRAIN:,} loops (one Table 3 row): {N_TRAIN / (n / t_total) / 60:.1f} min")
+    return {"loops_per_s": n / t_total, "prior_s": t_prior, "decode_s": times[names[1]], "total_s": t_total}
+    # ---------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> None:
