@@ -6,6 +6,10 @@ import sys
 
 
 def register(subparsers) -> None:
+    from ..extract import MISSING_TIME_SIGNATURE, ExtractionSettings  # light (numpy); defaults live there
+    from ..pianoroll import DRUM_MAPS
+
+    d = ExtractionSettings()
     p = subparsers.add_parser(
         "extract",
         help="extract the 8-bar bass+drum loop data set from MIDI files",
@@ -25,38 +29,40 @@ def register(subparsers) -> None:
         metavar="N",
         help="worker processes (default: every core; 0: in this process, without the per-file time limit)",
     )
-    p.add_argument("--stride-bars", type=int, default=1, metavar="N", help="window stride in bars (default 1)")
+    p.add_argument(
+        "--stride-bars", type=int, default=d.rules.stride_bars, metavar="N", help="window stride in bars (%(default)s)"
+    )
     p.add_argument(
         "--max-hamming",
         type=float,
-        default=0.0015,
+        default=d.rules.max_hamming,
         metavar="X",
-        help="bar 1 vs bar 5 Hamming distance must be below this (default 0.0015)",
+        help="bar 1 vs bar 5 Hamming distance must be below this (%(default)s)",
     )
     p.add_argument(
         "--hamming-normalisation",
         choices=("bar", "loop"),
-        default="bar",
-        help="divide differing cells by one bar's 16x93 cells (default) or the loop's 128x93",
+        default=d.rules.hamming_normalisation,
+        help="divide differing cells by one bar's 16x93 cells or by the loop's 128x93 (%(default)s)",
     )
-    p.add_argument("--drum-map", choices=("full", "strict"), default="full", help="GM drum map (default full)")
+    p.add_argument("--drum-map", choices=tuple(DRUM_MAPS), default=d.drum_map, help="GM drum map (%(default)s)")
     p.add_argument(
         "--missing-time-signature",
-        choices=("assume_4_4", "drop"),
-        default="assume_4_4",
-        help="files without a time-signature event: count as 4/4 (default, the MIDI standard) or drop",
+        choices=MISSING_TIME_SIGNATURE,
+        default=d.missing_time_signature,
+        help="files without a time-signature event: count as 4/4 (the MIDI standard) or drop (%(default)s)",
     )
-    p.add_argument("--max-bars", type=int, default=4096, metavar="N", help="longest song in bars (default 4096)")
+    p.add_argument("--max-bars", type=int, default=d.max_bars, metavar="N", help="longest song in bars (%(default)s)")
     p.add_argument(
-        "--time-limit", type=float, default=30.0, metavar="S", help="per-file time limit in seconds (default 30)"
+        "--time-limit", type=float, default=d.time_limit_s, metavar="S", help="per-file time limit, s (%(default)s)"
     )
     p.add_argument(
         "--split",
         type=float,
         nargs=3,
-        default=(0.8, 0.1, 0.1),
+        default=d.split_fractions,
         metavar=("TRAIN", "VALID", "TEST"),
-        help="shares of loops per split, by source file (default 0.8 0.1 0.1)",
+        help="shares of loops per split, by source file (%(default)s)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a data set or unfinished run with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,7 +76,7 @@ def settings_from_args(args):
 
     rules = LoopRules(
         max_hamming=args.max_hamming, hamming_normalisation=args.hamming_normalisation, stride_bars=args.stride_bars
-    )
+    )  # the other rule settings keep the paper's defaults
     return ExtractionSettings(
         rules=rules,
         drum_map=args.drum_map,
