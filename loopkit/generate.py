@@ -250,12 +250,15 @@ def _torch():
 
 
 def _device_of(module, device=None):
+    """The device to sample on: ``device``, which must be where ``module`` is, or the module's own."""
     torch = _torch()
-    if device is not None:
-        return torch.device(device)
-    for p in module.parameters():
-        return p.device
-    return torch.device("cpu")
+    own = next((p.device for p in module.parameters()), torch.device("cpu"))
+    if device is None:
+        return own
+    device = torch.device(device)
+    if device.type != own.type or (device.index is not None and own.index is not None and device.index != own.index):
+        raise ValueError(f"the model is on {own}, not on {device}: move it first (model.to(device))")
+    return own
 
 
 def _default_batch(device) -> int:

@@ -317,6 +317,8 @@ def test_generate_refuses_bad_requests():
         G.generate(vq, 0, prior=tiny_prior(K=16), progress=False)
     with pytest.raises(ValueError, match="mode must be"):
         G.generate(vq, 2, prior=tiny_prior(K=16), copy="paper", mode="before", progress=False)
+    with pytest.raises(ValueError, match="move it first"):
+        G.generate(vq, 2, prior=tiny_prior(K=16), device="cuda", progress=False)
 
 
 def test_generated_save_and_load_round_trip(tmp_path):
@@ -509,6 +511,8 @@ def test_cli_generate_continuous_with_audio(runs, tmp_path):
         (["-n", "0"], "at least 1"),
         (["--bpm", "-5"], "bpm"),
         (["--mode", "sideways", "--form", "paper"], "mode must be"),
+        (["--span", "2"], "--span"),
+        (["--form", "ABAB ABAB", "--span", "9"], "span must lie"),
     ],
 )
 def test_cli_generate_bad_input_is_one_line(runs, tmp_path, capsys, extra, message):
