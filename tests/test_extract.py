@@ -546,3 +546,15 @@ def test_cli_errors_are_one_line(corpus, tmp_path, capsys, args, message):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("loopkit extract: error:") and message in err and "\n" not in err
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(corpus, tmp_path, monkeypatch, capsys):
+    import loopkit.extract as ex
+
+    monkeypatch.setattr(ex, "_WORKER_CODE", "import sys; sys.exit(3)")
+    assert cli.main(["extract", str(corpus), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "loopkit extract: error: a worker process failed to start (exit status 3); its error is printed above; "
+        "--workers 0 works without worker processes"
+    )

@@ -88,7 +88,8 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
-    from ..extract import extract, format_funnel
+    from ..cli import UserError
+    from ..extract import WorkerStartError, extract, format_funnel
 
     settings = settings_from_args(args)
     report: dict = {}
@@ -102,6 +103,8 @@ def run(args) -> int:
             overwrite=args.overwrite,
             report=report,
         )
+    except WorkerStartError as exc:
+        raise UserError(f"{exc}; --workers 0 works without worker processes") from exc
     except KeyboardInterrupt:
         print("loopkit extract: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return 130
