@@ -1,0 +1,28 @@
+"""Shared fixtures: the real demo corpus (fetched once from Debian's mirrors, cached) and its loop data set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The demo corpus is cached between test runs (it is 4 MB and a second fetch only checks it).
+CACHE = Path(os.environ.get("LOOPKIT_TEST_CACHE", ROOT / ".pytest_cache" / "loopkit"))
+
+
+@pytest.fixture(scope="session")
+def demo_corpus() -> Path:
+    """The Debian demo corpus (`loopkit data demo`), real MIDI with redistributable licences."""
+    from loopkit.sources.demo import fetch_demo
+
+    return fetch_demo(CACHE / "demo", progress=False, echo=lambda *a, **k: None)
+
+
+@pytest.fixture(scope="session")
+def demo_loops(demo_corpus, tmp_path_factory):
+    """The loop data set extracted from the demo corpus with the paper's rules (default settings)."""
+    from loopkit.extract import extract
+
+    return extract([demo_corpus], tmp_path_factory.mktemp("demo-loops") / "loops", progress=False)
