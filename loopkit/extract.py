@@ -518,11 +518,11 @@ def funnel_from_counts(counts: Counter, n_loops: int, split_loops: dict[str, int
     }
 
 
-def format_funnel(funnel: dict) -> str:
-    """The funnel as a small table, beside the paper's LMD-full figures where it gives them."""
+def funnel_rows(funnel: dict) -> list[tuple[str, int, int | None]]:
+    """(stage, this run, the paper's LMD-full figure or None) for each row of the funnel."""
     from .paper import CORPUS
 
-    rows = [
+    return [
         ("files seen", funnel["files_seen"], CORPUS["files"]),
         ("MIDI files", funnel["midi_files"], None),
         ("parsed", funnel["parsed"], None),
@@ -531,6 +531,25 @@ def format_funnel(funnel: dict) -> str:
         ("with loops", funnel["with_loops"], None),
         ("loops", funnel["loops"], CORPUS["loops"]),
     ] + [(f"  {s} loops", funnel["split_loops"][s], CORPUS[s]) for s in SPLITS]
+
+
+def funnel_table(funnel: dict):
+    """The funnel as a DataFrame with the paper's LMD-full figures beside ours (for the book)."""
+    import pandas as pd
+
+    rows = funnel_rows(funnel)
+    return pd.DataFrame(
+        {
+            "stage": [r[0].strip() for r in rows],
+            "this run": [r[1] for r in rows],
+            "paper (LMD-full)": pd.array([r[2] for r in rows], dtype="Int64"),
+        }
+    )
+
+
+def format_funnel(funnel: dict) -> str:
+    """The funnel as a small text table, beside the paper's LMD-full figures where it gives them."""
+    rows = funnel_rows(funnel)
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':<{width}}  {'this run':>10}  {'paper (LMD-full)':>16}"]
     for name, value, paper in rows:
