@@ -1,0 +1,53 @@
+"""Corpus statistics of the extraction chapter, on hand-made data sets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopkit import describe
+from loopkit.dataset import loops_from_arrays
+from loopkit.pianoroll import bass_column, drum_column
+
+
+def _loops():
+    rolls = np.zeros((3, 128, 93), bool)
+    rolls[0, 0, drum_column("kick")] = rolls[0, 4, drum_column("kick")] = True  # kick twice in loop 0
+    rolls[1, 0, drum_column("kick")] = True
+    rolls[0, :8, bass_column(28)] = True  # E1 for 8 steps in loop 0
+    rolls[2, 0, bass_column(28)] = True  # and one step in loop 2
+    loops = loops_from_arrays(rolls, splits=["train", "valid", "train"])
+    loops.meta["source"] = ["c/pkg_a/x.mid", "c/pkg_a/y.mid", "c/pkg_b/z.mid"]
+    loops.files = pd.DataFrame(
+        {
+            "source": ["c/pkg_a/x.mid", "c/pkg_a/y.mid", "c/pkg_b/z.mid", "c/pkg_b/w.mid", "c/pkg_b/copyright"],
+            "status": ["used", "used", "used", "rejected", "skipped"],
+        }
+    )
+    return loops
+
+
+def test_source_group():
+    assert describe.source_group("data/demo/freedoom/a.mid") == "freedoom"
+    assert describe.source_group("x/lmd_full.tar.gz!lmd_full/0/abc.mid") == "lmd_full.tar.gz"
+
+
+def test_loops_per_source_counts_files_and_loops_by_split():
+    table = describe.loops_per_source(_loops())
+    assert table.loc["pkg_a"].tolist() == [2, 2, 2, 1, 1, 0]  # files, with loops, loops, train, valid, test
+    assert table.loc["pkg_b"].tolist() == [2, 1, 1, 1, 0, 0]  # the skipped licence file is not a MIDI file
+    assert table.loc["total"].tolist() == [4, 3, 3, 2, 1, 0]
+
+
+def test_column_usage_shares_and_steps():
+    usage = describe.column_usage(_loops()).set_index("column")
+    assert usage.loc["kick", "share of loops"] == pytest.approx(2 / 3)
+    assert usage.loc["kick", "steps per loop"] == pytest.approx(3 / 3)
+    assert usage.loc["E1", "share of loops"] == pytest.approx(2 / 3)
+    assert usage.loc["E1", "steps per loop"] == pytest.approx(9 / 3)
+    assert usage.loc["snare", "share of loops"] == 0
+    assert list(describe.bass_register(_loops()).index) == ["E1"]
+    assert list(describe.drum_usage(_loops()).index)[0] == "kick"
+
+
+def test_bars_per_second():
+    assert describe.bars_per_second(120) == pytest.approx(0.5)  # 2 s per 4/4 bar at 120 bpm
