@@ -3,7 +3,7 @@ against a 120,600-loop training set, on synthetic loops of realistic density, an
 
     python benchmarks/metrics.py                 # 120,600 + 120,600 loops, codes 120,600 x 32, K = 512
     python benchmarks/metrics.py --n 20000       # smaller, quicker
-    python benchmarks/metrics.py --checkpoint runs/vqvae.pt   # + VQ-VAE + prior generation (when built)
+    python benchmarks/metrics.py --checkpoint runs/cpu/models/prior/best.pt   # generation throughput of a trained VQ-VAE + prior (default: fresh paper-size models)
 
 The loops are synthetic (no data set needed): bit-packed like a real data set, about 5 % of cells active, a
 bass line of mostly one pitch per step held over beats, a drum pattern repeated over the bars with noise, bar 5
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=M.DEFAULT_BATCH_SIZE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for generation (at most 2 here)")
-    parser.add_argument("--checkpoint", default=None, help="VQ-VAE + prior checkpoint for generation throughput")
+    parser.add_argument("--checkpoint", default=None, help="the prior's checkpoint (it names its VQ-VAE); default: fresh paper-size models")
     args = parser.parse_args(argv)
     if args.n < 1 or args.n_train < 1:
         parser.error("--n and --n-train must be positive")
