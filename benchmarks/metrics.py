@@ -1,5 +1,5 @@
 """Benchmark of the paper's metrics (loopkit.metrics) at LMD scale: Table 3's row for 120,600 generated loops
-against a 120,600-loop training set, on synthetic loops of realistic density, and (later) generation throughput.
+against a 120,600-loop training set, on synthetic loops of realistic density, and the VQ-VAE + prior generation throughput.
 
     python benchmarks/metrics.py                 # 120,600 + 120,600 loops, codes 120,600 x 32, K = 512
     python benchmarks/metrics.py --n 20000       # smaller, quicker
