@@ -242,23 +242,30 @@ def test_resume_after_sigkill_ends_with_the_same_weights(name, tmp_path):
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     ma, mb = pd.read_csv(tmp_path / "straight" / METRICS), pd.read_csv(tmp_path / "resumed" / METRICS)
-    pd.testing.assert_frame_equal(ma.drop(columns="seconds"), mb.drop(columns="seconds"))
+    timings = ["seconds", "val_seconds"]
+    pd.testing.assert_frame_equal(ma.drop(columns=timings), mb.drop(columns=timings))
 
 
 # ------------------------------------------------------------------------------------------------ tables
 
 
 def test_table1_sets_ours_beside_the_papers(runs, data):
-    from loopkit.evaluate import table1
+    from loopkit.evaluate import EMPTY_OUTPUT, table1
 
     out, best = runs
     table = table1({name: best[name] for name in MODEL_NAMES}, data)
-    assert list(table["model"]) == ["AR LSTM-VAE", "NonAR LSTM-VAE", "CNN-VAE", "VQ-VAE"]
-    assert list(table["paper"]) == [paper.TABLE1_RECONSTRUCTION[m] for m in table["model"]]
-    for name, row in zip(MODEL_NAMES, table.itertuples()):
-        assert row.reconstruction_error == pytest.approx(load_checkpoint(best[name])["best"]["value"], abs=1e-12)
-    assert set(table["profile"]) == {"smoke"} and table["trained_on_same_data"].all()
+    assert list(table["model"]) == ["AR LSTM-VAE", "NonAR LSTM-VAE", "CNN-VAE", "VQ-VAE", EMPTY_OUTPUT]
+    models = table.iloc[:4]
+    assert list(models["paper"]) == [paper.TABLE1_RECONSTRUCTION[m] for m in models["model"]]
+    for name, row in zip(MODEL_NAMES, models.itertuples()):
+        ckpt = load_checkpoint(best[name])
+        assert row.reconstruction_error == pytest.approx(ckpt["best"]["value"], abs=1e-12)
+        assert row.epoch == ckpt["best"]["epoch"] and row.epochs_scheduled == 2
+    assert set(models["profile"]) == {"smoke"} and models["trained_on_same_data"].all()
     assert table["data"].str.contains(data.fingerprint).all()
+    # the empty-output row: the share of cells on in the valid split
+    assert table.iloc[4]["reconstruction_error"] == pytest.approx(np.asarray(data.split("valid").rolls).mean())
+    assert np.isnan(table.iloc[4]["paper"])
     with pytest.raises(ValueError, match="unknown model"):
         table1({"gan": best["cnn_vae"]}, data)
 

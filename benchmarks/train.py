@@ -1,0 +1,194 @@
+"""Training throughput of loopkit's trainer against a plain PyTorch loop, measured side by side in one run.
+
+For each model: loops per second of ``loopkit.train.train`` (end to end: data set resident and unpacked per
+batch, per-epoch validation, checkpoints and metrics.csv included) and of a plain reference loop (a
+``torch.utils.data.DataLoader`` over a float ``TensorDataset`` of the same loops, shuffled, the same model,
+batch size, optimizer, loss and number of steps, nothing else). Prints both and their ratio (target on CPU:
+ratio >= 1, the trainer at least as fast). Loops are synthetic (``loopkit.train.synthetic_loops``: the loop
+rules, ~5 % of cells on), or a real data set with ``--data``.
+
+    python benchmarks/train.py                                   # CPU, cpu profile, 2 threads
+    python benchmarks/train.py --device cuda --loops 120600 --profile paper
+        # one LMD-sized epoch per model on a GPU and the projected 2,000-epoch VQ-VAE schedule
+    python benchmarks/train.py --full --data DIR --profile cpu
+        # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from loopkit.config import MODEL_NAMES, model_config, train_config
+from loopkit.dataset import Loops, PackedRolls, load_loops, pack_rolls
+from loopkit.models import build_model
+from loopkit.train import (
+    METRICS,
+    beta_at,
+    load_checkpoint,
+    resolve_device,
+    synthetic_loops,
+    teacher_forcing_ratio,
+    train,
+    train_prior,
+)
+
+
+def synthetic_corpus(n_train: int, n_valid: int, seed: int = 0, chunk: int = 8192) -> Loops:
+    """Synthetic loops, generated and packed in chunks (LMD size unpacked would be 1.6 GB of bools)."""
+    n = n_train + n_valid
+    packed = np.concatenate([pack_rolls(synthetic_loops(min(chunk, n - s), seed=seed + s)) for s in range(0, n, chunk)])
+    meta = pd.DataFrame({"index": np.arange(n), "source": [f"synthetic:{i}" for i in range(n)], "md5": "",
+                         "start_bar": 0, "bpm": 120.0, "split": ["train"] * n_train + ["valid"] * n_valid})
+    return Loops(rolls=PackedRolls(packed), meta=meta)
+
+
+def reference_loop(name: str, profile: str, loops: Loops, steps: int, device: torch.device, seed: int) -> float:
+    """The plain loop: DataLoader over a float TensorDataset; returns seconds for ``steps`` optimizer steps."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    cfg = train_config(name, profile)
+    train_rolls = loops.split("train").rolls
+    x_all = torch.from_numpy(np.asarray(train_rolls, dtype=np.float32))  # every loop unpacked to float32
+    loader = DataLoader(TensorDataset(x_all), batch_size=cfg.batch_size, shuffle=True, drop_last=False,
+                        pin_memory=device.type == "cuda")
+    torch.manual_seed(seed)
+    model = build_model(name, model_config(name, profile)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=cfg.lr_min)
+    use_amp = device.type == "cuda" and cfg.amp != "off" and model.amp_safe
+    model.train()
+    done, epoch = 0, 0
+    started = time.perf_counter()
+    while done < steps:
+        for (x,) in loader:
+            x = x.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                if name == "ar_lstm_vae":
+                    out = model(x, teacher_forcing=teacher_forcing_ratio(epoch, cfg.sampling_rate))
+                else:
+                    out = model(x)
+                loss = model.loss(out, beta_at(done, steps, cfg))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            done += 1
+            if done == steps:
+                break
+        epoch += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def trainer_run(name: str, profile: str, loops: Loops, epochs: int, device: torch.device, seed: int, out: Path):
+    """loopkit's trainer; returns (end-to-end seconds, seconds of its training steps, per-epoch seconds)."""
+    started = time.perf_counter()
+    train(name, loops, profile, out, device=device, seed=seed, progress=False, epochs=epochs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    metrics = pd.read_csv(out / METRICS)
+    return seconds, float((metrics["seconds"] - metrics["val_seconds"]).sum()), list(metrics["seconds"])
+
+
+def compare(args, loops: Loops, device: torch.device) -> None:
+    n_train = len(loops.split("train"))
+    print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, "
+          f"{len(loops.split('valid'))} valid, {torch.get_num_threads()} CPU threads, best of {args.repeats}")
+    print(f"{'model':16s} {'batch':>5s} {'steps':>5s} | {'loops/s: trainer':>16s} {'plain':>7s} {'ratio':>6s} | "
+          f"{'end to end':>10s} {'ratio':>6s} | {'s/epoch':>7s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            cfg = train_config(name, args.profile)
+            steps = args.epochs * -(-n_train // cfg.batch_size)
+            processed = args.epochs * n_train
+            t_ref, t_steps, t_all, per_epoch = [], [], [], []
+            for r in range(args.repeats):  # alternate the two, keep the best of each (the CPU may be shared)
+                t_ref.append(reference_loop(name, args.profile, loops, steps, device, args.seed))
+                a, s, e = trainer_run(name, args.profile, loops, args.epochs, device, args.seed, Path(tmp) / f"{name}{r}")
+                t_all.append(a), t_steps.append(s), per_epoch.append(e)
+            ref, ours, whole = min(t_ref), min(t_steps), min(t_all)
+            epochs = min(per_epoch, key=sum)
+            steady = statistics.median(epochs[1:]) if len(epochs) > 1 else epochs[0]
+            print(f"{name:16s} {cfg.batch_size:5d} {steps:5d} | {processed / ours:16.1f} {processed / ref:7.1f} "
+                  f"{ref / ours:6.2f} | {processed / whole:10.1f} {ref / whole:6.2f} | {steady:7.2f}", flush=True)
+            if name == "vq_vae" and args.profile == "paper":
+                n_epochs = train_config("vq_vae", "paper").epochs
+                total = steady * n_epochs
+                print(f"  projected VQ-VAE schedule: {n_epochs} epochs x {steady:.2f} s = {total / 60:.1f} min "
+                      f"({total / 3600:.2f} h) at {n_train} training loops on {_device_name(device)}")
+    print("ratio = plain loop seconds / trainer seconds for the same optimizer steps (>= 1: the trainer is at least "
+          "as fast). 'trainer' counts its training steps (batches unpacked from the resident packed set); 'end to "
+          "end' the whole train() call: set-up, per-epoch validation, checkpoints and metrics.csv, which the plain "
+          "loop does not do. s/epoch: the trainer's steady epoch (median after the first), validation included.")
+
+
+def full(args, loops: Loops, device: torch.device) -> None:
+    """Train the four models and the prior under ``--profile``; print each wall time and the total."""
+    print(f"device {device}, profile {args.profile}, {len(loops.split('train'))} training loops, "
+          f"{len(loops.split('valid'))} valid, {torch.get_num_threads()} CPU threads")
+    total = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for name in [*MODEL_NAMES, "prior"]:
+            started = time.perf_counter()
+            if name == "prior":
+                best = train_prior(out / "vq_vae" / "best.pt", loops, args.profile, out / name, device=device,
+                                   seed=args.seed, progress=False)
+            else:
+                best = train(name, loops, args.profile, out / name, device=device, seed=args.seed, progress=False)
+            seconds = time.perf_counter() - started
+            total += seconds
+            info = load_checkpoint(best)["best"]
+            epochs = train_config(name, args.profile).epochs
+            print(f"{name:16s} {epochs:5d} epochs {seconds:8.1f} s   best {info['metric']} {info['value']:.4g} "
+                  f"(epoch {info['epoch']})", flush=True)
+    print(f"total {total:.1f} s ({total / 60:.1f} min)")
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--profile", default=None, help="default: cpu on CPU, paper on CUDA")
+    p.add_argument("--loops", type=int, default=None, help="synthetic training loops (default 640; 120600 = LMD)")
+    p.add_argument("--data", default=None, help="a loop data set directory instead of synthetic loops")
+    p.add_argument("--epochs", type=int, default=None, help="epochs timed per model (default 3 on CUDA, 2 on CPU)")
+    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=2, help="alternate runs of each, best kept (default 2)")
+    p.add_argument("--full", action="store_true", help="train all four models and the prior under --profile")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    args.profile = args.profile or ("paper" if device.type == "cuda" else "cpu")
+    args.epochs = args.epochs or (3 if device.type == "cuda" else 2)
+    if args.data:
+        loops = load_loops(args.data)
+    else:
+        n_train = args.loops or 640
+        n_valid = max(1, n_train // 8) if n_train != 120_600 else 15_075  # LMD: 120,600 / 15,075
+        loops = synthetic_corpus(n_train, n_valid, seed=args.seed)
+    if args.full:
+        full(args, loops, device)
+    else:
+        compare(args, loops, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
