@@ -324,6 +324,21 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     return model
 
 
+def _differences(stored: dict, wanted: dict) -> list[str]:
+    """What differs between a stored run's identity and this call's, as "key (old -> new)" strings."""
+    out = []
+    for key, new in wanted.items():
+        old = stored.get(key)
+        if key in _NOT_COMPARED or old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += [f"{key}.{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in sorted(set(old) | set(new))
+                    if old.get(k) != new.get(k)]
+        else:
+            out.append(f"{key} ({old!r} -> {new!r})")
+    return out
+
+
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -350,7 +365,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     last_path, best_path = out / LAST, out / BEST
     if last_path.exists():
         ckpt = load_checkpoint(last_path, device)
-        differs = [k for k in identity if k not in _NOT_COMPARED and ckpt.get(k) != identity[k]]
+        differs = _differences(ckpt, identity)
         if differs:
             raise ValueError(
                 f"{out} holds a different training run (it differs in {', '.join(differs)}): "

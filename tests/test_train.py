@@ -297,6 +297,16 @@ def test_cli_train(tmp_path, capsys):
     assert cli_main(["train", "prior", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out",
                      str(tmp_path / "p"), "--quiet"]) == 2
     assert "needs --vqvae" in capsys.readouterr().err
+    vq = ["train", "vq_vae", *argv[2:]]
+    vq[vq.index("--out") + 1] = str(tmp_path / "vq")
+    assert cli_main(vq) == 0
+    capsys.readouterr()
+    assert cli_main(["train", "prior", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out",
+                     str(tmp_path / "p"), "--vqvae", str(tmp_path / "vq" / BEST), "--quiet"]) == 0
+    assert "teacher-forced accuracy" in capsys.readouterr().out and (tmp_path / "p" / BEST).exists()
+    vq[vq.index("--epochs") + 1] = "2"  # the same directory with other settings is refused, naming the setting
+    assert cli_main(vq) == 2
+    assert "train_config.epochs (1 -> 2)" in capsys.readouterr().err
     assert cli_main(["train", "vq_vae", "--data", str(tmp_path / "nowhere"), "--profile", "smoke", "--out",
                      str(tmp_path / "q"), "--quiet"]) == 2
     err = capsys.readouterr().err

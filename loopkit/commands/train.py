@@ -40,6 +40,13 @@ def run(args) -> int:
         if args.vqvae:
             raise UserError("--vqvae is only for `loopkit train prior`")
         best = trainer.train(args.model, args.data, args.profile, args.out, **common)
-    info = trainer.load_checkpoint(best)["best"]
-    print(f"{args.model}: best epoch {info['epoch']} ({info['metric']} {info['value']:.4g}) -> {best}")
+    ckpt = trainer.load_checkpoint(best)
+    info = ckpt["best"]
+    line = f"{args.model}: best epoch {info['epoch']} ({info['metric']} {info['value']:.4g}"
+    if args.model == "prior":
+        from ..paper import PRIOR_ACCURACY
+
+        row = next(r for r in ckpt["history"] if r["epoch"] == info["epoch"])
+        line += f", teacher-forced accuracy {row['val_accuracy']:.2%}; the paper: {PRIOR_ACCURACY:.2%} on LMD"
+    print(f"{line}) -> {best}")
     return 0
