@@ -379,8 +379,12 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
         epoch, step, history, best = ckpt["epoch"], ckpt["step"], list(ckpt["history"]), ckpt["best"]
-        if epoch >= cfg.epochs and best_path.exists():
+        if epoch >= cfg.epochs:
+            if not best_path.exists():
+                raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
             return best_path
+    for stale in out.glob(".*.tmp-*"):  # left by a run killed while writing
+        stale.unlink(missing_ok=True)
 
     def checkpoint(kind: str) -> dict:
         state = dict(identity)
@@ -435,7 +439,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             row["seconds"] = time.perf_counter() - started
             row["val_seconds"] = time.perf_counter() - validating
             history.append(row)
-            if task.eligible(beta) and (best is None or row[task.metric] < best["value"]):
+            if cfg.select == "last" or (task.eligible(beta) and (best is None or row[task.metric] < best["value"])):
                 best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
                 _atomic_torch_save(checkpoint("best"), best_path)
             _atomic_torch_save(checkpoint("last"), last_path)
@@ -462,7 +466,7 @@ def _setup(device, seed: int) -> torch.device:
 
 def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
           device: str | torch.device | None = None, seed: int = 0, progress: bool = True, *,
-          epochs: int | None = None, overrides: dict | None = None,
+          epochs: int | None = None, overrides: dict | None = None, train_settings: dict | None = None,
           callback: Callable[[dict], None] | None = None) -> Path:
     """Train one of the four models; returns the path of the best checkpoint (``out/best.pt``).
 
@@ -477,6 +481,7 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
     progress : show a tqdm bar (loss and validation error)
     epochs : override the profile's number of epochs
     overrides : architecture settings over the profile's (e.g. ``{"latent_steps": 64}`` for Table 2)
+    train_settings : ``TrainConfig`` settings over the profile's (e.g. ``{"batch_size": 64}``)
     callback : called after every optimizer step with ``{"epoch", "step"}``
     """
     if model_name == PRIOR_NAME:
@@ -488,7 +493,7 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
     device = _setup(device, seed)
     loops = _as_loops(data)
     _check_splits(loops)
-    cfg = train_config(model_name, profile, **({"epochs": epochs} if epochs else {}))
+    cfg = _train_config(model_name, profile, epochs, train_settings)
     model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
     identity = _identity(model_name, model, cfg, profile, seed, loops, {})
     task = _RollTask(model, loops, cfg, device)
@@ -510,12 +515,13 @@ def codes_of(vqvae, rolls: PackedRolls | Loops, batch_size: int = 2048, device=N
 def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.PathLike, profile: str,
                 out: str | os.PathLike, device: str | torch.device | None = None, seed: int = 0,
                 progress: bool = True, *, epochs: int | None = None, overrides: dict | None = None,
-                callback: Callable[[dict], None] | None = None) -> Path:
+                train_settings: dict | None = None, callback: Callable[[dict], None] | None = None) -> Path:
     """Train the LSTM prior on the codes the VQ-VAE of ``vqvae_checkpoint`` assigns to the training split.
 
     The prior's K and t come from the VQ-VAE; ``first_code_counts`` (p(z_0)) is counted on the training split.
-    Validation: teacher-forced cross-entropy (selects the best checkpoint) and accuracy (the paper: 82.91 %)
-    on the codes of the valid split; both are columns of ``metrics.csv``. Other arguments as in ``train``.
+    Validation: teacher-forced cross-entropy (selects the best checkpoint, unless the profile's ``select`` is
+    "last") and accuracy (the paper: 82.91 %) on the codes of the valid split; both are columns of
+    ``metrics.csv``, beside the training accuracy. Other arguments as in ``train``.
     """
     from .models import build_model
 
@@ -526,7 +532,7 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
         raise ValueError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
     loops = _as_loops(data)
     _check_splits(loops)
-    cfg = train_config(PRIOR_NAME, profile, **({"epochs": epochs} if epochs else {}))
+    cfg = _train_config(PRIOR_NAME, profile, epochs, train_settings)
     batch = cfg.eval_batch_size
     train_codes = codes_of(vqvae, loops.split("train").rolls, batch, device)
     valid_codes = codes_of(vqvae, loops.split("valid").rolls, batch, device)
@@ -539,6 +545,13 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra)
     task = _PriorTask(model, train_codes, valid_codes, cfg, device)
     return _fit(PRIOR_NAME, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+
+
+def _train_config(name: str, profile: str, epochs: int | None, settings: dict | None) -> TrainConfig:
+    values = dict(settings or {})
+    if epochs is not None:
+        values["epochs"] = epochs
+    return train_config(name, profile, **values)
 
 
 def _check_splits(loops: Loops) -> None:

@@ -195,6 +195,16 @@ def test_a_finished_run_is_not_trained_again_and_a_different_run_is_refused(runs
         train("vq_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=1, progress=False)
 
 
+def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):
+    out, best = runs
+    path = train_prior(best["vq_vae"], data, "smoke", tmp_path / "p", device="cpu", progress=False,
+                       train_settings={"epochs": 3, "select": "last"})
+    ckpt = load_checkpoint(path)
+    assert ckpt["best"]["epoch"] == 3 and ckpt["train_config"]["select"] == "last"
+    assert ckpt["best"]["value"] == pd.read_csv(tmp_path / "p" / METRICS)["val_ce"].iloc[-1]
+    assert train_config("prior", "cpu").select == "last" and train_config("vq_vae", "cpu").select == "valid"
+
+
 def test_data_without_a_validation_split_is_refused(tmp_path):
     loops = loops_from_arrays(synthetic_loops(4), ["train"] * 4)
     with pytest.raises(ValueError, match="no validation loops"):
