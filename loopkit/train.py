@@ -26,7 +26,6 @@ tensor ops.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import sys
@@ -40,6 +39,7 @@ import torch
 from . import __version__
 from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, config_from_dict, model_config, train_config
 from .dataset import ROLL_SHAPE, Loops, PackedRolls, load_loops
+from .generate import file_digest
 from .pianoroll import BASS_COLUMNS, BASS_LOWEST_PITCH, DRUM_COMPONENTS, STEPS_PER_BAR, drum_column
 
 CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
@@ -339,10 +339,6 @@ def _differences(stored: dict, wanted: dict) -> list[str]:
     return out
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 # ------------------------------------------------------------------------------------------------- trainer
 
 
@@ -541,7 +537,7 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     torch.manual_seed(seed)
     model = build_model(PRIOR_NAME, model_config(PRIOR_NAME, profile, **settings)).to(device)
     model.first_code_counts.copy_(torch.bincount(train_codes[:, 0], minlength=model.codebook_size).float())
-    extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": _file_digest(vq_path)}
+    extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": file_digest(vq_path)}
     identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra)
     task = _PriorTask(model, train_codes, valid_codes, cfg, device)
     return _fit(PRIOR_NAME, model, task, cfg, identity, Path(out), device, seed, progress, callback)
