@@ -675,6 +675,67 @@ def load_generator(
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Editing code sequences (the latent investigation's tweakable cells)
+
+
+def bar_steps(bar: int, latent_steps: int = 32) -> list[int]:
+    """The latent steps of bar ``bar`` (0-based): 4 steps per bar at t = 32."""
+    per_bar = _bar_steps(latent_steps)
+    if not 0 <= int(bar) < BARS_PER_LOOP:
+        raise ValueError(f"bar must lie in 0..{BARS_PER_LOOP - 1}, got {bar}")
+    return list(range(int(bar) * per_bar, (int(bar) + 1) * per_bar))
+
+
+def single_code_sequence(code: int, latent_steps: int = 32, codebook_size: int | None = None) -> np.ndarray:
+    """One code at every latent step: (1, t), to hear what a single dictionary entry decodes to."""
+    if codebook_size is not None and not 0 <= int(code) < codebook_size:
+        raise ValueError(f"code must lie in 0..{codebook_size - 1}, got {code}")
+    return np.full((1, int(latent_steps)), int(code), dtype=np.int64)
+
+
+def swap_bars(codes, a: int, b: int) -> np.ndarray:
+    """A copy of code sequences (n, t) with the latent steps of bars ``a`` and ``b`` exchanged."""
+    out = np.array(codes, dtype=np.int64, copy=True)
+    if out.ndim != 2:
+        raise ValueError(f"codes must be (n, t), got shape {out.shape}")
+    sa, sb = bar_steps(a, out.shape[1]), bar_steps(b, out.shape[1])
+    out[:, sa], out[:, sb] = out[:, sb].copy(), out[:, sa].copy()
+    return out
+
+
+def resample_steps(
+    prior, codes, steps, temperature: Temperature = 1.0, *, seed: int | None = 0, device=None
+) -> np.ndarray:
+    """Redraw the codes at ``steps`` from the prior, keeping every other code of ``codes`` (n, t).
+
+    The prior reads the sequence left to right: at a step in ``steps`` it samples (step 0 from p(z_0)), at any
+    other step it is fed the given code. A resampled bar is therefore conditioned on the bars before it; the
+    bars after it keep their codes (the LSTM prior cannot look ahead).
+    """
+    torch = _torch()
+    device = _device_of(prior, device)
+    temperature = parse_temperature(temperature)
+    given = torch.as_tensor(np.asarray(codes, dtype=np.int64), device=device)
+    if given.ndim != 2 or given.shape[1] != prior.config.latent_steps:
+        raise ValueError(f"codes must be (n, {prior.config.latent_steps}), got shape {tuple(given.shape)}")
+    redraw = sorted({int(s) for s in steps})
+    if redraw and not (0 <= redraw[0] and redraw[-1] < given.shape[1]):
+        raise ValueError(f"steps must lie in 0..{given.shape[1] - 1}, got {redraw}")
+    generator = make_generator(seed, device)
+    out = given.clone()
+    prior.eval()
+    with torch.no_grad():
+        if 0 in redraw:
+            out[:, 0] = sample_categorical(prior.first_code_probs().to(device).expand(len(out), -1), generator)
+        state = prior.initial_state(len(out), device)
+        for i in range(1, out.shape[1]):
+            logits, state = prior.step(out[:, i - 1], state)
+            if i in redraw:
+                out[:, i] = _pick(logits, temperature, generator)
+    return out.cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Figure 5: the most and least frequent code per latent step
 
 
@@ -725,6 +786,7 @@ __all__ = [
     "Generated",
     "LatentCopy",
     "MODES",
+    "bar_steps",
     "check_pair",
     "decode_codes",
     "decode_frequent_codes",
@@ -736,7 +798,10 @@ __all__ = [
     "model_name",
     "normalise_form",
     "parse_temperature",
+    "resample_steps",
     "sample_categorical",
     "sample_codes",
+    "single_code_sequence",
+    "swap_bars",
     "temperature_label",
 ]

@@ -533,3 +533,40 @@ def test_cli_generate_vqvae_needs_prior(runs, tmp_path, capsys):
     assert cli.main(["generate", "--checkpoint", str(runs / "vq_vae" / "best.pt"), "--prior",
                      str(runs / "prior" / "best.pt"), "-n", "2", "--no-png", "--out", str(tmp_path / "o")]) == 0  # fmt: skip
     assert math.isclose(json.loads((tmp_path / "o" / "generate.json").read_text())["request"]["temperature"], 1.0)
+
+
+# --- editing code sequences (notebook 3's tweakable cells) ------------------------------------------------
+
+
+def test_bar_steps_and_swap_bars():
+    assert G.bar_steps(0) == [0, 1, 2, 3] and G.bar_steps(4) == [16, 17, 18, 19]
+    codes = np.arange(64).reshape(2, 32)
+    swapped = G.swap_bars(codes, 1, 2)
+    assert swapped[0, 4:8].tolist() == [8, 9, 10, 11] and swapped[0, 8:12].tolist() == [4, 5, 6, 7]
+    assert np.array_equal(np.delete(swapped, range(4, 12), axis=1), np.delete(codes, range(4, 12), axis=1))
+    assert codes[0, 4] == 4  # the input is not changed
+    with pytest.raises(ValueError, match="bar must lie"):
+        G.swap_bars(codes, 0, 8)
+
+
+def test_single_code_sequence():
+    assert G.single_code_sequence(7, 32).tolist() == [[7] * 32]
+    with pytest.raises(ValueError, match="code must lie"):
+        G.single_code_sequence(16, 32, codebook_size=16)
+
+
+def test_resample_steps_keeps_the_other_codes_and_follows_the_prior():
+    # a prior whose logits strongly prefer code 3 at every step: resampled steps become 3 (argmax), the rest stay
+    bias = torch.full((16,), -10.0)
+    bias[3] = 10.0
+    prior = constant_prior(bias)
+    codes = np.full((2, 32), 5)
+    out = G.resample_steps(prior, codes, G.bar_steps(2), temperature="argmax")
+    assert out[:, 8:12].tolist() == [[3] * 4] * 2
+    assert (np.delete(out, range(8, 12), axis=1) == 5).all()
+    # the same seed gives the same draw; sampling at temperature 1 still respects the kept codes
+    a = G.resample_steps(prior, codes, [0, 31], temperature=1.0, seed=4)
+    b = G.resample_steps(prior, codes, [0, 31], temperature=1.0, seed=4)
+    assert np.array_equal(a, b) and (a[:, 1:31] == 5).all()
+    with pytest.raises(ValueError, match="steps must lie"):
+        G.resample_steps(prior, codes, [32])
