@@ -233,6 +233,27 @@ def plot_code_sequence(
     return fig
 
 
+def plot_codebook_usage(usage, *, title: str | None = "Codes per latent step", figsize: tuple[float, float] = (10, 3)):
+    """Codes used and perplexity at each latent step, from ``loopkit.metrics.codebook_usage``; returns the Figure."""
+    used = np.asarray(usage.per_position_used)
+    perplexity = np.asarray(usage.per_position_perplexity)
+    t = len(used)
+    fig = _figure(figsize)
+    ax = fig.subplots()
+    ax.bar(np.arange(t), used, color="#4477aa", label="codes used")
+    ax.plot(np.arange(t), perplexity, color="#cc6677", marker="o", ms=3, label="perplexity")
+    if t % BARS_PER_LOOP == 0:
+        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
+            ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
+    ax.set_xlabel("latent time step")
+    ax.set_ylabel("codes")
+    ax.set_xlim(-0.5, t - 0.5)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig
+
+
 def plot_frequent_codes(source, indices=None, *, device=None, title: str | None = None,
                         panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
     """The paper's Figure 5: the most and least frequently used code at each latent step, decoded to loops.

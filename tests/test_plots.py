@@ -149,3 +149,15 @@ def test_write_pianoroll_png_is_atomic_and_non_empty(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary file left behind
     with pytest.raises(ValueError, match="suffix"):
         plots.save_figure(plots.plot_pianoroll(a_loop()), tmp_path / "noext")
+
+
+def test_plot_codebook_usage_draws_one_bar_per_latent_step():
+    from loopkit.metrics import codebook_usage
+    from loopkit.plots import plot_codebook_usage
+
+    codes = np.array([[0] * 32, [1] * 32, [0] * 31 + [2]])
+    fig = plot_codebook_usage(codebook_usage(codes, 4))
+    ax = fig.axes[0]
+    assert len(ax.patches) == 32
+    assert [p.get_height() for p in ax.patches][-1] == 3  # three codes used at the last step
+    assert ax.get_xlabel() == "latent time step"
