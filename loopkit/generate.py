@@ -675,6 +675,173 @@ def load_generator(
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Generating into a folder (``loopkit generate``): MIDI, pianoroll PNG and OGG per loop
+
+SETTINGS_FILE = "generate.json"
+LOOPS_FILE = "loops.npz"
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _request(model, prior, n, copy, temperature, mode, seed, bpm, batch_size, device) -> dict:
+    """What makes two runs produce the same files: compared when a folder is reused."""
+
+    def ckpt(m):
+        path = Path(m.checkpoint["path"])
+        return {"path": str(path.resolve()), "digest": file_digest(path), "model": m.checkpoint["model"],
+                "profile": m.checkpoint["profile"], "epoch": m.checkpoint["epoch"]}  # fmt: skip
+
+    return {
+        "model": ckpt(model),
+        "prior": ckpt(prior) if prior is not None else None,
+        "n": n,
+        "temperature": temperature,
+        "copy": copy.to_dict() if copy is not None else None,
+        "mode": mode if copy is not None else None,
+        "seed": seed,
+        "bpm": bpm,
+        "batch_size": batch_size,
+        "device": str(device),
+    }
+
+
+def generate_to_folder(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    n: int = 16,
+    *,
+    temperature: Temperature = 1.0,
+    form: str | None = None,
+    span: int | None = None,
+    mode: str = "after",
+    bpm: float = 120.0,
+    seed: int = 0,
+    audio: bool = False,
+    png: bool = True,
+    device=None,
+    batch_size: int | None = None,
+    prior: str | os.PathLike | None = None,
+    vqvae: str | os.PathLike | None = None,
+    progress: bool = True,
+    echo=print,
+) -> dict:
+    """Sample ``n`` loops from a checkpoint into ``out``: ``loop_NNNN.mid`` (+ ``.png``, + ``.ogg`` with ``audio``),
+    ``loops.npz`` (``Generated``: packed loops and codes) and ``generate.json`` (the settings, written last with
+    ``"complete": true``). Returns the settings.
+
+    ``checkpoint`` is the prior's (its VQ-VAE is found as recorded; ``vqvae`` overrides), a VQ-VAE's with
+    ``prior``, or a continuous VAE's. ``form`` ("paper" or a bar form, with ``span``) and ``mode`` manipulate
+    the VQ-VAE's latent steps (see ``LatentCopy``). Re-running with the same request into the same folder keeps
+    the files already written (an interrupted run resumes); another request into it raises ``ValueError``.
+    """
+    from tqdm.auto import tqdm
+
+    from . import __version__
+    from .pianoroll import write_midi
+    from .train import resolve_device
+
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"-n must be at least 1, got {n}")
+    if not bpm > 0:
+        raise ValueError(f"--bpm must be positive, got {bpm}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    _check_mode(mode)
+    temperature = parse_temperature(temperature)
+    if span is not None and form in (None, "none"):
+        raise ValueError("--span chooses how much of each bar a --form copies: give a bar form with it")
+    if audio:
+        from . import audio as audio_mod
+
+        audio_mod.resolve_soundfont(None)  # fail before any work when there is no sound font
+    device = resolve_device(device)
+    model, prior_model = load_generator(checkpoint, prior=prior, vqvae=vqvae, device=device)
+    name = model_name(model)
+    if name == "vq_vae":
+        copy = LatentCopy.parse(form, model.latent_steps, span)
+    else:
+        if form not in (None, "none") or span is not None:
+            raise ValueError(f"--form: latent manipulation needs the VQ-VAE's discrete latent steps; a {name} has none")
+        if temperature != 1.0:
+            raise ValueError(f"--temperature applies to the VQ-VAE's prior; a {name} samples z ~ N(0, I)")
+        copy = None
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    request = _request(model, prior_model, n, copy, temperature, mode, seed, bpm, batch_size, device)
+    settings_path = out / SETTINGS_FILE
+    if settings_path.exists():
+        try:
+            previous = json.loads(settings_path.read_text()).get("request")
+        except (json.JSONDecodeError, AttributeError):
+            previous = None
+        if previous != request:
+            raise ValueError(f"{out} holds loops generated with other settings ({SETTINGS_FILE}): use another --out")
+    _write_json(settings_path, {"request": request, "complete": False, "loopkit_version": __version__})
+
+    loops_path = out / LOOPS_FILE
+    gen = None
+    if loops_path.exists():
+        gen = Generated.load(loops_path)
+        if len(gen) != n:
+            gen = None
+    if gen is None:
+        gen = generate(model, n, prior=prior_model, temperature=temperature, copy=copy, mode=mode, seed=seed,
+                       batch_size=batch_size, device=device, progress=progress)  # fmt: skip
+        gen.save(loops_path)
+
+    width = max(4, len(str(n - 1)))
+    written = {"midi": 0, "png": 0, "ogg": 0}
+    skipped_audio: list[str] = []
+    started = time.perf_counter()
+    if png:
+        from .plots import write_pianoroll_png
+    for i in tqdm(range(len(gen)), desc="write", unit="loop", disable=None if progress else True):
+        stem = f"loop_{i:0{width}d}"
+        roll = gen.rolls[i]
+        if not (out / f"{stem}.mid").exists():
+            write_midi(roll, out / f"{stem}.mid", bpm=bpm)
+            written["midi"] += 1
+        if png and not (out / f"{stem}.png").exists():
+            title = f"{stem} ({name}" + (f", {gen.settings.get('label')}" if name == "vq_vae" else "") + ")"
+            write_pianoroll_png(roll, out / f"{stem}.png", title=title)
+            written["png"] += 1
+        if audio and not (out / f"{stem}.ogg").exists():
+            if not roll.any():
+                skipped_audio.append(stem)
+                continue
+            try:
+                audio_mod.write_ogg(roll, out / f"{stem}.ogg", bpm=bpm)
+                written["ogg"] += 1
+            except audio_mod.InaudibleAudioError as exc:
+                skipped_audio.append(stem)
+                tqdm.write(f"{stem}: no audio ({exc})")
+    settings = {
+        "request": request,
+        "complete": True,
+        "loopkit_version": __version__,
+        "files": {"loops": LOOPS_FILE, "pattern": f"loop_{'#' * width}.mid|.png|.ogg"},
+        "generation": {k: gen.settings[k] for k in ("label", "seconds", "loops_per_second") if k in gen.settings},
+        "audio_skipped": skipped_audio,
+        "empty_loops": int(np.count_nonzero(~gen.rolls.packed.any(axis=1))),
+    }
+    _write_json(settings_path, settings)
+    lps = gen.settings.get("loops_per_second")
+    rate = f" at {lps:,.0f} loops/s" if lps else ""
+    echo(
+        f"generated {len(gen)} loop(s) with the {name}{rate} into {out}: {written['midi']} MIDI, {written['png']} PNG, "
+        f"{written['ogg']} OGG written now ({time.perf_counter() - started:.1f} s)"
+        + (f"; {len(skipped_audio)} silent loop(s) without audio" if skipped_audio else "")
+    )
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Editing code sequences (the latent investigation's tweakable cells)
 
 
@@ -793,6 +960,7 @@ __all__ = [
     "file_digest",
     "frequent_code_sequences",
     "generate",
+    "generate_to_folder",
     "load_generator",
     "make_generator",
     "model_name",

@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
-from pathlib import Path
-
-SETTINGS_FILE = "generate.json"
-LOOPS_FILE = "loops.npz"
 
 
 def register(subparsers) -> None:
@@ -55,139 +48,12 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def _request(args, model, prior, copy, temperature, device) -> dict:
-    """What makes two runs produce the same files: compared when a folder is reused."""
-    from ..generate import file_digest
-
-    def ckpt(m):
-        path = Path(m.checkpoint["path"])
-        return {"path": str(path.resolve()), "digest": file_digest(path), "model": m.checkpoint["model"],
-                "profile": m.checkpoint["profile"], "epoch": m.checkpoint["epoch"]}  # fmt: skip
-
-    return {
-        "model": ckpt(model),
-        "prior": ckpt(prior) if prior is not None else None,
-        "n": args.n,
-        "temperature": temperature,
-        "copy": copy.to_dict() if copy is not None else None,
-        "mode": args.mode if copy is not None else None,
-        "seed": args.seed,
-        "bpm": args.bpm,
-        "batch_size": args.batch_size,
-        "device": str(device),
-    }
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from tqdm.auto import tqdm
+    from ..generate import generate_to_folder
 
-    from .. import __version__
-    from ..cli import UserError
-    from ..generate import MODES, Generated, LatentCopy, generate, load_generator, model_name, parse_temperature
-    from ..pianoroll import write_midi
-    from ..train import resolve_device
-
-    if args.n < 1:
-        raise ValueError(f"-n must be at least 1, got {args.n}")
-    if not args.bpm > 0:
-        raise ValueError(f"--bpm must be positive, got {args.bpm}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.mode not in MODES:
-        raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
-    temperature = parse_temperature(args.temperature)
-    if args.span is not None and args.form in (None, "none"):
-        raise ValueError("--span chooses how much of each bar a --form copies: give a bar form with it")
-    if args.audio:
-        from .. import audio
-
-        audio.resolve_soundfont(None)  # fail before any work when there is no sound font
-    device = resolve_device(args.device)
-    model, prior = load_generator(args.checkpoint, prior=args.prior, vqvae=args.vqvae, device=device)
-    name = model_name(model)
-    if name == "vq_vae":
-        copy = LatentCopy.parse(args.form, model.latent_steps, args.span)
-    else:
-        if args.form not in (None, "none") or args.span is not None:
-            raise ValueError(f"--form: latent manipulation needs the VQ-VAE's discrete latent steps; a {name} has none")
-        if temperature != 1.0:
-            raise ValueError(f"--temperature applies to the VQ-VAE's prior; a {name} samples z ~ N(0, I)")
-        copy = None
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    request = _request(args, model, prior, copy, temperature, device)
-    settings_path = out / SETTINGS_FILE
-    if settings_path.exists():
-        try:
-            previous = json.loads(settings_path.read_text()).get("request")
-        except (json.JSONDecodeError, AttributeError):
-            previous = None
-        if previous != request:
-            raise UserError(f"{out} holds loops generated with other settings ({SETTINGS_FILE}): use another --out")
-    _write_json(settings_path, {"request": request, "complete": False, "loopkit_version": __version__})
-
-    loops_path = out / LOOPS_FILE
-    gen = None
-    if loops_path.exists():
-        gen = Generated.load(loops_path)
-        if len(gen) != args.n:
-            gen = None
-    if gen is None:
-        gen = generate(model, args.n, prior=prior, temperature=temperature, copy=copy, mode=args.mode, seed=args.seed,
-                       batch_size=args.batch_size, device=device, progress=True)  # fmt: skip
-        gen.save(loops_path)
-
-    width = max(4, len(str(args.n - 1)))
-    written = {"midi": 0, "png": 0, "ogg": 0}
-    skipped_audio: list[str] = []
-    started = time.perf_counter()
-    if args.audio:
-        from .. import audio
-    if not args.no_png:
-        from ..plots import write_pianoroll_png
-    for i in tqdm(range(len(gen)), desc="write", unit="loop", disable=None):
-        stem = f"loop_{i:0{width}d}"
-        roll = gen.rolls[i]
-        if not (out / f"{stem}.mid").exists():
-            write_midi(roll, out / f"{stem}.mid", bpm=args.bpm)
-            written["midi"] += 1
-        if not args.no_png and not (out / f"{stem}.png").exists():
-            title = f"{stem} ({name}" + (f", {gen.settings.get('label')}" if name == "vq_vae" else "") + ")"
-            write_pianoroll_png(roll, out / f"{stem}.png", title=title)
-            written["png"] += 1
-        if args.audio and not (out / f"{stem}.ogg").exists():
-            if not roll.any():
-                skipped_audio.append(stem)
-                continue
-            try:
-                audio.write_ogg(roll, out / f"{stem}.ogg", bpm=args.bpm)
-                written["ogg"] += 1
-            except audio.InaudibleAudioError as exc:
-                skipped_audio.append(stem)
-                tqdm.write(f"{stem}: no audio ({exc})")
-    settings = {
-        "request": request,
-        "complete": True,
-        "loopkit_version": __version__,
-        "files": {"loops": LOOPS_FILE, "pattern": f"loop_{'#' * width}.mid|.png|.ogg"},
-        "generation": {k: gen.settings[k] for k in ("label", "seconds", "loops_per_second") if k in gen.settings},
-        "audio_skipped": skipped_audio,
-        "empty_loops": int(np.count_nonzero(~gen.rolls.packed.any(axis=1))),
-    }
-    _write_json(settings_path, settings)
-    lps = gen.settings.get("loops_per_second")
-    rate = f" at {lps:,.0f} loops/s" if lps else ""
-    print(
-        f"generated {len(gen)} loop(s) with the {name}{rate} into {out}: {written['midi']} MIDI, {written['png']} PNG, "
-        f"{written['ogg']} OGG written now ({time.perf_counter() - started:.1f} s)"
-        + (f"; {len(skipped_audio)} silent loop(s) without audio" if skipped_audio else "")
-    )
+    generate_to_folder(
+        args.checkpoint, args.out, args.n, temperature=args.temperature, form=args.form, span=args.span,
+        mode=args.mode, bpm=args.bpm, seed=args.seed, audio=args.audio, png=not args.no_png, device=args.device,
+        batch_size=args.batch_size, prior=args.prior, vqvae=args.vqvae,
+    )  # fmt: skip
     return 0
