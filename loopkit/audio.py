@@ -477,6 +477,13 @@ def _as_ogg(item, bpm: float, repeats: int, settings: AudioSettings | None) -> b
     return roll_to_ogg(item, bpm=bpm, repeats=repeats, settings=settings)
 
 
+def _is_empty_roll(item) -> bool:
+    """True for a roll (array) without a single note; other items (audio, files) are never 'empty'."""
+    if isinstance(item, (bytes, bytearray, memoryview, Rendering, str, os.PathLike)):
+        return False
+    return not np.asarray(item).any()
+
+
 def audio_grid_html(
     items: Iterable,
     labels: Sequence[str] | None = None,
@@ -495,6 +502,9 @@ def audio_grid_html(
     columns : players per row
     bpm, repeats, settings : how rolls and MIDI files are rendered
     loop : whether each player repeats its audio
+
+    A roll without any note (a model can output one) gets its caption and "empty loop: no note to play" in place
+    of a player.
     """
     items = list(items)
     labels = [str(i + 1) for i in range(len(items))] if labels is None else [str(x) for x in labels]
@@ -504,6 +514,15 @@ def audio_grid_html(
         raise ValueError(f"columns must be at least 1, got {columns}")
     cells = []
     for item, label in zip(items, labels):
+        if _is_empty_roll(item):
+            # a model that outputs no note at all gets a caption saying so, not a silent player
+            cells.append(
+                '<figure style="margin:0;padding:4px;border:1px dashed #bbb;border-radius:4px">'
+                f'<figcaption style="font-size:0.85em;margin-bottom:2px">{html.escape(label)}</figcaption>'
+                '<p class="loopkit-empty-loop" style="margin:4px 0;font-size:0.85em;color:#666">'
+                "empty loop: no note to play</p></figure>"
+            )
+            continue
         uri = ogg_data_uri(_as_ogg(item, bpm, repeats, settings))
         cells.append(
             '<figure style="margin:0;padding:4px;border:1px solid #ddd;border-radius:4px">'

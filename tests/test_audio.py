@@ -183,6 +183,13 @@ def test_audio_grid_embeds_decodable_players(tmp_path):
         audio.audio_grid_html([ogg], labels=["a", "b"])
 
 
+def test_audio_grid_shows_an_empty_roll_as_a_caption_not_a_silent_player():
+    empty = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
+    page = audio.audio_grid_html([empty, make_loop()], labels=["model output", "input"], settings=FAST)
+    assert page.count("<audio") == 1
+    assert "model output" in page and "empty loop: no note to play" in page
+
+
 def test_read_npy_rolls(tmp_path):
     loops = np.stack([make_loop(0), make_loop(1)])
     np.save(tmp_path / "one.npy", loops[0])
