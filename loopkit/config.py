@@ -163,6 +163,10 @@ class TrainConfig:
     * ``select``: which epoch ``best.pt`` holds: "valid" (default) the best validation score among the
       eligible epochs, "last" the last epoch (for the prior on a corpus too small for its validation split to
       say anything, see the ``cpu`` profile).
+    * ``transpose``: an augmentation the paper does not use (0, off, in the ``paper`` profile). When positive, each
+      training loop of each batch has its bass line moved by a random number of semitones in
+      ``-transpose .. transpose``, narrowed so that every note stays inside C1..B7; the drums are unchanged.
+      It makes a small corpus (the demo's few hundred loops) look less like a handful of songs.
     * ``amp``: autocast dtype on CUDA for the models that are safe under it (the convolutional ones; the LSTM
       models run in float32 with TF32 matmuls). CPU always trains in float32.
     """
@@ -179,6 +183,7 @@ class TrainConfig:
     eval_batch_size: int = 2048
     amp: str = "bf16"  # "bf16", "fp16" or "off"; CUDA only
     grad_clip: float = 0.0  # 0 = off (the paper does not clip)
+    transpose: int = 0  # bass transposition augmentation, up to +-this many semitones (0 = off, the paper's)
     select: str = "valid"  # "valid" or "last"
 
     def __post_init__(self):
@@ -212,12 +217,14 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         # paper's rate 20 puts it near epoch 60 of 2,000. The prior keeps its last epoch: on the demo corpus the
         # codes of unseen songs are not predictable from the training songs' (validation accuracy stays near
         # 1 % while training accuracy reaches 86 %), so its best validation epoch is the first, an untrained
-        # prior that samples near-uniform codes.
+        # prior that samples near-uniform codes. The four models see their training loops with the bass moved by
+        # up to 6 semitones (``transpose``, not in the paper): on the demo corpus it lowers the VQ-VAE's validation
+        # error from 0.0195 to 0.0166 (an empty output scores 0.0216) at the same training time.
         "train": {"batch_size": 32, "eval_batch_size": 256},
-        "train.ar_lstm_vae": {"epochs": 60, "sampling_rate": 8.0},
-        "train.nonar_lstm_vae": {"epochs": 150},
-        "train.cnn_vae": {"epochs": 300},
-        "train.vq_vae": {"epochs": 300},
+        "train.ar_lstm_vae": {"epochs": 60, "sampling_rate": 8.0, "transpose": 6},
+        "train.nonar_lstm_vae": {"epochs": 150, "transpose": 6},
+        "train.cnn_vae": {"epochs": 300, "transpose": 6},
+        "train.vq_vae": {"epochs": 300, "transpose": 6},
         "train.prior": {"epochs": 50, "select": "last"},
     },
     "smoke": {

@@ -97,6 +97,30 @@ def _fetch(packed: torch.Tensor, idx: torch.Tensor, device: torch.device) -> tor
     return unpack_batch(packed[idx])
 
 
+def transpose_bass(x: torch.Tensor, semitones: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Move each loop's bass line by a random whole number of semitones (the ``transpose`` augmentation).
+
+    x (b, t, p) float: for each loop a shift k is drawn uniformly from ``-semitones .. semitones`` and then clipped
+    to the range that keeps its lowest and highest bass note inside the bass columns (a loop without bass is not
+    moved). Drum columns are unchanged. Returns a new tensor.
+    """
+    b = x.shape[0]
+    n_bass = BASS_COLUMNS.stop - BASS_COLUMNS.start
+    bass = x[..., BASS_COLUMNS]
+    used = bass.amax(dim=1) > 0  # (b, n_bass)
+    cols = torch.arange(n_bass, device=x.device)
+    low = torch.where(used, cols, n_bass).amin(dim=1)
+    high = torch.where(used, cols, -1).amax(dim=1)
+    k = torch.randint(-semitones, semitones + 1, (b,), device=x.device, generator=generator)
+    k = torch.where(used.any(dim=1), torch.clamp(k, -low, n_bass - 1 - high), torch.zeros_like(k))
+    src = cols[None, :] - k[:, None]  # output column c takes input column c - k
+    valid = (src >= 0) & (src < n_bass)
+    moved = torch.gather(bass, 2, src.clamp(0, n_bass - 1)[:, None, :].expand(-1, x.shape[1], -1))
+    out = x.clone()
+    out[..., BASS_COLUMNS] = moved * valid[:, None, :]
+    return out
+
+
 def synthetic_loops(n: int, density: float = 0.05, seed: int = 0) -> np.ndarray:
     """``n`` synthetic loops (b, 128, 93) bool that obey the paper's loop rules, for tests and benchmarks.
 
@@ -210,6 +234,8 @@ class _RollTask:
 
     def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
         x = _fetch(self.train, idx, self.device)
+        if self.cfg.transpose:
+            x = transpose_bass(x, self.cfg.transpose)
         if self.model.name == "ar_lstm_vae":
             out = self.model(x, teacher_forcing=teacher_forcing_ratio(epoch, self.cfg.sampling_rate))
         else:

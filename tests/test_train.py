@@ -324,3 +324,30 @@ def test_cli_train(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert cli_main([*argv[:-5], "--device", "cuda", "--quiet"]) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_transpose_bass_moves_only_the_bass_and_keeps_it_in_range():
+    from loopkit.pianoroll import BASS_HIGHEST_PITCH, BASS_LOWEST_PITCH, bass_column, drum_column
+    from loopkit.train import transpose_bass
+
+    x = torch.zeros(3, 128, 93)
+    x[0, 0, bass_column(40)] = x[0, 5, bass_column(45)] = x[0, 0, drum_column("kick")] = 1
+    x[1, 3, bass_column(BASS_HIGHEST_PITCH)] = 1  # can only move down
+    x[2, 0, drum_column("snare")] = 1  # no bass: never moved
+    gen = torch.Generator().manual_seed(0)
+    shifts = set()
+    for _ in range(300):
+        y = transpose_bass(x, 6, gen)
+        assert torch.equal(y[..., 84:], x[..., 84:])
+        k = int(y[0, 0, :84].argmax()) - bass_column(40)
+        assert y[0, 5, bass_column(45) + k] == 1 and y[0].sum() == 3  # the whole line moves by one interval
+        shifts.add(k)
+        assert int(y[1, 3, :84].argmax()) <= bass_column(BASS_HIGHEST_PITCH) and y[1].sum() == 1
+        assert torch.equal(y[2], x[2])
+    assert shifts == set(range(-6, 7))
+    assert BASS_LOWEST_PITCH == 24
+
+
+def test_transposition_is_off_in_the_paper_profile_and_on_for_cpu():
+    assert all(train_config(n, "paper").transpose == 0 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
+    assert all(train_config(n, "cpu").transpose == 6 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
