@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ..config import ARLSTMVAEConfig
-from .blocks import LSTMEncoder, bce_per_loop, he_init, kl_per_loop, reparameterize, threshold
+from .blocks import ContinuousVAE, LSTMEncoder, he_init, threshold
 
 
-class ARLSTMVAE(nn.Module):
+class ARLSTMVAE(ContinuousVAE):
     """Bi-LSTM encoder -> z (d = 128) -> LSTM decoder initialised from z, reading ``concat(x[t-1], z)``.
 
     ``forward(x, teacher_forcing=1.0)`` decodes with the ground truth as the previous step with probability
@@ -70,21 +70,6 @@ class ARLSTMVAE(nn.Module):
         """Full sampling: z (b, d) -> logits (b, t, p), each step reading the previous thresholded output."""
         return self._decode(z, None, 0.0)
 
-    def forward(self, x: torch.Tensor, teacher_forcing: float = 1.0) -> dict:
-        """x (b, t, p) float -> dict(logits (b, t, p), recon, kl, mu, logvar); see ``loss``."""
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar)
-        logits = self._decode(z, x, teacher_forcing)
-        return {"logits": logits, "recon": bce_per_loop(logits, x), "kl": kl_per_loop(mu, logvar), "mu": mu,
-                "logvar": logvar}
-
-    @staticmethod
-    def loss(out: dict, beta: float = 1.0) -> torch.Tensor:
-        """The negative ELBO of eq. (1): BCE + beta * KL (per loop, batch mean)."""
-        return out["recon"] + beta * out["kl"]
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> bool (b, t, p): decode(mu) by full sampling, thresholded at 0.5."""
-        mu, _ = self.encode(x.float())
-        return threshold(self.decode(mu))
+    def decode_train(self, z: torch.Tensor, x: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
+        """Training-time decoding: scheduled sampling with the ground truth ``x`` (see the class docstring)."""
+        return self._decode(z, x, teacher_forcing)

@@ -118,3 +118,31 @@ def he_init(module: nn.Module, slope: float = 0.0) -> None:
             if m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+
+class ContinuousVAE(nn.Module):
+    """What the three continuous VAEs share: the reparameterised forward pass, the negative ELBO of eq. (1) and
+    the reconstruction from mu. A subclass defines ``encode(x) -> (mu, logvar)`` and ``decode(z) -> logits``,
+    and may override ``decode_train(z, x, **kwargs)`` (the AR model's teacher forcing)."""
+
+    def decode_train(self, z: torch.Tensor, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The decoder during training; by default the same as ``decode``."""
+        return self.decode(z)
+
+    def forward(self, x: torch.Tensor, **kwargs) -> dict:
+        """x (b, t, p) float -> dict(logits (b, t, p), recon, kl, mu, logvar); see ``loss``."""
+        mu, logvar = self.encode(x)
+        logits = self.decode_train(reparameterize(mu, logvar), x, **kwargs)
+        return {"logits": logits, "recon": bce_per_loop(logits, x), "kl": kl_per_loop(mu, logvar), "mu": mu,
+                "logvar": logvar}
+
+    @staticmethod
+    def loss(out: dict, beta: float = 1.0) -> torch.Tensor:
+        """The negative ELBO of eq. (1): BCE + beta * KL (per loop, batch mean)."""
+        return out["recon"] + beta * out["kl"]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x (b, t, p) -> bool (b, t, p): decode(mu), thresholded at 0.5."""
+        mu, _ = self.encode(x.float())
+        return threshold(self.decode(mu))

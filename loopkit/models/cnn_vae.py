@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ..config import CNNVAEConfig
-from .blocks import ResidualBlock, Upsample, bce_per_loop, conv_block, he_init, kl_per_loop, reparameterize, threshold
+from .blocks import ContinuousVAE, ResidualBlock, Upsample, conv_block, he_init
 
 
-class CNNVAE(nn.Module):
+class CNNVAE(ContinuousVAE):
     """Convolutional VAE over steps t with the 93 columns as input channels; latent z (b, d = 512)."""
 
     name = "cnn_vae"
@@ -55,21 +55,3 @@ class CNNVAE(nn.Module):
         """z (b, d) -> logits (b, t, p)."""
         h = self.from_z(z).view(z.shape[0], self.config.channels, self.config.decoder_start_steps)
         return self.decoder(h).transpose(1, 2)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        """x (b, t, p) float -> dict(logits (b, t, p), recon, kl, mu, logvar); see ``loss``."""
-        mu, logvar = self.encode(x)
-        logits = self.decode(reparameterize(mu, logvar))
-        return {"logits": logits, "recon": bce_per_loop(logits, x), "kl": kl_per_loop(mu, logvar), "mu": mu,
-                "logvar": logvar}
-
-    @staticmethod
-    def loss(out: dict, beta: float = 1.0) -> torch.Tensor:
-        """The negative ELBO of eq. (1): BCE + beta * KL (per loop, batch mean)."""
-        return out["recon"] + beta * out["kl"]
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> bool (b, t, p): decode(mu), thresholded at 0.5."""
-        mu, _ = self.encode(x.float())
-        return threshold(self.decode(mu))

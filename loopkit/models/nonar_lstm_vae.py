@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from ..config import NonARLSTMVAEConfig
-from .blocks import LSTMEncoder, bce_per_loop, he_init, kl_per_loop, reparameterize, threshold
+from .blocks import ContinuousVAE, LSTMEncoder, he_init
 
 
-class NonARLSTMVAE(nn.Module):
+class NonARLSTMVAE(ContinuousVAE):
     """Bi-LSTM encoder -> z (d = 128) -> repeat over t -> LSTM -> Linear -> logits (b, t, p)."""
 
     name = "nonar_lstm_vae"
@@ -36,21 +36,3 @@ class NonARLSTMVAE(nn.Module):
         """z (b, d) -> logits (b, t, p)."""
         out, _ = self.decoder(z[:, None, :].expand(z.shape[0], self.config.steps, z.shape[1]))
         return self.output(out)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        """x (b, t, p) float -> dict(logits (b, t, p), recon, kl, mu, logvar); see ``loss``."""
-        mu, logvar = self.encode(x)
-        logits = self.decode(reparameterize(mu, logvar))
-        return {"logits": logits, "recon": bce_per_loop(logits, x), "kl": kl_per_loop(mu, logvar), "mu": mu,
-                "logvar": logvar}
-
-    @staticmethod
-    def loss(out: dict, beta: float = 1.0) -> torch.Tensor:
-        """The negative ELBO of eq. (1): BCE + beta * KL (per loop, batch mean)."""
-        return out["recon"] + beta * out["kl"]
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> bool (b, t, p): decode(mu), thresholded at 0.5."""
-        mu, _ = self.encode(x.float())
-        return threshold(self.decode(mu))
