@@ -10,6 +10,8 @@ pianoroll writer of ``loopkit generate``. Columns are found by name through ``lo
 
 from __future__ import annotations
 
+import functools
+import io
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -39,13 +41,36 @@ _REPEAT_ALPHA = 0.55
 
 
 def _figure(figsize):
-    """A Figure on its own Agg canvas: no pyplot state, rendered by Agg whatever the session's backend."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """A Figure on its own Agg canvas: no pyplot state, rendered by Agg whatever the session's backend.
 
-    fig = Figure(figsize=figsize, layout="constrained")
+    It shows itself as a PNG in a notebook (``_repr_png_``), so a cell that returns or displays it gives an image
+    whether or not pyplot's inline backend was ever started.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = _notebook_figure_class()(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+@functools.cache
+def _notebook_figure_class():
+    from matplotlib.figure import Figure
+
+    class NotebookFigure(Figure):
+        """A matplotlib Figure that IPython displays as PNG."""
+
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+            return buf.getvalue()
+
+    return NotebookFigure
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A Figure for loopkit's plots (own Agg canvas, shows itself in notebooks); for other modules' figures."""
+    return _figure(figsize)
 
 
 def _check_roll(roll) -> np.ndarray:

@@ -161,3 +161,10 @@ def test_plot_codebook_usage_draws_one_bar_per_latent_step():
     assert len(ax.patches) == 32
     assert [p.get_height() for p in ax.patches][-1] == 3  # three codes used at the last step
     assert ax.get_xlabel() == "latent time step"
+
+
+def test_figures_show_themselves_as_png_in_notebooks():
+    # without pyplot's inline backend, IPython finds the image through _repr_png_
+    fig = plots.plot_code_sequence(np.array([[1, 2, 3, 4] * 8]))
+    png = fig._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000

@@ -362,13 +362,14 @@ def plot_ratings(ratings: pd.DataFrame, groups: Sequence[str] | None = None, ax=
 
     Returns the matplotlib Figure. The default title says whether the panel is real or simulated.
     """
-    import matplotlib.pyplot as plt
+    from ..plots import new_figure
 
     ratings = check_ratings(ratings)
     groups = group_order(ratings, groups)
     samples = _samples(ratings, groups)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 1.5, 4.2))
+        fig = new_figure((1.6 * len(groups) + 1.5, 4.2))
+        ax = fig.subplots()
     else:
         fig = ax.figure
     ax.boxplot(
@@ -389,7 +390,6 @@ def plot_ratings(ratings: pd.DataFrame, groups: Sequence[str] | None = None, ax=
         title = f"Listening test ratings ({data_label(ratings)})"
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     return fig
 
 

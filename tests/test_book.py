@@ -1,0 +1,167 @@
+"""The book end to end on the smoke profile: papermill runs all five notebooks, Jupyter Book builds them strictly,
+and headless Chromium (Debian's) opens every page: no errors, tables and figures present, every audio element's
+source decodes to non-silent sound.
+
+The book is built in a temporary copy of the sources, so a user's own `make book` output is never touched.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import socketserver
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from loopkit.book import NOTEBOOKS, build_book, run_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["book/intro", *[f"book/_generated/{n}" for n in NOTEBOOKS], "book/paper_scale", "book/references"]
+#: pages that must show at least one table / one figure / one audio player
+WITH_TABLES = {"book/intro", *[f"book/_generated/{n}" for n in NOTEBOOKS]}
+WITH_FIGURES = {f"book/_generated/{n}" for n in NOTEBOOKS}
+WITH_AUDIO = {f"book/_generated/{n}" for n in NOTEBOOKS[:4]}
+
+
+def _copy_sources(dst: Path) -> None:
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, dst / name)
+    shutil.copytree(ROOT / "notebooks", dst / "notebooks")
+    shutil.copytree(ROOT / "book", dst / "book", ignore=shutil.ignore_patterns("_generated"))
+
+
+@pytest.fixture(scope="session")
+def smoke_book(demo_corpus, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("book")
+    _copy_sources(root)
+    params = {
+        "profile": "smoke",
+        "corpus": str(demo_corpus),
+        "out": str(root / "runs" / "smoke"),
+        "device": "cpu",
+        "ratings": "",
+        "examples": 2,
+    }
+    run_notebooks(params, root=root, echo=lambda *a: None)
+    index = build_book(root=root, echo=lambda *a: None)
+    assert index.exists()
+    return root / "_build" / "html"
+
+
+def test_every_notebook_is_stored_without_outputs():
+    for name in NOTEBOOKS:
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{name}: exactly one cell tagged 'parameters'"
+        params = "".join(tagged[0]["source"])
+        for p in ("profile", "out", "device"):
+            assert f"{p} =" in params, f"{name}: parameter {p} missing"
+        headings = [c for c in nb["cells"] if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("# ")]
+        assert len(headings) == 1, f"{name}: one H1"
+
+
+def test_the_smoke_book_builds_with_every_page(smoke_book):
+    for page in PAGES:
+        assert (smoke_book / f"{page}.html").exists(), page
+    size = sum(p.stat().st_size for p in smoke_book.rglob("*") if p.is_file())
+    assert size < 100e6, f"built site is {size / 1e6:.0f} MB"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def served_book(smoke_book):
+    handler = functools.partial(_Quiet, directory=str(smoke_book))
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Debian's chromium is not installed: run scripts/setup.sh --test")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    profile = tempfile.mkdtemp(prefix="loopkit-chromium-")
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+                f"--user-data-dir={profile}", "--window-size=1280,1600"):  # fmt: skip
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_script_timeout(120)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# Decode every <audio> source with the Web Audio API and measure its RMS level in the page itself.
+_DECODE_AUDIO = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const out = [];
+  for (const el of document.querySelectorAll('audio')) {
+    const src = el.currentSrc || el.src || (el.querySelector('source') || {}).src;
+    try {
+      const buf = await (await fetch(src)).arrayBuffer();
+      const ctx = new OfflineAudioContext(1, 44100, 44100);
+      const audio = await ctx.decodeAudioData(buf);
+      let sum = 0, n = 0;
+      for (let c = 0; c < audio.numberOfChannels; c++) {
+        const x = audio.getChannelData(c);
+        for (let i = 0; i < x.length; i++) { sum += x[i] * x[i]; n++; }
+      }
+      out.push({ok: true, seconds: audio.duration, rms: Math.sqrt(sum / Math.max(n, 1))});
+    } catch (e) {
+      out.push({ok: false, error: String(e)});
+    }
+  }
+  done(out);
+})();
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_in_chromium(page, served_book, chromium):
+    chromium.get(f"{served_book}/{page}.html")
+    body = chromium.find_element("tag name", "body").text
+    assert "Traceback" not in body and "Error" not in chromium.title
+    main = chromium.find_element("css selector", "main, article, .bd-article")
+    assert main.find_elements("tag name", "h1"), "no page title"
+    severe = [e for e in chromium.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    assert not severe, severe
+    if page in WITH_TABLES:
+        assert main.find_elements("tag name", "table"), "no table"
+    if page in WITH_FIGURES:
+        images = main.find_elements("tag name", "img")
+        assert images, "no figure"
+        broken = chromium.execute_script(
+            "return [...document.querySelectorAll('main img')].filter(i => !(i.complete && i.naturalWidth > 0)).length"
+        )
+        assert broken == 0, f"{broken} image(s) did not load"
+    players = main.find_elements("tag name", "audio")
+    if page in WITH_AUDIO:
+        assert players, "no audio player"
+    decoded = chromium.execute_async_script(_DECODE_AUDIO)
+    assert len(decoded) == len(players)
+    for i, result in enumerate(decoded):
+        assert result["ok"], f"audio {i} does not decode: {result.get('error')}"
+        assert result["seconds"] > 1.0, f"audio {i} lasts {result['seconds']:.2f} s"
+        assert result["rms"] > 1e-3, f"audio {i} is silent (RMS {result['rms']:.2e})"
