@@ -351,3 +351,13 @@ def test_transpose_bass_moves_only_the_bass_and_keeps_it_in_range():
 def test_transposition_is_off_in_the_paper_profile_and_on_for_cpu():
     assert all(train_config(n, "paper").transpose == 0 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
     assert all(train_config(n, "cpu").transpose == 6 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none on this machine (CPU-only CI)")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_trains_on_cuda_and_reloads(name, data, tmp_path):
+    best = train(name, data, "smoke", tmp_path / name, device="cuda", seed=1, progress=False)
+    model = load_model(best, "cuda")
+    assert next(model.parameters()).is_cuda
+    assert 0 <= reconstruction_error(model, data.split("valid"), 64, "cuda") <= 1
