@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .atomic import write_bytes
 from .pianoroll import LOOP_STEPS, N_COLUMNS, STEPS_PER_BEAT
 
 SOUNDFONT_ENV = "LOOPKIT_SOUNDFONT"
@@ -385,20 +386,11 @@ def roll_to_ogg(roll: np.ndarray, bpm: float = 120.0, repeats: int = 1, settings
     return encode_ogg(rendering.audio, rendering.sample_rate, settings.compression_level)
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-    return path
-
 
 def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, repeats: int = 1,
               settings: AudioSettings | None = None) -> Path:  # fmt: skip
     """Render a roll and write it as an OGG Vorbis file (atomically). Returns the path."""
-    return write_bytes_atomic(path, roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings))
+    return write_bytes(path, roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings))
 
 
 # ---------------------------------------------------------------------------------------------------------

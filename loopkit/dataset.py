@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from .atomic import write_bytes
 from .pianoroll import LOOP_STEPS, N_COLUMNS
 
 if TYPE_CHECKING:
@@ -210,15 +211,6 @@ def assign_splits(
     return [result[g] for g in groups]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _json_bytes(obj) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
@@ -354,10 +346,10 @@ class DatasetWriter:
             manifest[f.path.name] = {"bytes": f.bytes, "sha256": f.sha.hexdigest()}
         for name, obj in (("settings.json", settings), ("funnel.json", funnel)):
             data = _json_bytes(obj)
-            _atomic_write(self.path / name, data)
+            write_bytes(self.path / name, data)
             manifest[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         manifest = {name: manifest[name] for name in FILES}
-        _atomic_write(self.path / MANIFEST, _json_bytes({"format": FORMAT, "files": manifest}))
+        write_bytes(self.path / MANIFEST, _json_bytes({"format": FORMAT, "files": manifest}))
         return self.path
 
     def discard(self) -> None:

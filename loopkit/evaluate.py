@@ -8,6 +8,7 @@ for one from the paper's setting on LMD.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper
+from .atomic import write_bytes, write_text
 from .dataset import Loops
 
 
@@ -250,9 +252,7 @@ class _MetricTables:
                 return stored["row"]
         row = compute()
         self.cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"key": key, "row": row}, indent=1, default=str))
-        os.replace(tmp, path)
+        write_text(path, json.dumps({"key": key, "row": row}, indent=1, default=str))
         return row
 
     def sampled_codes(self, temperature: float):
@@ -275,9 +275,9 @@ class _MetricTables:
             return np.load(path)
         codes = sample()
         self.cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npy")
-        np.save(tmp, codes)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.save(buf, codes)
+        write_bytes(path, buf.getvalue())
         return codes
 
     # -- rows --------------------------------------------------------------------------------------------

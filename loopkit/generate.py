@@ -45,12 +45,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
 import numpy as np
 
+from .atomic import write_json
 from .dataset import PackedRolls, pack_rolls, unpack_rolls
 from .pianoroll import BARS_PER_LOOP
+
+if TYPE_CHECKING:  # torch is imported lazily: `import loopkit.generate` stays light
+    import torch
 
 #: The sampling modes of a latent copy (see the module docstring).
 MODES = ("after", "condition")
@@ -681,12 +685,6 @@ SETTINGS_FILE = "generate.json"
 LOOPS_FILE = "loops.npz"
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _request(model, prior, n, copy, temperature, mode, seed, bpm, batch_size, device) -> dict:
     """What makes two runs produce the same files: compared when a folder is reused."""
 
@@ -782,7 +780,7 @@ def generate_to_folder(
             previous = None
         if previous != request:
             raise ValueError(f"{out} holds loops generated with other settings ({SETTINGS_FILE}): use another --out")
-    _write_json(settings_path, {"request": request, "complete": False, "loopkit_version": __version__})
+    write_json(settings_path, {"request": request, "complete": False, "loopkit_version": __version__}, indent=2, sort_keys=True)
 
     loops_path = out / LOOPS_FILE
     gen = None
@@ -830,7 +828,7 @@ def generate_to_folder(
         "audio_skipped": skipped_audio,
         "empty_loops": int(np.count_nonzero(~gen.rolls.packed.any(axis=1))),
     }
-    _write_json(settings_path, settings)
+    write_json(settings_path, settings, indent=2, sort_keys=True)
     lps = gen.settings.get("loops_per_second")
     rate = f" at {lps:,.0f} loops/s" if lps else ""
     echo(

@@ -414,10 +414,6 @@ def roll_to_midi_bytes(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480) -> 
 
 def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, tpq: int = 480) -> Path:
     """Write a roll as a standard MIDI file that any DAW opens (see ``roll_to_score``). Returns the path."""
-    path = Path(path)
-    data = roll_to_midi_bytes(roll, bpm=bpm, tpq=tpq)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-    return path
+    from .atomic import write_bytes
+
+    return write_bytes(path, roll_to_midi_bytes(roll, bpm=bpm, tpq=tpq))

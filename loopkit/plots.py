@@ -210,6 +210,15 @@ def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, col
     return fig
 
 
+def _latent_time_axis(ax, t: int) -> None:
+    """x axis over t latent steps, with dotted lines at the bar boundaries (every t / 8 steps)."""
+    if t % BARS_PER_LOOP == 0:
+        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
+            ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
+    ax.set_xlabel("latent time step")
+    ax.set_xlim(-0.5, t - 0.5)
+
+
 def plot_code_sequence(
     indices,
     *,
@@ -243,12 +252,8 @@ def plot_code_sequence(
     steps = np.arange(t)
     for i, row in enumerate(idx):
         ax.plot(steps, row, marker="o", ms=3.5, lw=1.0, label=None if labels is None else labels[i])
-    if t % BARS_PER_LOOP == 0:
-        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
-            ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
-    ax.set_xlabel("latent time step")
+    _latent_time_axis(ax, t)
     ax.set_ylabel("code index k")
-    ax.set_xlim(-0.5, t - 0.5)
     if K is not None:
         ax.set_ylim(-0.5, K - 0.5)
     if labels is not None:
@@ -267,12 +272,8 @@ def plot_codebook_usage(usage, *, title: str | None = "Codes per latent step", f
     ax = fig.subplots()
     ax.bar(np.arange(t), used, color="#4477aa", label="codes used")
     ax.plot(np.arange(t), perplexity, color="#cc6677", marker="o", ms=3, label="perplexity")
-    if t % BARS_PER_LOOP == 0:
-        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
-            ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
-    ax.set_xlabel("latent time step")
+    _latent_time_axis(ax, t)
     ax.set_ylabel("codes")
-    ax.set_xlim(-0.5, t - 0.5)
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small")

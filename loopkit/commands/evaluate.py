@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 TABLES = ("3", "4")
@@ -41,20 +40,15 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_table(frame, out: Path, stem: str) -> list[Path]:
     """``stem.csv`` (every column), ``stem.md`` (ours and the paper's, with the notes) and ``stem.json`` (attrs)."""
+    from ..atomic import write_text
     from ..evaluate import metric_table_markdown
 
     csv_path, md_path, json_path = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.json"
-    _write_text(csv_path, frame.to_csv(index=False, lineterminator="\n"))
-    _write_text(md_path, metric_table_markdown(frame))
-    _write_text(json_path, json.dumps(frame.attrs, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(csv_path, frame.to_csv(index=False, lineterminator="\n"))
+    write_text(md_path, metric_table_markdown(frame))
+    write_text(json_path, json.dumps(frame.attrs, indent=2, sort_keys=True, default=str) + "\n")
     return [csv_path, md_path, json_path]
 
 

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import audio
+    from ..atomic import write_bytes
 
     settings = audio.with_settings(
         soundfont=args.soundfont,
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             data = audio.roll_to_ogg(roll, bpm=bpm, repeats=args.repeats, settings=settings)
         except audio.InaudibleAudioError as exc:
             raise ValueError(f"{name}: {exc}") from None
-        audio.write_bytes_atomic(out / f"{name}.ogg", data)
+        write_bytes(out / f"{name}.ogg", data)
         total_bytes += len(data)
         total_seconds += audio.loop_seconds(len(roll), bpm, args.repeats) + settings.tail
     elapsed = time.perf_counter() - started

@@ -191,11 +191,11 @@ def read_ratings(path: str | os.PathLike) -> pd.DataFrame:
 
 def export_ratings(db: str | os.PathLike, out: str | os.PathLike) -> int:
     """Write the ratings as CSV (``EXPORT_COLUMNS``), atomically; returns the number of rows."""
-    from ..audio import write_bytes_atomic
+    from ..atomic import write_bytes
 
     df = read_ratings(db)
     out = Path(out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder of {out} does not exist")
-    write_bytes_atomic(out, df.to_csv(index=False, lineterminator="\n").encode())
+    write_bytes(out, df.to_csv(index=False, lineterminator="\n").encode())
     return len(df)

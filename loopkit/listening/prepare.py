@@ -31,7 +31,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..audio import AudioSettings, loop_seconds, roll_to_ogg, write_bytes_atomic
+from ..atomic import write_bytes
+from ..audio import AudioSettings, loop_seconds, roll_to_ogg
 from ..pianoroll import LOOP_STEPS, N_COLUMNS
 
 MANIFEST = "stimuli.json"
@@ -302,7 +303,7 @@ def prepare_stimuli(
             entries.append({"id": sid, "role": role, "group": group, "source": cand.source})
         plan = {"key": key, "stimuli": entries}
         out.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(plan_path, (json.dumps(plan, indent=2) + "\n").encode())
+        write_bytes(plan_path, (json.dumps(plan, indent=2) + "\n").encode())
 
     (out / AUDIO_DIR).mkdir(exist_ok=True)
     (out / MIDI_DIR).mkdir(exist_ok=True)
@@ -329,7 +330,7 @@ def prepare_stimuli(
                     "to plan the stimulus set again"
                 ) from None
             write_midi(roll, out / MIDI_DIR / f"{entry['id']}.mid", bpm=bpm)
-            write_bytes_atomic(audio_path, data)
+            write_bytes(audio_path, data)
         data = audio_path.read_bytes()
         stimuli.append(
             {
@@ -351,5 +352,5 @@ def prepare_stimuli(
         "settings": key,
         "stimuli": stimuli,
     }
-    write_bytes_atomic(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_bytes(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return load_stimuli(out)

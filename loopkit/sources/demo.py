@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from ..atomic import write_json
 from . import wad
 
 MANIFEST = "manifest.json"
@@ -386,22 +387,9 @@ def _write_manifest(out: Path, entries: dict[str, dict]) -> None:
         "written_by": f"loopkit {__version__} (loopkit data demo)",
         "sources": [entries[s.folder] for s in DEMO_SOURCES if s.folder in entries],
     }
-    _atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    write_json(out / MANIFEST, manifest, indent=1)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the corpus is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def source_complete(out: str | os.PathLike, entry: dict | None) -> bool:

@@ -18,14 +18,11 @@ renamed (atomically) to its final name; a file that fails a check is deleted, ne
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import json
 import os
 import re
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -34,6 +31,8 @@ import zlib
 from http.client import HTTPException
 from pathlib import Path
 from typing import Callable
+
+from ..atomic import write_json
 
 LMD_FULL_URL = "http://hog.ee.columbia.edu/craffel/lmd/lmd_full.tar.gz"
 LMD_FULL_NAME = "lmd_full.tar.gz"
@@ -256,20 +255,6 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
     }
 
 
-def _atomic_json(path: Path, obj: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _digest_file(path: Path, algorithm: str) -> str:
@@ -350,7 +335,7 @@ def download_lmd(
                 f"deleted: run the same command again to download it afresh"
             )
     checked = [a.upper() for a, e in (("md5", md5), ("sha256", sha256)) if e] + ["archive structure"]
-    _atomic_json(record, {"url": url, "file": name, "checked": checked, **facts})
+    write_json(record, {"url": url, "file": name, "checked": checked, **facts}, indent=1)
     os.replace(part, final)
     say(
         f"{final}: {facts['bytes']:,} bytes, {facts['files']:,} files ({facts['md5_named']:,} named by MD5 and "
