@@ -1,27 +1,33 @@
-"""Writing files so that an interrupted run never leaves a half-written one: temporary file, fsync, os.replace.
+"""Files on disk: written so that an interrupted run never leaves a half-written one (temporary file, fsync,
+os.replace), and hashed.
 
-Every artefact loopkit writes (data sets, MIDI, audio, manifests, settings, cached table rows) goes through
-``write_bytes``; a reader sees either the old file or the whole new one. The temporary file sits beside the
-target and is named ``.<name>.tmp-*``, so a run killed mid-write leaves at most such a file, which
-``loopkit extract`` recognises as its own.
+Every artefact loopkit writes (data sets, checkpoints, MIDI, audio, figures, manifests, settings, cached table
+rows) goes through ``write_with`` or one of its front ends; a reader sees either the old file or the whole new
+one. The temporary file sits beside the target and is named ``.<name>.tmp-*``, so a run killed mid-write leaves
+at most such a file, which ``loopkit extract`` and the trainer recognise as their own. ``file_hash`` is the one
+digest of a file's bytes (checkpoints, downloads, the demo corpus).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (readable by everyone, like a normal file); returns the path."""
+def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file atomically by calling ``write(fh)`` on an open binary file: ``torch.save(obj, fh)``,
+    ``np.savez(fh, ...)``, ``fig.savefig(fh, ...)``. The file is readable by everyone, like a normal file; returns
+    the path."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes the file private
@@ -33,6 +39,11 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    return write_with(path, lambda fh: fh.write(data))
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """``write_bytes`` for UTF-8 text."""
     return write_bytes(path, text.encode("utf-8"))
@@ -41,3 +52,12 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj, **dumps_kwargs) -> Path:
     """``write_bytes`` for ``json.dumps(obj, **dumps_kwargs)`` followed by a newline."""
     return write_text(path, json.dumps(obj, **dumps_kwargs) + "\n")
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """The hex digest of a file's bytes (``hashlib`` algorithm name, SHA-256 by default), read in chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
