@@ -116,7 +116,8 @@ def reference_file(path: str, settings) -> tuple[str, str, list[int], np.ndarray
 
 def reference_main(list_file: str, out_file: str) -> None:
     """Entry of the reference process: every file of the list, timed, results pickled."""
-    from loopkit.extract import ExtractionSettings, peak_rss
+    from loopkit.extract import ExtractionSettings
+    from loopkit.workers import peak_rss
 
     settings = ExtractionSettings()
     paths = Path(list_file).read_text().splitlines()
@@ -260,14 +261,14 @@ def compare(paths: list[str], out: str, reference: dict) -> tuple[list, int, int
 
 def round_trip(out: str) -> tuple[int, int]:
     from loopkit.dataset import load_loops
-    from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi_bytes
+    from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
 
     ds = load_loops(out)
     ok = 0
     for i in range(len(ds)):
         loop = ds.rolls[i]
         ok += np.array_equal(
-            midi_to_roll(roll_to_midi_bytes(loop, bpm=float(ds.meta["bpm"][i])), steps=LOOP_STEPS), loop
+            midi_to_roll(roll_to_midi(loop, bpm=float(ds.meta["bpm"][i])), steps=LOOP_STEPS), loop
         )
     return ok, len(ds)
 

@@ -192,7 +192,7 @@ def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float =
                      repeats: int = 3, device: str = "cpu") -> dict:
     """Generation throughput (loops/s) of the VQ-VAE + LSTM prior on CPU (issue 4, "Speed").
 
-    ``checkpoint``: the prior's checkpoint (it names its VQ-VAE; see ``loopkit.generate.load_generator``); without
+    ``checkpoint``: the prior's checkpoint (it names its VQ-VAE; see ``loopkit.checkpoints.load_generator``); without
     one, a freshly initialised paper-size VQ-VAE (t = 32, L = 16, K = 512) and prior (2-layer LSTM) stand in:
     the timing depends on the sizes, not on the weights. Timed separately: the prior's step-by-step sampling,
     the decoder, and ``loopkit.generate.generate`` end to end. References measured in the same run: the same
@@ -206,20 +206,22 @@ def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float =
     import torch
 
     from loopkit import generate as G
+    from loopkit import sampling as S
+    from loopkit.checkpoints import load_generator
     from loopkit.models import build_model
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
     if checkpoint is not None:
-        vq, prior = G.load_generator(checkpoint, device=dev)
+        vq, prior = load_generator(checkpoint, device=dev)
         what = f"checkpoint {checkpoint} (K = {vq.codebook_size}, t = {vq.latent_steps})"
     else:
         torch.manual_seed(0)
         vq, prior = build_model("vq_vae").to(dev).eval(), build_model("prior").to(dev).eval()
         prior.first_code_counts.fill_(1.0)
         what = "freshly initialised paper-size VQ-VAE + prior (no --checkpoint): sizes, not weights, set the speed"
-    batch = G.DEFAULT_BATCH_SIZE[dev.type]
-    label = G.temperature_label(temperature)
+    batch = S.DEFAULT_BATCH_SIZE[dev.type]
+    label = S.temperature_label(temperature)
     where = f"{threads} CPU thread(s)" if dev.type == "cpu" else torch.cuda.get_device_name(dev)
     print(f"\ngeneration throughput, {where}, batch {batch}, {n:,} loops, {label}, best of {repeats}: {what}")
 
@@ -267,7 +269,7 @@ def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float =
     for _ in range(repeats):
         codes, s = best(G.sample_codes, prior, n, temperature, seed=0)
         times[names[0]] = min(times[names[0]], s)
-        _, s = best(G.decode_codes, vq, codes, packed=True)
+        _, s = best(S.decode_codes, vq, codes, packed=True)
         times[names[1]] = min(times[names[1]], s)
         gen, s = best(G.generate, vq, n, prior=prior, temperature=temperature, seed=0, progress=False)
         times[names[2]] = min(times[names[2]], s)

@@ -4,7 +4,7 @@ For each model: loops per second of ``loopkit.train.train`` (end to end: data se
 batch, per-epoch validation, checkpoints and metrics.csv included) and of a plain reference loop (a
 ``torch.utils.data.DataLoader`` over a float ``TensorDataset`` of the same loops, shuffled, the same model,
 batch size, optimizer, loss and number of steps, nothing else). Prints both and their ratio (target on CPU:
-ratio >= 1, the trainer at least as fast). Loops are synthetic (``loopkit.train.synthetic_loops``: the loop
+ratio >= 1, the trainer at least as fast). Loops are synthetic (``loopkit.synthetic.synthetic_loops``: the loop
 rules, ~5 % of cells on), or a real data set with ``--data``.
 
     python benchmarks/train.py                                   # CPU, cpu profile, 2 threads
@@ -27,19 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from loopkit.checkpoints import METRICS, load_checkpoint, resolve_device
 from loopkit.config import MODEL_NAMES, model_config, train_config
 from loopkit.dataset import Loops, PackedRolls, load_loops, pack_rolls
 from loopkit.models import build_model
-from loopkit.train import (
-    METRICS,
-    beta_at,
-    load_checkpoint,
-    resolve_device,
-    synthetic_loops,
-    teacher_forcing_ratio,
-    train,
-    train_prior,
-)
+from loopkit.synthetic import synthetic_loops
+from loopkit.train import beta_at, teacher_forcing_ratio, train, train_prior
 
 
 def synthetic_corpus(n_train: int, n_valid: int, seed: int = 0, chunk: int = 8192) -> Loops:

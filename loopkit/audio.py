@@ -1,4 +1,5 @@
-"""Loops as sound: roll -> MIDI -> FluidSynth -> OGG Vorbis, checked audible, and player grids for the book.
+"""Loops as sound: roll -> MIDI -> FluidSynth -> OGG Vorbis, checked audible (the players of the book are in
+``loopkit.display``).
 
 The paper's appendix ("How to Play Pianoroll Representation") plays a roll as MIDI (consecutive active steps of
 one pitch are one note, bass velocity 80, drums 100: ``loopkit.pianoroll.roll_to_score``) through FluidSynth.
@@ -6,32 +7,42 @@ This module does the same with pyfluidsynth over the system's libfluidsynth, dri
 (no MIDI player, no audio driver): every note-on and note-off is sent at its exact sample, and the samples in
 between are pulled with ``fluid_synth_write_float``. The default sound font is the General MIDI one that
 pretty_midi ships (``TimGM6mb.sf2``); any ``.sf2``/``.sf3`` is a setting (``AudioSettings.soundfont`` or the
-``LOOPKIT_SOUNDFONT`` environment variable).
+``LOOPKIT_SOUNDFONT`` environment variable). ``synthesize_roll`` renders a roll, ``roll_to_ogg`` encodes it;
+``expand_inputs`` and ``render_jobs`` turn files and folders into the loops ``loopkit render`` renders.
 
 Bass and drums are rendered as two stems and mixed by summing them (FluidSynth is linear: the sum is the mix).
 Each stem is checked where its part has notes: a part with notes whose stem stays below
 ``AudioSettings.min_part_rms_db`` there raises ``InaudibleAudioError``, as does a roll with no notes at all.
 
 The OGG defaults (44.1 kHz mono Vorbis, soundfile ``compression_level`` 0.6) give about 150 KB per 16-second
-loop (8 bars at 120 bpm), small enough to embed in a book page as a ``data:`` URI (``audio_grid``).
+loop (8 bars at 120 bpm), small enough to embed in a book page as a ``data:`` URI (``loopkit.display.audio_grid``).
 """
 
 from __future__ import annotations
 
-import base64
 import ctypes
-import html
 import importlib.util
 import io
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .atomic import write_bytes
-from .pianoroll import LOOP_STEPS, N_COLUMNS, STEPS_PER_BEAT
+from .dataset import PACKED_BYTES, unpack_rolls
+from .errors import LoopkitError
+from .pianoroll import (
+    DEFAULT_BPM,
+    LOOP_STEPS,
+    N_COLUMNS,
+    STEPS_PER_BEAT,
+    check_roll,
+    midi_to_roll,
+    read_score,
+    roll_to_score,
+)
 
 SOUNDFONT_ENV = "LOOPKIT_SOUNDFONT"
 SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
@@ -42,7 +53,7 @@ _DRUM_CHANNEL = 9
 _DRUM_BANK = 128
 
 
-class InaudibleAudioError(ValueError):
+class InaudibleAudioError(LoopkitError):
     """A rendering is silent, or a part (bass or drums) that has notes cannot be heard in it."""
 
 
@@ -76,15 +87,15 @@ class AudioSettings:
 
     def __post_init__(self):
         if not 8_000 <= int(self.sample_rate) <= 192_000:
-            raise ValueError(f"sample rate must be 8000..192000 Hz, got {self.sample_rate}")
+            raise LoopkitError(f"sample rate must be 8000..192000 Hz, got {self.sample_rate}")
         if self.channels not in (1, 2):
-            raise ValueError(f"channels must be 1 or 2, got {self.channels}")
+            raise LoopkitError(f"channels must be 1 or 2, got {self.channels}")
         if not 0.0 <= self.compression_level <= 1.0:
-            raise ValueError(f"compression level must be within 0..1, got {self.compression_level}")
+            raise LoopkitError(f"compression level must be within 0..1, got {self.compression_level}")
         if not self.gain > 0:
-            raise ValueError(f"gain must be positive, got {self.gain}")
+            raise LoopkitError(f"gain must be positive, got {self.gain}")
         if self.tail < 0 or self.fade < 0:
-            raise ValueError("tail and fade must not be negative")
+            raise LoopkitError("tail and fade must not be negative")
 
 
 @dataclass
@@ -133,7 +144,7 @@ def resolve_soundfont(soundfont: str | os.PathLike | None = None) -> Path:
     """The sound font file to use, checked to exist and to be a .sf2 or .sf3."""
     path = Path(soundfont) if soundfont else default_soundfont()
     if path.suffix.lower() not in SOUNDFONT_SUFFIXES:
-        raise ValueError(f"sound font {path} is not a .sf2 or .sf3 file")
+        raise LoopkitError(f"sound font {path} is not a .sf2 or .sf3 file")
     if not path.is_file():
         raise FileNotFoundError(f"sound font {path} does not exist")
     return path
@@ -172,12 +183,12 @@ def _synth_events(events: list[tuple[int, int, int, int, int]], programs: Mappin
     try:
         sfid = synth.sfload(str(soundfont))
         if sfid == -1:
-            raise ValueError(f"FluidSynth could not load the sound font {soundfont}")
+            raise LoopkitError(f"FluidSynth could not load the sound font {soundfont}")
         for channel, (bank, program) in programs.items():
             if synth.program_select(channel, sfid, bank, program) == -1 and synth.program_select(
                 channel, sfid, bank, 0
             ) == -1:
-                raise ValueError(f"the sound font {soundfont} has no preset for bank {bank}, program {program}")
+                raise LoopkitError(f"the sound font {soundfont} has no preset for bank {bank}, program {program}")
         out = np.zeros((n_samples, 2), dtype=np.float32)
         write = _float_writer(fluidsynth)
         pos = 0
@@ -288,7 +299,7 @@ def synthesize(score, settings: AudioSettings | None = None, end: float | None =
             part, channel, bank = "drums", _DRUM_CHANNEL, _DRUM_BANK
         else:
             if not free_channels:
-                raise ValueError("more than 15 pitched tracks: too many to render on the 16 MIDI channels")
+                raise LoopkitError("more than 15 pitched tracks: too many to render on the 16 MIDI channels")
             part, channel, bank = "bass", free_channels.pop(0), 0
         programs[part][channel] = (bank, int(track.program))
         for note in track.notes:
@@ -324,32 +335,23 @@ def synthesize(score, settings: AudioSettings | None = None, end: float | None =
     return Rendering(audio=mix, sample_rate=sr, stems=stems, part_rms_db=levels, scaled=scale)
 
 
-def loop_seconds(steps: int = LOOP_STEPS, bpm: float = 120.0, repeats: int = 1) -> float:
+def loop_seconds(steps: int = LOOP_STEPS, bpm: float = DEFAULT_BPM, repeats: int = 1) -> float:
     """Duration of ``repeats`` plays of a ``steps``-step roll at ``bpm`` (4 steps a beat): 16 s for 8 bars at 120."""
     return repeats * steps * 60.0 / (STEPS_PER_BEAT * bpm)
 
 
-def _check_roll(roll) -> np.ndarray:
-    roll = np.asarray(roll)
-    if roll.ndim != 2 or roll.shape[1] != N_COLUMNS:
-        raise ValueError(f"expected a (steps, {N_COLUMNS}) roll, got an array of shape {roll.shape}")
-    return roll.astype(bool)
-
-
-def render_roll(roll: np.ndarray, bpm: float = 120.0, repeats: int = 1, settings: AudioSettings | None = None
-                ) -> Rendering:  # fmt: skip
+def synthesize_roll(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1,
+                    settings: AudioSettings | None = None) -> Rendering:  # fmt: skip
     """Render a ``(t, 93)`` roll (a loop or a song), played ``repeats`` times back to back at ``bpm``.
 
     The roll becomes MIDI with ``loopkit.pianoroll.roll_to_score`` (the paper's playback rules) and is rendered
     by ``synthesize``; the audio lasts ``loop_seconds(t, bpm, repeats) + settings.tail`` seconds.
     """
-    from .pianoroll import roll_to_score
-
-    roll = _check_roll(roll)
+    roll = check_roll(roll)
     if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"repeats must be a whole number of at least 1, got {repeats}")
+        raise LoopkitError(f"repeats must be a whole number of at least 1, got {repeats}")
     if not bpm > 0:
-        raise ValueError(f"tempo must be positive, got {bpm} bpm")
+        raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
     played = np.tile(roll, (int(repeats), 1))
     return synthesize(roll_to_score(played, bpm=bpm), settings, end=loop_seconds(len(roll), bpm, int(repeats)))
 
@@ -378,16 +380,16 @@ def decode_ogg(source: bytes | str | os.PathLike) -> tuple[np.ndarray, int]:
     return audio, int(sr)
 
 
-def roll_to_ogg(roll: np.ndarray, bpm: float = 120.0, repeats: int = 1, settings: AudioSettings | None = None
+def roll_to_ogg(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1, settings: AudioSettings | None = None
                 ) -> bytes:  # fmt: skip
-    """OGG Vorbis bytes of a rendered roll (``render_roll`` then ``encode_ogg``)."""
+    """OGG Vorbis bytes of a rendered roll (``synthesize_roll`` then ``encode_ogg``)."""
     settings = settings or AudioSettings()
-    rendering = render_roll(roll, bpm=bpm, repeats=repeats, settings=settings)
+    rendering = synthesize_roll(roll, bpm=bpm, repeats=repeats, settings=settings)
     return encode_ogg(rendering.audio, rendering.sample_rate, settings.compression_level)
 
 
 
-def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, repeats: int = 1,
+def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = DEFAULT_BPM, repeats: int = 1,
               settings: AudioSettings | None = None) -> Path:  # fmt: skip
     """Render a roll and write it as an OGG Vorbis file (atomically). Returns the path."""
     return write_bytes(path, roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings))
@@ -397,10 +399,8 @@ def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, rep
 # files: MIDI, .npy
 
 
-def midi_tempo(source: str | os.PathLike | bytes, default: float = 120.0) -> float:
+def midi_tempo(source: str | os.PathLike | bytes, default: float = DEFAULT_BPM) -> float:
     """The first tempo of a MIDI file in beats per minute (``default`` when it has none)."""
-    from .pianoroll import read_score
-
     score = read_score(source)
     return float(score.tempos[0].qpm) if len(score.tempos) else default
 
@@ -411,8 +411,6 @@ def read_midi_loop(source: str | os.PathLike | bytes) -> np.ndarray:
     Read with ``loopkit.pianoroll.midi_to_roll`` (the paper's reading rules); a file shorter than 8 bars (e.g. a
     generated loop whose last bars are silent) is padded with silence to 8 bars.
     """
-    from .pianoroll import midi_to_roll
-
     roll = midi_to_roll(source)
     if len(roll) < LOOP_STEPS:
         roll = np.concatenate([roll, np.zeros((LOOP_STEPS - len(roll), N_COLUMNS), dtype=bool)])
@@ -424,119 +422,73 @@ def read_npy_rolls(path: str | os.PathLike) -> np.ndarray:
 
     Returns ``(b, t, 93)`` bool.
     """
-    from .dataset import PACKED_BYTES, unpack_rolls
-
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise ValueError(f"{path} is not a readable .npy array: {exc}") from None
+        raise LoopkitError(f"{path} is not a readable .npy array: {exc}") from None
     if array.ndim == 2 and array.shape[1] == PACKED_BYTES and array.dtype == np.uint8:
         return unpack_rolls(array)
     if array.ndim == 2 and array.shape[1] == N_COLUMNS:
         array = array[None]
     if array.ndim != 3 or array.shape[2] != N_COLUMNS:
-        raise ValueError(
+        raise LoopkitError(
             f"{path}: expected rolls of shape (steps, {N_COLUMNS}), (n, steps, {N_COLUMNS}) or packed "
             f"(n, {PACKED_BYTES}) uint8, got {array.shape} {array.dtype}"
         )
     if array.dtype != bool and not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{path}: a roll must hold only 0 and 1 (or booleans)")
+        raise LoopkitError(f"{path}: a roll must hold only 0 and 1 (or booleans)")
     return array.astype(bool)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# the book
+#: What ``expand_inputs`` picks up: MIDI files and .npy rolls.
+INPUT_SUFFIXES = (".mid", ".midi", ".npy")
 
 
-def ogg_data_uri(ogg: bytes) -> str:
-    """A ``data:audio/ogg;base64,...`` URI that an ``<audio>`` element plays without any file beside the page."""
-    return "data:audio/ogg;base64," + base64.b64encode(bytes(ogg)).decode("ascii")
-
-
-def _as_ogg(item, bpm: float, repeats: int, settings: AudioSettings | None) -> bytes:
-    if isinstance(item, (bytes, bytearray, memoryview)):
-        return bytes(item)
-    if isinstance(item, Rendering):
-        level = (settings or AudioSettings()).compression_level
-        return encode_ogg(item.audio, item.sample_rate, level)
-    if isinstance(item, (str, os.PathLike)):
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files named, and the .mid/.midi/.npy files inside folders named (sorted); missing paths raise."""
+    files: list[Path] = []
+    for item in inputs:
         path = Path(item)
-        if path.suffix.lower() == ".ogg":
-            return path.read_bytes()
-        if path.suffix.lower() in (".mid", ".midi"):
-            return roll_to_ogg(read_midi_loop(path), bpm=bpm, repeats=repeats, settings=settings)
-        raise ValueError(f"{path}: a player takes .ogg or .mid files, OGG bytes or rolls")
-    return roll_to_ogg(item, bpm=bpm, repeats=repeats, settings=settings)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"no .mid, .midi or .npy files in the folder {path}")
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix.lower() not in INPUT_SUFFIXES:
+                raise LoopkitError(f"{path}: not a .mid, .midi or .npy file")
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    return files
 
 
-def _is_empty_roll(item) -> bool:
-    """True for a roll (array) without a single note; other items (audio, files) are never 'empty'."""
-    if isinstance(item, (bytes, bytearray, memoryview, Rendering, str, os.PathLike)):
-        return False
-    return not np.asarray(item).any()
+def render_jobs(files: Sequence[str | os.PathLike], bpm: float | None = None) -> list[tuple[str, np.ndarray, float]]:
+    """``(output name, roll, bpm)`` for every loop in ``files``, all read and checked before anything is rendered.
 
-
-def audio_grid_html(
-    items: Iterable,
-    labels: Sequence[str] | None = None,
-    columns: int = 4,
-    bpm: float = 120.0,
-    repeats: int = 1,
-    settings: AudioSettings | None = None,
-    loop: bool = False,
-) -> str:
-    """HTML of a grid of labelled ``<audio>`` players whose sources are embedded OGG ``data:`` URIs.
-
-    Parameters
-    ----------
-    items : each a ``(t, 93)`` roll, a ``Rendering``, OGG bytes, or the path of a .ogg or .mid file
-    labels : one caption per item (HTML-escaped); default "1", "2", ...
-    columns : players per row
-    bpm, repeats, settings : how rolls and MIDI files are rendered
-    loop : whether each player repeats its audio
-
-    A roll without any note (a model can output one) gets its caption and "empty loop: no note to play" in place
-    of a player.
+    A MIDI file is one loop named after it (read by ``read_midi_loop``, at its own first tempo unless ``bpm`` is
+    given); a .npy file holds one roll (named after the file) or several (``NAME_0000``, ...) at ``bpm`` or
+    ``DEFAULT_BPM``. Two loops with the same name are refused.
     """
-    items = list(items)
-    labels = [str(i + 1) for i in range(len(items))] if labels is None else [str(x) for x in labels]
-    if len(labels) != len(items):
-        raise ValueError(f"{len(items)} items but {len(labels)} labels")
-    if int(columns) < 1:
-        raise ValueError(f"columns must be at least 1, got {columns}")
-    cells = []
-    for item, label in zip(items, labels):
-        if _is_empty_roll(item):
-            # a model that outputs no note at all gets a caption saying so, not a silent player
-            cells.append(
-                '<figure style="margin:0;padding:4px;border:1px dashed #bbb;border-radius:4px">'
-                f'<figcaption style="font-size:0.85em;margin-bottom:2px">{html.escape(label)}</figcaption>'
-                '<p class="loopkit-empty-loop" style="margin:4px 0;font-size:0.85em;color:#666">'
-                "empty loop: no note to play</p></figure>"
-            )
-            continue
-        uri = ogg_data_uri(_as_ogg(item, bpm, repeats, settings))
-        cells.append(
-            '<figure style="margin:0;padding:4px;border:1px solid #ddd;border-radius:4px">'
-            f'<figcaption style="font-size:0.85em;margin-bottom:2px">{html.escape(label)}</figcaption>'
-            f'<audio controls preload="none"{" loop" if loop else ""} style="width:100%" src="{uri}"></audio>'
-            "</figure>"
-        )
-    return (
-        f'<div class="loopkit-audio-grid" style="display:grid;grid-template-columns:repeat({int(columns)},'
-        f'minmax(0,1fr));gap:6px">' + "".join(cells) + "</div>"
-    )
-
-
-def audio_grid(items: Iterable, labels: Sequence[str] | None = None, columns: int = 4, **kwargs):
-    """An ``IPython.display.HTML`` grid of labelled players (see ``audio_grid_html`` for the arguments).
-
-    The audio is embedded as base64 OGG, so a built book carries its sound (about 200 KB of page per 16-second
-    loop).
-    """
-    from IPython.display import HTML
-
-    return HTML(audio_grid_html(items, labels=labels, columns=columns, **kwargs))
+    jobs: list[tuple[str, np.ndarray, float]] = []
+    for path in map(Path, files):
+        if path.suffix.lower() == ".npy":
+            rolls = read_npy_rolls(path)
+            tempo = bpm or DEFAULT_BPM
+            names = [path.stem] if len(rolls) == 1 else [f"{path.stem}_{i:04d}" for i in range(len(rolls))]
+            jobs.extend((name, roll, tempo) for name, roll in zip(names, rolls))
+        else:
+            try:
+                roll = read_midi_loop(path)
+                tempo = bpm or midi_tempo(path)
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise LoopkitError(f"{path}: cannot read MIDI: {exc}") from None
+            jobs.append((path.stem, roll, tempo))
+    names = [name for name, _, _ in jobs]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise LoopkitError(f"two inputs would write the same file: {', '.join(c + '.ogg' for c in clashes[:5])}")
+    return jobs
 
 
 def with_settings(settings: AudioSettings | None = None, **changes) -> AudioSettings:

@@ -1,8 +1,10 @@
 """The ``loopkit`` command line: one sub-command per stage of the paper's pipeline.
 
 Each module in ``loopkit.commands`` adds its sub-commands through ``register(subparsers)``; heavy imports
-(torch, the models) happen inside the handlers, so ``loopkit --help`` stays fast. Bad input ends in a one-line error; set ``LOOPKIT_DEBUG=1`` for the
-traceback.
+(torch, the models) happen inside the handlers, so ``loopkit --help`` stays fast. Bad input ends in a one-line
+error (``loopkit CMD: error: ...``, exit status 2): a bad flag (``UserError``), bad input to the library
+(``loopkit.errors.LoopkitError``) or a missing file. Anything else is a bug and shows its traceback; set
+``LOOPKIT_DEBUG=1`` for the traceback of a one-line error too.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 import pkgutil
 import sys
 
-from . import __version__, commands
+from . import commands
+from .commands import UserError
+from .errors import LoopkitError
+from .version import __version__
 
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, without a traceback."""
+#: What the command line prints as one line instead of a traceback.
+ONE_LINE_ERRORS = (UserError, LoopkitError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError) as exc:
+    except ONE_LINE_ERRORS as exc:
         if os.environ.get("LOOPKIT_DEBUG"):
             raise
         print(f"loopkit {args.command}: error: {exc}", file=sys.stderr)

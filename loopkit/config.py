@@ -28,12 +28,23 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import LoopkitError
 from .pianoroll import LOOP_STEPS, N_COLUMNS
 
+#: The continuous VAEs of the paper (z ~ N(0, I)), in the order of its tables.
+CONTINUOUS_MODELS = ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae")
 #: The models of the paper, in the order of its tables, plus the VQ-VAE's LSTM prior.
-MODEL_NAMES = ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae")
+MODEL_NAMES = CONTINUOUS_MODELS + ("vq_vae",)
 PRIOR_NAME = "prior"
 ALL_NAMES = MODEL_NAMES + (PRIOR_NAME,)
+#: The models' names as the paper's tables print them.
+PAPER_NAMES = {
+    "ar_lstm_vae": "AR LSTM-VAE",
+    "nonar_lstm_vae": "NonAR LSTM-VAE",
+    "cnn_vae": "CNN-VAE",
+    "vq_vae": "VQ-VAE",
+    "prior": "LSTM prior",
+}
 
 
 @dataclass(frozen=True)
@@ -188,13 +199,13 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("epochs, batch_size and eval_batch_size must be at least 1")
+            raise LoopkitError("epochs, batch_size and eval_batch_size must be at least 1")
         if not 0 < self.beta_anneal_fraction <= 1:
-            raise ValueError(f"beta_anneal_fraction must lie in (0, 1], got {self.beta_anneal_fraction}")
+            raise LoopkitError(f"beta_anneal_fraction must lie in (0, 1], got {self.beta_anneal_fraction}")
         if self.select not in ("valid", "last"):
-            raise ValueError(f"select must be 'valid' or 'last', got {self.select!r}")
+            raise LoopkitError(f"select must be 'valid' or 'last', got {self.select!r}")
         if self.amp not in ("bf16", "fp16", "off"):
-            raise ValueError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
+            raise LoopkitError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
 
 
 CONFIG_CLASSES: Mapping[str, type] = {
@@ -240,20 +251,20 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
 
 def _check_profile(profile: str) -> Mapping[str, Mapping[str, Any]]:
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        raise LoopkitError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     return PROFILES[profile]
 
 
 def _check_name(name: str) -> None:
     if name not in CONFIG_CLASSES:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(ALL_NAMES)}")
+        raise LoopkitError(f"unknown model {name!r}; known: {', '.join(ALL_NAMES)}")
 
 
 def _replace(cls: type, values: Mapping[str, Any], where: str):
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}")
+        raise LoopkitError(f"{where}: unknown setting(s) {', '.join(unknown)} for {cls.__name__}")
     return cls(**values)
 
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .errors import LoopkitError
+
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".rmi")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 ZIP_SUFFIXES = (".zip",)
@@ -101,24 +103,24 @@ def check_sources(sources: Iterable[str | os.PathLike]) -> list[str]:
     """
     out = [normalise_source(s) for s in sources]
     if not out:
-        raise ValueError("no sources given: name at least one folder, MIDI file or archive")
+        raise LoopkitError("no sources given: name at least one folder, MIDI file or archive")
     seen: dict[str, str] = {}
     for src in out:
         if not os.path.exists(src):
             raise FileNotFoundError(f"no such file or folder: {src}")
         real = os.path.realpath(src)
         if real in seen:
-            raise ValueError(f"{src} is given twice (also as {seen[real]})")
+            raise LoopkitError(f"{src} is given twice (also as {seen[real]})")
         seen[real] = src
         if not os.path.isdir(src) and not (is_midi_name(src) or is_archive_name(src)):
-            raise ValueError(
+            raise LoopkitError(
                 f"{src} is neither a MIDI file ({' '.join(MIDI_SUFFIXES)}) nor an archive "
                 f"({' '.join(ARCHIVE_SUFFIXES)})"
             )
     for real, src in seen.items():
         for other_real, other in seen.items():
             if other != src and os.path.isdir(other_real) and real.startswith(other_real.rstrip(os.sep) + os.sep):
-                raise ValueError(f"{src} lies inside {other}, which is also a source: give one of them")
+                raise LoopkitError(f"{src} lies inside {other}, which is also a source: give one of them")
     return out
 
 
@@ -353,5 +355,5 @@ def read_path(path: str | Path, max_bytes: int | None = None) -> bytes:
     with open(path, "rb") as fh:
         data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
-        raise ValueError(too_large(None, max_bytes))
+        raise LoopkitError(too_large(None, max_bytes))
     return data

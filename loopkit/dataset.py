@@ -28,12 +28,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from .atomic import write_bytes
-from .pianoroll import LOOP_STEPS, N_COLUMNS
+from .errors import LoopkitError
+from .pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +51,26 @@ FORMAT = "loopkit-loops-1"
 LOOP_COLUMNS = ["index", "source", "md5", "start_bar", "bpm", "split"]
 FILE_COLUMNS = ["source", "md5", "status", "rule", "reason", "n_loops", "split"]
 FAILURE_COLUMNS = ["source", "reason"]
+#: What extraction made of an input file (files.csv's ``status``).
 FILE_STATUSES = ("used", "rejected", "failed", "skipped")
+#: The rules a rejected file names (files.csv's ``rule``), in the order ``loopkit.extract`` checks them.
+REJECTION_RULES = ("not_4_4", "no_time_signature", "no_bass", "no_drums", "no_loops")
+
+
+class FileResult(NamedTuple):
+    """What extraction made of one input file: a row of files.csv plus its loops."""
+
+    status: str  # one of FILE_STATUSES
+    rule: str = ""  # one of REJECTION_RULES when rejected
+    reason: str = ""
+    md5: str = ""
+    start_bars: tuple[int, ...] = ()
+    bpms: tuple[float, ...] = ()
+    packed: bytes = b""  # (n_loops, 1488) uint8, row-major
+
+    @property
+    def n_loops(self) -> int:
+        return len(self.start_bars)
 
 
 def _empty_frame(columns):
@@ -63,7 +83,7 @@ def pack_rolls(rolls: np.ndarray) -> np.ndarray:
     """``(b, 128, 93)`` bool -> ``(b, 1488)`` uint8 (np.packbits, big bit order, row-major)."""
     rolls = np.asarray(rolls, dtype=bool)
     if rolls.shape[1:] != ROLL_SHAPE:
-        raise ValueError(f"expected loops of shape (n, {LOOP_STEPS}, {N_COLUMNS}), got {rolls.shape}")
+        raise LoopkitError(f"expected loops of shape (n, {LOOP_STEPS}, {N_COLUMNS}), got {rolls.shape}")
     return np.packbits(rolls.reshape(len(rolls), ROLL_CELLS), axis=1)
 
 
@@ -87,7 +107,7 @@ class PackedRolls:
     def __init__(self, packed: np.ndarray):
         packed = np.asarray(packed, dtype=np.uint8)
         if packed.ndim != 2 or packed.shape[1] != PACKED_BYTES:
-            raise ValueError(f"packed rolls must be (n, {PACKED_BYTES}) uint8, got {packed.shape}")
+            raise LoopkitError(f"packed rolls must be (n, {PACKED_BYTES}) uint8, got {packed.shape}")
         self.packed = packed
 
     @property
@@ -139,7 +159,7 @@ class Loops:
     def split(self, name: str) -> "Loops":
         """The loops of one split ("train", "valid" or "test"), as a new ``Loops``."""
         if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
+            raise LoopkitError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
         mask = (self.meta["split"] == name).to_numpy()
         return Loops(
             rolls=PackedRolls(self.rolls.packed[mask]),
@@ -164,6 +184,14 @@ class Loops:
         return f"Loops(n={len(self)}, splits={counts}, failures={len(self.failures)}{where})"
 
 
+def check_split_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """The train, valid, test shares of loops as floats, checked: three non-negative numbers summing to 1."""
+    f = tuple(float(x) for x in fractions)
+    if len(f) != 3 or abs(sum(f) - 1) > 1e-9 or min(f) < 0:
+        raise LoopkitError(f"split fractions must be three non-negative numbers summing to 1, got {f}")
+    return f
+
+
 def assign_splits(
     groups: Sequence[str], weights: Sequence[int], fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS
 ) -> list[str]:
@@ -180,8 +208,7 @@ def assign_splits(
     weights : number of loops of each file (files with 0 loops get the split their order gives)
     fractions : train, valid, test shares of loops
     """
-    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    fractions = check_split_fractions(fractions)
     total_by_group: dict[str, int] = {}
     for g, w in zip(groups, weights):
         total_by_group[g] = total_by_group.get(g, 0) + int(w)
@@ -309,14 +336,14 @@ class DatasetWriter:
         packed = np.ascontiguousarray(packed, dtype=np.uint8).reshape(-1, PACKED_BYTES)
         k = len(packed)
         if self._loops_written + k > self.n_loops:
-            raise ValueError(f"more loops than the {self.n_loops} announced")
+            raise LoopkitError(f"more loops than the {self.n_loops} announced")
 
         def column(values):
             if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
                 return [values] * k
             values = list(values)
             if len(values) != k:
-                raise ValueError(f"{k} loops but {len(values)} metadata values")
+                raise LoopkitError(f"{k} loops but {len(values)} metadata values")
             return values
 
         cols = [column(v) for v in (sources, md5s, start_bars, bpms, splits)]
@@ -328,7 +355,7 @@ class DatasetWriter:
     def add_file(self, source: str, md5: str, status: str, rule: str, reason: str, n_loops: int, split: str) -> None:
         """Append one row of files.csv (and of failures.csv when ``status`` is "failed")."""
         if status not in FILE_STATUSES:
-            raise ValueError(f"unknown file status {status!r}; known: {', '.join(FILE_STATUSES)}")
+            raise LoopkitError(f"unknown file status {status!r}; known: {', '.join(FILE_STATUSES)}")
         self._files.row([source, md5, status, rule, reason, n_loops, split])
         if status == "failed":
             self._failures.row([source, reason])
@@ -336,7 +363,7 @@ class DatasetWriter:
     def finish(self, settings: dict, funnel: dict) -> Path:
         """Write settings.json and funnel.json, move everything into place, then write the manifest."""
         if self._loops_written != self.n_loops:
-            raise ValueError(f"{self._loops_written} loops written but {self.n_loops} announced")
+            raise LoopkitError(f"{self._loops_written} loops written but {self.n_loops} announced")
         streams = [self._rolls, self._loops, self._files, self._failures]
         for f in streams:
             f.close()
@@ -374,7 +401,7 @@ def write_dataset(
     """
     packed = np.asarray(packed, dtype=np.uint8).reshape(-1, PACKED_BYTES)
     if len(packed) != len(loops):
-        raise ValueError(f"{len(packed)} rolls but {len(loops)} metadata rows")
+        raise LoopkitError(f"{len(packed)} rolls but {len(loops)} metadata rows")
     writer = DatasetWriter(path, len(packed))
     try:
         if len(packed):
@@ -401,7 +428,7 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
 
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"no loop data set at {path}: run `loopkit extract SRC --out {path}` first")
+        raise FileNotFoundError(f"no loop data set at {path}: extract one there first (`loopkit extract`)")
     if not (path / MANIFEST).exists():
         raise FileNotFoundError(
             f"the data set at {path} is incomplete (no {MANIFEST}): run the same `loopkit extract` command "
@@ -416,7 +443,7 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
     settings = json.loads((path / "settings.json").read_text())
     funnel = json.loads((path / "funnel.json").read_text())
     if len(packed) != len(meta):
-        raise ValueError(f"{path}: {len(packed)} rolls but {len(meta)} rows in loops.csv")
+        raise LoopkitError(f"{path}: {len(packed)} rolls but {len(meta)} rows in loops.csv")
     return Loops(
         rolls=PackedRolls(packed),
         meta=meta,
@@ -426,6 +453,11 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
         funnel=funnel,
         path=path,
     )
+
+
+def as_loops(data: Loops | str | os.PathLike) -> Loops:
+    """``data`` itself when it is a ``Loops``, else the data set loaded from that folder (``load_loops``)."""
+    return data if isinstance(data, Loops) else load_loops(data)
 
 
 def loops_from_arrays(rolls: np.ndarray, splits: Iterable[str] | None = None, source: str = "array") -> Loops:
@@ -441,7 +473,7 @@ def loops_from_arrays(rolls: np.ndarray, splits: Iterable[str] | None = None, so
             "source": [f"{source}:{i}" for i in range(n)],
             "md5": [""] * n,
             "start_bar": np.zeros(n, dtype=int),
-            "bpm": np.full(n, 120.0),
+            "bpm": np.full(n, DEFAULT_BPM),
             "split": split,
         }
     )

@@ -8,7 +8,10 @@ for one from the paper's setting on LMD.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -18,7 +21,15 @@ import pandas as pd
 
 from . import paper
 from .atomic import write_bytes, write_text
-from .dataset import Loops
+from .checkpoints import BEST, file_digest, load_generator, load_model, resolve_device
+from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES
+from .dataset import ROLL_CELLS, Loops, as_loops
+from .errors import LoopkitError
+from .generate import generate, sample_codes
+from .latent import LatentCopy, check_mode
+from .metrics import METRIC_DEFINITIONS, musical_metrics
+from .sampling import decode_codes, parse_temperature, temperature_label
+from .train import codes_of, model_reconstruction_error, train
 
 
 def _data_label(loops: Loops) -> str:
@@ -35,7 +46,7 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     """Table 1: each model's reconstruction error on the validation split, beside the paper's.
 
     Reconstruction error = mean per-cell Hamming distance between a validation loop and its thresholded
-    reconstruction (``loopkit.train.reconstruction_error``; the paper's Table 1 definition).
+    reconstruction (``loopkit.train.model_reconstruction_error``; the paper's Table 1 definition).
 
     Parameters
     ----------
@@ -52,28 +63,24 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     training run), ``data`` (data set name and fingerprint), ``trained_on_same_data`` (the checkpoint's data
     fingerprint equals this data set's).
     """
-    from .config import MODEL_NAMES
-    from .models import PAPER_NAMES
-    from .train import _as_loops, load_model, reconstruction_error, resolve_device
-
-    loops = _as_loops(data)
+    loops = as_loops(data)
     valid = loops.split("valid")
     if len(valid) == 0:
-        raise ValueError("the data set has no validation loops to evaluate")
+        raise LoopkitError("the data set has no validation loops to evaluate")
     device = resolve_device(device)
     unknown = sorted(set(checkpoints) - set(MODEL_NAMES))
     if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(unknown)}; Table 1 has {', '.join(MODEL_NAMES)}")
+        raise LoopkitError(f"unknown model(s) {', '.join(unknown)}; Table 1 has {', '.join(MODEL_NAMES)}")
     rows = []
     for name in [n for n in MODEL_NAMES if n in checkpoints]:
         model = load_model(checkpoints[name], device)
         if model.checkpoint["model"] != name:
-            raise ValueError(f"{checkpoints[name]} holds a {model.checkpoint['model']}, not a {name}")
+            raise LoopkitError(f"{checkpoints[name]} holds a {model.checkpoint['model']}, not a {name}")
         label = PAPER_NAMES[name]
         rows.append(
             {
                 "model": label,
-                "reconstruction_error": reconstruction_error(model, valid, batch_size, device),
+                "reconstruction_error": model_reconstruction_error(model, valid, batch_size, device),
                 "paper": paper.TABLE1_RECONSTRUCTION[label],
                 "profile": model.checkpoint["profile"],
                 "epoch": model.checkpoint["epoch"],
@@ -84,7 +91,7 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
         )
     if baseline:
         on = int(np.unpackbits(valid.rolls.packed, axis=1).sum(dtype=np.int64))
-        rows.append({"model": EMPTY_OUTPUT, "reconstruction_error": on / (len(valid) * 128 * 93),
+        rows.append({"model": EMPTY_OUTPUT, "reconstruction_error": on / (len(valid) * ROLL_CELLS),
                      "paper": float("nan"), "data": _data_label(loops)})
     return pd.DataFrame(rows)
 
@@ -112,9 +119,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours), ``paper`` (NaN where the paper has no
     such row), ``profile``, ``epoch`` (of the best checkpoint), ``epochs_scheduled``, ``data``.
     """
-    from .train import _as_loops, load_model, reconstruction_error, resolve_device, train
-
-    loops = _as_loops(data)
+    loops = as_loops(data)
     device = resolve_device(device)
     grid = list(grid) if grid is not None else list(paper.TABLE2_LATENT_SIZE)
     rows = []
@@ -128,7 +133,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
                 "t": t,
                 "L": L,
                 "K": K,
-                "reconstruction_error": reconstruction_error(model, loops.split("valid"), batch_size, device),
+                "reconstruction_error": model_reconstruction_error(model, loops.split("valid"), batch_size, device),
                 "paper": paper.TABLE2_LATENT_SIZE.get((t, L, K), float("nan")),
                 "profile": profile,
                 "epoch": model.checkpoint["epoch"],
@@ -145,19 +150,14 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
 
 #: The VQ-VAE rows of Tables 3 and 4: "VQ-VAE (argmax)", "(temp 1)", "(temp 1.5)", "(temp 2)".
 METRIC_TABLE_TEMPERATURES = ("argmax", 1.0, 1.5, 2.0)
-#: A runs folder holds one run per model, ``<runs>/<name>/best.pt`` (``loopkit train NAME --out <runs>/<name>``).
-RUN_CHECKPOINT = "best.pt"
-
-
 def run_checkpoints(runs: str | os.PathLike) -> dict[str, Path]:
     """The best checkpoint of each model found in a runs folder (``<runs>/<name>/best.pt``), by model name
-    (``ar_lstm_vae``, ``nonar_lstm_vae``, ``cnn_vae``, ``vq_vae``, ``prior``); models without one are left out."""
-    from .config import ALL_NAMES
-
+    (``ar_lstm_vae``, ``nonar_lstm_vae``, ``cnn_vae``, ``vq_vae``, ``prior``); models without one are left out.
+    A runs folder holds one run per model (what ``loopkit.train.train`` writes into ``<runs>/<name>``)."""
     root = Path(runs)
     if not root.is_dir():
-        raise FileNotFoundError(f"no runs folder at {root} (it holds <model>/{RUN_CHECKPOINT} for each trained model)")
-    return {name: root / name / RUN_CHECKPOINT for name in ALL_NAMES if (root / name / RUN_CHECKPOINT).is_file()}
+        raise FileNotFoundError(f"no runs folder at {root} (it holds <model>/{BEST} for each trained model)")
+    return {name: root / name / BEST for name in ALL_NAMES if (root / name / BEST).is_file()}
 
 
 def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict) -> dict:
@@ -174,18 +174,16 @@ class _MetricTables:
     """What Tables 3 and 4 share: the data, the checkpoints, the training split's codes, a cache of rows."""
 
     def __init__(self, runs, data, n, seed, device, batch_size, cache, progress):
-        from .train import _as_loops, resolve_device
-
         self.checkpoints = (
             {k: Path(v) for k, v in runs.items()} if isinstance(runs, Mapping) else run_checkpoints(runs)
         )
-        self.loops = _as_loops(data)
+        self.loops = as_loops(data)
         self.train = self.loops.split("train")
         if len(self.train) == 0:
-            raise ValueError("the data set has no training loops: Tables 3 and 4 compare with the training split")
+            raise LoopkitError("the data set has no training loops: Tables 3 and 4 compare with the training split")
         self.n = int(n) if n is not None else len(self.train)
         if self.n < 1:
-            raise ValueError(f"the number of loops per row must be at least 1, got {self.n}")
+            raise LoopkitError(f"the number of loops per row must be at least 1, got {self.n}")
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
         self.device = resolve_device(device)
         self.cache = Path(cache) if cache is not None else None
@@ -196,8 +194,6 @@ class _MetricTables:
 
     # -- models ------------------------------------------------------------------------------------------
     def digest(self, name: str) -> str:
-        from .generate import file_digest
-
         if name not in self._digests:
             self._digests[name] = file_digest(self.checkpoints[name])
         return self._digests[name]
@@ -208,16 +204,12 @@ class _MetricTables:
     def vq(self):
         """(vqvae, prior), loaded once; the prior must have been trained on this VQ-VAE (checked by digest)."""
         if self._vq is None:
-            from .generate import load_generator
-
             self._vq = load_generator(self.checkpoints["prior"], vqvae=self.checkpoints["vq_vae"], device=self.device)
         return self._vq
 
     def train_codes(self):
         """The VQ-VAE's codes of the training split, (n_train, t) int64 (OS compares with them)."""
         if self._train_codes is None:
-            from .train import codes_of
-
             vq, _ = self.vq()
             self._train_codes = codes_of(vq, self.train.rolls, self.batch_size or 2048, self.device).cpu().numpy()
         return self._train_codes
@@ -229,9 +221,6 @@ class _MetricTables:
 
     # -- cache -------------------------------------------------------------------------------------------
     def _key(self, **parts) -> tuple[dict, str]:
-        import hashlib
-        import json
-
         key = {"data": self.loops.fingerprint, "n": self.n, "seed": self.seed, "batch_size": self.batch_size,
                "device": self.device.type, **parts}  # fmt: skip
         text = json.dumps(key, sort_keys=True, default=str)
@@ -240,8 +229,6 @@ class _MetricTables:
     def cached_row(self, kind: str, compute, **parts) -> dict:
         """``compute()`` once per key: a finished row is kept as JSON in the cache folder, so an interrupted
         evaluation resumes at the first row it had not finished."""
-        import json
-
         if self.cache is None:
             return compute()
         key, digest = self._key(kind=kind, **parts)
@@ -258,9 +245,6 @@ class _MetricTables:
     def sampled_codes(self, temperature: float):
         """Unmanipulated code sequences at ``temperature`` (cached as .npy): Table 4's "after" rows copy latent
         steps in the very sequences Table 3's rows measured, a paired comparison."""
-        import numpy as np
-
-        from .generate import sample_codes
 
         def sample():
             _, prior = self.vq()
@@ -282,8 +266,6 @@ class _MetricTables:
 
     # -- rows --------------------------------------------------------------------------------------------
     def training_row(self) -> dict:
-        from .metrics import musical_metrics
-
         def compute():
             codes = self.train_codes() if self.has_vq() else None
             values = musical_metrics(self.train.rolls, codes, codes, progress=self.progress)
@@ -295,15 +277,10 @@ class _MetricTables:
         return self.cached_row("training", compute, **parts)
 
     def continuous_row(self, name: str) -> dict:
-        from .generate import generate
-        from .metrics import musical_metrics
-        from .models import PAPER_NAMES
-        from .train import load_model
-
         def compute():
             model = load_model(self.checkpoints[name], self.device)
             if model.checkpoint["model"] != name:
-                raise ValueError(f"{self.checkpoints[name]} holds a {model.checkpoint['model']}, not a {name}")
+                raise LoopkitError(f"{self.checkpoints[name]} holds a {model.checkpoint['model']}, not a {name}")
             gen = generate(model, self.n, seed=self.seed, batch_size=self.batch_size, device=self.device,
                            progress=self.progress)  # fmt: skip
             values = musical_metrics(gen.rolls, progress=self.progress)
@@ -313,9 +290,6 @@ class _MetricTables:
         return self.cached_row(name, compute, checkpoint=self.digest(name))
 
     def vq_row(self, temperature, copy, mode: str, published: Mapping[str, Mapping[str, float]]) -> dict:
-        from .generate import LatentCopy, decode_codes, parse_temperature, sample_codes, temperature_label
-        from .metrics import musical_metrics
-
         temperature = parse_temperature(temperature)
         label = f"VQ-VAE ({temperature_label(temperature)})"
 
@@ -378,13 +352,10 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     ``trained_on_same_data``; VQ-VAE rows also ``temperature`` and ``prior_epochs``. ``attrs`` names the table,
     the data, n, seed, the missing models and the metric definitions.
     """
-    from .config import MODEL_NAMES
-    from .metrics import METRIC_DEFINITIONS
-
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
     rows = [ev.training_row()]
     missing = []
-    for name in MODEL_NAMES[:-1]:  # the continuous VAEs
+    for name in CONTINUOUS_MODELS:
         if name in ev.checkpoints:
             rows.append(ev.continuous_row(name))
         else:
@@ -406,17 +377,13 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     """Table 4: Table 3's VQ-VAE rows with the latent space manipulated, beside the paper's published values.
 
     The paper copies latent steps 0, 1 onto 16, 17 before decoding (``copy="paper"``; see
-    ``loopkit.generate.LatentCopy``; a bar form such as ``"ABAB ABCD"`` is the general case). ``mode="after"``
+    ``loopkit.latent.LatentCopy``; a bar form such as ``"ABAB ABCD"`` is the general case). ``mode="after"``
     (the paper's) copies within the sequences sampled with ``seed``: the same sequences Table 3 measured when the
     seeds agree (and, with a shared ``cache``, literally reused). ``mode="condition"`` samples again with the
     copied codes forced. Other parameters and the columns as in ``table3``; ``attrs["manipulation"]`` describes
     the copy.
     """
-    from .generate import LatentCopy, MODES
-    from .metrics import METRIC_DEFINITIONS
-
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_mode(mode)
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
     if not ev.has_vq():
         absent = [m for m in ("vq_vae", "prior") if m not in ev.checkpoints]
@@ -424,7 +391,7 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     vq, _ = ev.vq()
     plan = LatentCopy.parse(copy, vq.latent_steps)
     if plan is None:
-        raise ValueError("Table 4 manipulates the latent space: give copy='paper' or a bar form")
+        raise LoopkitError("Table 4 manipulates the latent space: give copy='paper' or a bar form")
     rows = [ev.vq_row(t, plan, mode, paper.TABLE4_MANIPULATED) for t in temperatures]
     for row in rows:
         row.update(manipulation=plan.name, mode=mode)
@@ -438,8 +405,6 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
 def format_metric(value) -> str:
     """A metric as the paper's Tables 3 and 4 print it: 2 decimals, or 3 significant digits in scientific notation
     below 0.1 (0.28 but 7.97e-02); "-" for NaN (a metric the row does not have)."""
-    import math
-
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     value = float(value)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import LoopkitError
 from .pianoroll import BARS_PER_LOOP, BASS_COLUMNS, N_COLUMNS, STEPS_PER_BAR, drum_column
 
 
@@ -38,12 +39,12 @@ class LoopRules:
 
     def __post_init__(self):
         if self.hamming_normalisation not in ("bar", "loop"):
-            raise ValueError(f"hamming_normalisation must be 'bar' or 'loop', got {self.hamming_normalisation!r}")
+            raise LoopkitError(f"hamming_normalisation must be 'bar' or 'loop', got {self.hamming_normalisation!r}")
         if self.stride_bars < 1:
-            raise ValueError(f"stride_bars must be at least 1, got {self.stride_bars}")
+            raise LoopkitError(f"stride_bars must be at least 1, got {self.stride_bars}")
         a, b = self.compared_bars
         if not (0 <= a < self.bars and 0 <= b < self.bars):
-            raise ValueError(f"compared_bars {self.compared_bars} must lie inside a {self.bars}-bar loop")
+            raise LoopkitError(f"compared_bars {self.compared_bars} must lie inside a {self.bars}-bar loop")
 
     def hamming_denominator(self) -> int:
         """Number of cells the Hamming distance is divided by."""

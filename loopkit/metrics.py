@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Union
 import numpy as np
 
 from .dataset import ROLL_SHAPE, Loops, PackedRolls, unpack_rolls
+from .errors import LoopkitError
 from .loops import LoopRules, bar_hamming
 from .paper import METRIC_COLUMNS
 from .pianoroll import BARS_PER_LOOP, BASS_COLUMNS, DRUM_COLUMNS, LOOP_STEPS, STEPS_PER_BAR, drum_column
@@ -82,17 +83,17 @@ def _check_loops(loops: LoopsLike) -> PackedRolls | np.ndarray:
         loops = loops.rolls
     if isinstance(loops, PackedRolls):
         if len(loops) == 0:
-            raise ValueError("no loops to measure")
+            raise LoopkitError("no loops to measure")
         return loops
     x = np.asarray(loops)
     if x.shape == ROLL_SHAPE:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != ROLL_SHAPE:
-        raise ValueError(f"expected loops of shape (b, {ROLL_SHAPE[0]}, {ROLL_SHAPE[1]}), got {x.shape}")
+        raise LoopkitError(f"expected loops of shape (b, {ROLL_SHAPE[0]}, {ROLL_SHAPE[1]}), got {x.shape}")
     if x.dtype != bool and not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"loops must be binary (bool or 0/1 integers), got {x.dtype}: threshold model outputs first")
+        raise LoopkitError(f"loops must be binary (bool or 0/1 integers), got {x.dtype}: threshold model outputs first")
     if len(x) == 0:
-        raise ValueError("no loops to measure")
+        raise LoopkitError("no loops to measure")
     return x
 
 
@@ -113,7 +114,7 @@ def iter_batches(
     tqdm bar counting loops.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
     loops = _check_loops(loops)
     n = len(loops)
     bar = None
@@ -151,10 +152,10 @@ def _accumulate(
 
 def _hd_sum(bars: tuple[int, int], normalisation: str) -> Callable[[np.ndarray], float]:
     if normalisation not in ("bar", "loop"):
-        raise ValueError(f"normalisation must be 'bar' or 'loop', got {normalisation!r}")
+        raise LoopkitError(f"normalisation must be 'bar' or 'loop', got {normalisation!r}")
     a, b = bars
     if not (0 <= a < BARS_PER_LOOP and 0 <= b < BARS_PER_LOOP):
-        raise ValueError(f"bars {bars} must lie inside a {BARS_PER_LOOP}-bar loop (0-based)")
+        raise LoopkitError(f"bars {bars} must lie inside a {BARS_PER_LOOP}-bar loop (0-based)")
     return lambda x: float(bar_hamming(x, bars=bars, normalisation=normalisation).sum())
 
 
@@ -178,7 +179,7 @@ def _db_count(x: np.ndarray) -> int:
 
 def _up_sum(columns: str) -> Callable[[np.ndarray], int]:
     if columns not in UNIQUE_PITCH_COLUMNS:
-        raise ValueError(f"unknown column set {columns!r}; known: {', '.join(UNIQUE_PITCH_COLUMNS)}")
+        raise LoopkitError(f"unknown column set {columns!r}; known: {', '.join(UNIQUE_PITCH_COLUMNS)}")
     cols = UNIQUE_PITCH_COLUMNS[columns]
 
     def up(x: np.ndarray) -> int:
@@ -192,7 +193,7 @@ def _up_sum(columns: str) -> Callable[[np.ndarray], int]:
 
 def _nd_sum(definition: str) -> Callable[[np.ndarray], int]:
     if definition not in NOTE_DENSITY_DEFINITIONS:
-        raise ValueError(f"unknown ND definition {definition!r}; known: {', '.join(NOTE_DENSITY_DEFINITIONS)}")
+        raise LoopkitError(f"unknown ND definition {definition!r}; known: {', '.join(NOTE_DENSITY_DEFINITIONS)}")
     if definition in ("step_share", "active_steps"):
         return lambda x: int(np.count_nonzero(x.any(axis=2)))
     if definition == "cells":
@@ -231,7 +232,7 @@ def reconstruction_error(x: LoopsLike, x_hat: LoopsLike, batch_size: int = DEFAU
     """
     x, x_hat = _check_loops(x), _check_loops(x_hat)
     if len(x) != len(x_hat):
-        raise ValueError(f"x has {len(x)} loops but x_hat has {len(x_hat)}")
+        raise LoopkitError(f"x has {len(x)} loops but x_hat has {len(x_hat)}")
     n = len(x)
     cells = n * ROLL_SHAPE[0] * ROLL_SHAPE[1]
     wrong = 0
@@ -352,11 +353,11 @@ def _code_rows(codes, name: str) -> np.ndarray:
         codes = codes.packed
     a = np.asarray(codes)
     if a.ndim != 2:
-        raise ValueError(f"{name} must be a (b, t) array of code indices, got shape {a.shape}")
+        raise LoopkitError(f"{name} must be a (b, t) array of code indices, got shape {a.shape}")
     if a.dtype != bool and not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer code indices, got {a.dtype}")
+        raise LoopkitError(f"{name} must hold integer code indices, got {a.dtype}")
     if len(a) == 0:
-        raise ValueError(f"{name} holds no sequences")
+        raise LoopkitError(f"{name} holds no sequences")
     return a
 
 
@@ -368,12 +369,12 @@ def _sequence_ids(*arrays: np.ndarray) -> list[np.ndarray]:
     """
     widths = {a.shape[1] for a in arrays}
     if len(widths) != 1:
-        raise ValueError(f"code sequences differ in length: {sorted(widths)}")
+        raise LoopkitError(f"code sequences differ in length: {sorted(widths)}")
     lo = min(int(a.min()) for a in arrays)
     hi = max(int(a.max()) for a in arrays)
     dtype = np.result_type(np.min_scalar_type(lo), np.min_scalar_type(hi))
     if dtype.kind not in "biu":  # e.g. negative codes beside codes above 2**63: no exact common integer type
-        raise ValueError(f"code values {lo}..{hi} do not fit one integer type")
+        raise LoopkitError(f"code values {lo}..{hi} do not fit one integer type")
     rows = np.ascontiguousarray(np.concatenate([a.astype(dtype, copy=False) for a in arrays]))
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
     _, inverse = np.unique(keys, return_inverse=True)
@@ -463,9 +464,9 @@ def musical_metrics(
     if codes is not None:
         code_rows = _code_rows(codes, "codes")
         if len(code_rows) != n_loops:
-            raise ValueError(f"{n_loops} loops but {len(code_rows)} code sequences")
+            raise LoopkitError(f"{n_loops} loops but {len(code_rows)} code sequences")
     if train_codes is not None and codes is None:
-        raise ValueError("train_codes given without codes: OS compares the loops' codes with the training set's")
+        raise LoopkitError("train_codes given without codes: OS compares the loops' codes with the training set's")
     totals, n = _accumulate(loops, stats, batch_size, progress)
     row = {
         "HD": totals["HD"] / n,
@@ -486,11 +487,11 @@ def musical_metrics(
 
 def _indices(indices, K: int) -> np.ndarray:
     if K < 1:
-        raise ValueError(f"K must be at least 1, got {K}")
+        raise LoopkitError(f"K must be at least 1, got {K}")
     idx = _code_rows(indices, "indices")
     lo, hi = int(idx.min()), int(idx.max())
     if lo < 0 or hi >= K:
-        raise ValueError(f"code indices must lie in 0..{K - 1}, found {lo}..{hi}")
+        raise LoopkitError(f"code indices must lie in 0..{K - 1}, found {lo}..{hi}")
     return idx.astype(np.int64, copy=False)
 
 
@@ -529,9 +530,9 @@ def frequent_codes(frequencies: np.ndarray, rank: int = 0, least: bool = False) 
     """
     freq = np.asarray(frequencies)
     if freq.ndim != 2:
-        raise ValueError(f"frequencies must be a (t, k) array, got shape {freq.shape}")
+        raise LoopkitError(f"frequencies must be a (t, k) array, got shape {freq.shape}")
     if rank < 0:
-        raise ValueError(f"rank must be non-negative, got {rank}")
+        raise LoopkitError(f"rank must be non-negative, got {rank}")
     t, k = freq.shape
     codes = np.broadcast_to(np.arange(k), (t, k))
     # lexsort: last key is primary. Most frequent: count descending; least frequent: unused codes last.

@@ -35,6 +35,9 @@ from typing import Mapping
 
 import numpy as np
 
+from .atomic import write_bytes
+from .errors import LoopkitError
+
 STEPS_PER_BEAT = 4
 BEATS_PER_BAR = 4
 STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR  # T = 16 in the paper
@@ -83,6 +86,9 @@ BASS_VELOCITY = 80
 DRUM_VELOCITY = 100
 #: GM program written for the bass track (33 = Electric Bass (finger)).
 BASS_PLAYBACK_PROGRAM = 33
+#: Tempo in quarter notes per minute where none is given: MIDI's default when a file sets none, and the tempo a
+#: roll is written and played at unless one is asked for.
+DEFAULT_BPM = 120.0
 
 
 def _invert(groups: Mapping[str, tuple[int, ...]]) -> dict[int, str]:
@@ -90,7 +96,7 @@ def _invert(groups: Mapping[str, tuple[int, ...]]) -> dict[int, str]:
     for component, notes in groups.items():
         for note in notes:
             if note in out:
-                raise ValueError(f"GM drum note {note} is mapped twice")
+                raise LoopkitError(f"GM drum note {note} is mapped twice")
             out[note] = component
     return out
 
@@ -136,14 +142,14 @@ DRUM_MAPS: Mapping[str, Mapping[int, str]] = {
 def bass_column(pitch: int) -> int:
     """Column of a MIDI bass pitch (24..107)."""
     if not BASS_LOWEST_PITCH <= pitch <= BASS_HIGHEST_PITCH:
-        raise ValueError(f"bass pitch {pitch} is outside C1..B7 ({BASS_LOWEST_PITCH}..{BASS_HIGHEST_PITCH})")
+        raise LoopkitError(f"bass pitch {pitch} is outside C1..B7 ({BASS_LOWEST_PITCH}..{BASS_HIGHEST_PITCH})")
     return pitch - BASS_LOWEST_PITCH
 
 
 def bass_pitch(column: int) -> int:
     """MIDI pitch of a bass column (0..83)."""
     if not 0 <= column < N_BASS:
-        raise ValueError(f"column {column} is not a bass column (0..{N_BASS - 1})")
+        raise LoopkitError(f"column {column} is not a bass column (0..{N_BASS - 1})")
     return column + BASS_LOWEST_PITCH
 
 
@@ -152,7 +158,7 @@ def drum_column(component: str) -> int:
     try:
         return N_BASS + DRUM_COMPONENTS.index(component)
     except ValueError:
-        raise ValueError(f"unknown drum component {component!r}; known: {', '.join(DRUM_COMPONENTS)}") from None
+        raise LoopkitError(f"unknown drum component {component!r}; known: {', '.join(DRUM_COMPONENTS)}") from None
 
 
 def column_names() -> list[str]:
@@ -166,12 +172,27 @@ def column_names() -> list[str]:
 def drum_map_lookup(name: str = "full") -> np.ndarray:
     """A 128-entry table: GM note -> roll column, or -1 where the named map drops the note (read-only)."""
     if name not in DRUM_MAPS:
-        raise ValueError(f"unknown drum map {name!r}; known: {', '.join(DRUM_MAPS)}")
+        raise LoopkitError(f"unknown drum map {name!r}; known: {', '.join(DRUM_MAPS)}")
     table = np.full(128, -1, dtype=np.int16)
     for note, component in DRUM_MAPS[name].items():
         table[note] = drum_column(component)
     table.flags.writeable = False
     return table
+
+
+def check_roll(roll, allow_empty: bool = True) -> np.ndarray:
+    """A ``(t, 93)`` roll (a loop or a song) as a bool array, checked: two axes, 93 columns, only 0 and 1.
+
+    ``allow_empty=False`` also refuses a roll of zero steps. Model outputs must be thresholded first.
+    """
+    x = np.asarray(roll)
+    if x.ndim != 2 or x.shape[1] != N_COLUMNS:
+        raise LoopkitError(f"expected a (steps, {N_COLUMNS}) roll, got an array of shape {x.shape}")
+    if x.dtype != bool and not np.isin(x, (0, 1)).all():
+        raise LoopkitError("a roll holds only 0 and 1 (or booleans): threshold model outputs first")
+    if not allow_empty and len(x) == 0:
+        raise LoopkitError("the roll has no steps")
+    return x.astype(bool)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -235,7 +256,7 @@ def score_notes(
     """
     tpq = int(score.ticks_per_quarter)
     if tpq <= 0:
-        raise ValueError(f"invalid ticks per quarter note: {tpq}")
+        raise LoopkitError(f"invalid ticks per quarter note: {tpq}")
     lookup = drum_map_lookup(drum_map)
     origin = bar_origin(score) if origin is None else int(origin)
 
@@ -303,7 +324,7 @@ def lowest_bass(on: np.ndarray, off: np.ndarray, col: np.ndarray, n_steps: int) 
     return lowest
 
 
-def render_roll(notes: SongNotes, n_steps: int) -> np.ndarray:
+def notes_to_roll(notes: SongNotes, n_steps: int) -> np.ndarray:
     """The ``(t, 93)`` bool roll of quantised notes, ``t = n_steps`` (notes past it must not exist)."""
     roll = np.zeros((n_steps, N_COLUMNS), dtype=bool)
     roll[notes.drum_on, notes.drum_col] = True
@@ -330,17 +351,17 @@ def score_to_roll(
     notes = score_notes(score, drum_map=drum_map, bass_programs=bass_programs)
     end_step = notes.end_step
     if max_steps is not None and end_step > max_steps:
-        raise ValueError(
+        raise LoopkitError(
             f"bass/drum content spans {end_step} steps ({-(-end_step // STEPS_PER_BAR)} bars), "
             f"over the limit of {max_steps // STEPS_PER_BAR} bars"
         )
     if steps is not None:
         if end_step > steps:
-            raise ValueError(f"content spans {end_step} steps, more than the {steps} asked for")
+            raise LoopkitError(f"content spans {end_step} steps, more than the {steps} asked for")
         n_steps = steps
     else:
         n_steps = -(-end_step // STEPS_PER_BAR) * STEPS_PER_BAR
-    return render_roll(notes, n_steps)
+    return notes_to_roll(notes, n_steps)
 
 
 def read_score(source: str | os.PathLike | bytes):
@@ -355,7 +376,7 @@ def read_score(source: str | os.PathLike | bytes):
 def midi_to_roll(source: str | os.PathLike | bytes, drum_map: str = "full", steps: int | None = None) -> np.ndarray:
     """Song-level ``(t, 93)`` roll of a MIDI file (path or bytes). See the module docstring for the rules.
 
-    ``steps=LOOP_STEPS`` reads a loop written by ``write_midi`` back to its exact ``(128, 93)`` shape.
+    ``steps=LOOP_STEPS`` reads a loop written by ``write_midi`` (or ``roll_to_midi``) back to its exact ``(128, 93)`` shape.
     """
     return score_to_roll(read_score(source), drum_map=drum_map, steps=steps)
 
@@ -364,7 +385,7 @@ def midi_to_roll(source: str | os.PathLike | bytes, drum_map: str = "full", step
 # roll -> MIDI
 
 
-def roll_to_score(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480):
+def roll_to_score(roll: np.ndarray, bpm: float = DEFAULT_BPM, tpq: int = 480):
     """A ``symusic.Score`` that plays a ``(t, 93)`` roll (a loop or a whole song).
 
     Bass: one track named "Bass", GM program 33, velocity 80; consecutive active steps of one pitch are one
@@ -373,13 +394,11 @@ def roll_to_score(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480):
     """
     import symusic
 
-    roll = np.asarray(roll, dtype=bool)
-    if roll.ndim != 2 or roll.shape[1] != N_COLUMNS:
-        raise ValueError(f"expected a (steps, {N_COLUMNS}) roll, got shape {roll.shape}")
+    roll = check_roll(roll)
     if not bpm > 0:
-        raise ValueError(f"tempo must be positive, got {bpm} bpm")
+        raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
     if tpq % STEPS_PER_BEAT:
-        raise ValueError(f"ticks per quarter ({tpq}) must be a multiple of {STEPS_PER_BEAT}")
+        raise LoopkitError(f"ticks per quarter ({tpq}) must be a multiple of {STEPS_PER_BEAT}")
     step = tpq // STEPS_PER_BEAT
     score = symusic.Score(tpq)
     score.time_signatures.append(symusic.TimeSignature(0, BEATS_PER_BAR, 4))
@@ -407,13 +426,11 @@ def roll_to_score(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480):
     return score
 
 
-def roll_to_midi_bytes(roll: np.ndarray, bpm: float = 120.0, tpq: int = 480) -> bytes:
+def roll_to_midi(roll: np.ndarray, bpm: float = DEFAULT_BPM, tpq: int = 480) -> bytes:
     """Standard MIDI file bytes for a roll (see ``roll_to_score``)."""
     return bytes(roll_to_score(roll, bpm=bpm, tpq=tpq).dumps_midi())
 
 
-def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = 120.0, tpq: int = 480) -> Path:
+def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = DEFAULT_BPM, tpq: int = 480) -> Path:
     """Write a roll as a standard MIDI file that any DAW opens (see ``roll_to_score``). Returns the path."""
-    from .atomic import write_bytes
-
-    return write_bytes(path, roll_to_midi_bytes(roll, bpm=bpm, tpq=tpq))
+    return write_bytes(path, roll_to_midi(roll, bpm=bpm, tpq=tpq))

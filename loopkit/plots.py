@@ -18,6 +18,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .atomic import write_with
+from .config import PAPER_NAMES
+from .errors import LoopkitError
+from .latent import decode_frequent_codes
+from .paper import PRIOR_ACCURACY
 from .pianoroll import (
     BARS_PER_LOOP,
     BASS_COLUMNS,
@@ -25,8 +30,8 @@ from .pianoroll import (
     DRUM_COMPONENTS,
     LOOP_STEPS,
     N_BASS,
-    N_COLUMNS,
     STEPS_PER_BAR,
+    check_roll,
     column_names,
 )
 
@@ -71,17 +76,6 @@ def _notebook_figure_class():
 def new_figure(figsize: tuple[float, float]):
     """A Figure for loopkit's plots (own Agg canvas, shows itself in notebooks); for other modules' figures."""
     return _figure(figsize)
-
-
-def _check_roll(roll) -> np.ndarray:
-    x = np.asarray(roll)
-    if x.ndim != 2 or x.shape[1] != N_COLUMNS:
-        raise ValueError(f"expected a (steps, {N_COLUMNS}) roll, got shape {x.shape}")
-    if x.dtype != bool and not np.isin(x, (0, 1)).all():
-        raise ValueError("a roll holds only 0 and 1 (or booleans): threshold model outputs first")
-    if len(x) == 0:
-        raise ValueError("the roll has no steps")
-    return x.astype(bool)
 
 
 def bass_range(roll: np.ndarray, min_span: int = MIN_BASS_SPAN) -> tuple[int, int]:
@@ -172,9 +166,9 @@ def plot_pianoroll(
     -------
     matplotlib.figure.Figure with two axes: bass, drums
     """
-    x = _check_roll(roll)
+    x = check_roll(roll, allow_empty=False)
     if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"repeats must be a whole number of at least 1, got {repeats}")
+        raise LoopkitError(f"repeats must be a whole number of at least 1, got {repeats}")
     first = len(x) if repeats > 1 else None
     x = np.tile(x, (int(repeats), 1))
     if figsize is None:
@@ -190,12 +184,12 @@ def plot_pianoroll(
 def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, columns: int = 2,
                     loop_steps: int | None = LOOP_STEPS, panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
     """A grid of pianorolls (each a bass pane over a drum pane), e.g. example loops per model; returns the Figure."""
-    rolls = [_check_roll(r) for r in rolls]
+    rolls = [check_roll(r, allow_empty=False) for r in rolls]
     if not rolls:
-        raise ValueError("no rolls to plot")
+        raise LoopkitError("no rolls to plot")
     titles = list(titles) if titles is not None else [str(i + 1) for i in range(len(rolls))]
     if len(titles) != len(rolls):
-        raise ValueError(f"{len(rolls)} rolls but {len(titles)} titles")
+        raise LoopkitError(f"{len(rolls)} rolls but {len(titles)} titles")
     columns = max(1, min(int(columns), len(rolls)))
     rows = -(-len(rolls) // columns)
     fig = _figure((panel_size[0] * columns, panel_size[1] * rows))
@@ -241,11 +235,11 @@ def plot_code_sequence(
     if idx.ndim == 1:
         idx = idx[None]
     if idx.ndim != 2 or idx.shape[1] == 0 or len(idx) == 0:
-        raise ValueError(f"indices must be (t,) or (b, t) code indices, got shape {np.shape(indices)}")
+        raise LoopkitError(f"indices must be (t,) or (b, t) code indices, got shape {np.shape(indices)}")
     if not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"indices must be integers, got {idx.dtype}")
+        raise LoopkitError(f"indices must be integers, got {idx.dtype}")
     if labels is not None and len(labels) != len(idx):
-        raise ValueError(f"{len(idx)} sequences but {len(labels)} labels")
+        raise LoopkitError(f"{len(idx)} sequences but {len(labels)} labels")
     t = idx.shape[1]
     fig = _figure(figsize)
     ax = fig.subplots()
@@ -287,16 +281,14 @@ def plot_frequent_codes(source, indices=None, *, device=None, title: str | None 
     Parameters
     ----------
     source : either a VQ-VAE (then ``indices`` (b, t), the training split's codes, are required) or the mapping
-        ``loopkit.generate.decode_frequent_codes`` returns (panel label -> (codes (t,), roll (128, 93)))
+        ``loopkit.latent.decode_frequent_codes`` returns (panel label -> (codes (t,), roll (128, 93)))
     indices : (b, t) code sequences the frequencies are counted on
     """
     if isinstance(source, Mapping):
         decoded = source
     else:
         if indices is None:
-            raise ValueError("give the code sequences (indices) whose frequencies Figure 5 shows")
-        from .generate import decode_frequent_codes
-
+            raise LoopkitError("give the code sequences (indices) whose frequencies Figure 5 shows")
         decoded = decode_frequent_codes(source, indices, device=device)
     labels = list(decoded)
     fig = plot_pianorolls([decoded[k][1] for k in labels], labels, columns=2, panel_size=panel_size)
@@ -311,13 +303,11 @@ def _read_metrics(path: Path):
         raise FileNotFoundError(f"no training metrics at {path} (a run directory's metrics.csv)")
     frame = pd.read_csv(path)
     if len(frame) == 0 or "epoch" not in frame.columns:
-        raise ValueError(f"{path} holds no epochs (expected the columns of loopkit.train's metrics.csv)")
+        raise LoopkitError(f"{path} holds no epochs (expected the columns of loopkit.train's metrics.csv)")
     return frame
 
 
 def _run_label(path: Path) -> str:
-    from .models import PAPER_NAMES
-
     name = path.parent.name
     return PAPER_NAMES.get(name, name or path.stem)
 
@@ -335,8 +325,6 @@ def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = No
     metrics_csv_paths : one path, a list of paths, or a mapping label -> path
     labels : legend labels (default: the run folder's model name as the paper prints it, e.g. "VQ-VAE")
     """
-    from .paper import PRIOR_ACCURACY
-
     if isinstance(metrics_csv_paths, Mapping):
         labels = list(metrics_csv_paths)
         paths = [Path(p) for p in metrics_csv_paths.values()]
@@ -346,9 +334,9 @@ def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = No
         paths = [Path(p) for p in metrics_csv_paths]
         labels = list(labels) if labels is not None else [_run_label(p) for p in paths]
     if not paths:
-        raise ValueError("no metrics files to plot")
+        raise LoopkitError("no metrics files to plot")
     if len(labels) != len(paths):
-        raise ValueError(f"{len(paths)} metrics files but {len(labels)} labels")
+        raise LoopkitError(f"{len(paths)} metrics files but {len(labels)} labels")
     frames = [_read_metrics(p) for p in paths]
     panels = [("train_loss", "training loss", True)]
     if any("val_error" in f for f in frames):
@@ -377,14 +365,8 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
-        raise ValueError(f"{path} has no suffix to choose an image format by (e.g. .png)")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        raise LoopkitError(f"{path} has no suffix to choose an image format by (e.g. .png)")
+    return write_with(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi))
 
 
 def write_pianoroll_png(roll, path: str | os.PathLike, dpi: int = 80, **kwargs) -> Path:

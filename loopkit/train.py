@@ -1,10 +1,10 @@
-"""The one trainer (Experiment Details, Training Details) for the four models and the VQ-VAE's prior; checkpoints.
+"""The one trainer (Experiment Details, Training Details) for the four models and the VQ-VAE's prior.
 
 ``train(model_name, data, profile, out)`` trains one model on the ``train`` split of a loop data set and
 validates it every epoch on the ``valid`` split with the paper's reconstruction error (Table 1: mean per-cell
-Hamming distance between the input and the thresholded output). ``train_prior(vqvae_checkpoint, ...)`` trains
-the LSTM prior on the codes a trained VQ-VAE assigns to the training split. ``load_model(path)`` rebuilds any
-of them from a checkpoint alone.
+Hamming distance between the input and the thresholded output, ``model_reconstruction_error``).
+``train_prior(vqvae_checkpoint, ...)`` trains the LSTM prior on the codes a trained VQ-VAE assigns to the
+training split. ``loopkit.checkpoints.load_model(path)`` rebuilds any of them from a checkpoint alone.
 
 A run directory ``out`` holds::
 
@@ -13,7 +13,7 @@ A run directory ``out`` holds::
     metrics.csv   one row per epoch: training loss terms, validation score, learning rate, beta, seconds (of
                   the whole epoch, and of its validation)
 
-All three are written atomically (temporary file + ``os.replace``). Calling ``train`` again with the same
+All three are written atomically (``loopkit.atomic``; the checkpoint format: ``loopkit.checkpoints``). Calling ``train`` again with the same
 arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
 lost); on CPU with a fixed seed the resumed run ends with exactly the weights of an uninterrupted one. A
 directory holding a different run (other model, settings, seed or data) is refused with one line.
@@ -36,16 +36,24 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import __version__
-from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, config_from_dict, model_config, train_config
-from .dataset import ROLL_SHAPE, Loops, PackedRolls, load_loops
-from .generate import file_digest
-from .pianoroll import BASS_COLUMNS, BASS_LOWEST_PITCH, DRUM_COMPONENTS, STEPS_PER_BAR, drum_column
-
-CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
-LAST = "last.pt"
-BEST = "best.pt"
-METRICS = "metrics.csv"
+from .atomic import write_text
+from .checkpoints import (
+    BEST,
+    CHECKPOINT_FORMAT,
+    LAST,
+    METRICS,
+    file_digest,
+    load_checkpoint,
+    load_model,
+    resolve_device,
+    save_checkpoint,
+)
+from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, model_config, train_config
+from .dataset import ROLL_CELLS, ROLL_SHAPE, Loops, PackedRolls, as_loops
+from .errors import LoopkitError, differences
+from .models import build_model
+from .pianoroll import BASS_COLUMNS
+from .version import __version__
 
 #: stored with a run but not part of what must agree on resume (a data set may move)
 _NOT_COMPARED = ("data_path",)
@@ -54,20 +62,6 @@ _SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)
 
 
 # --------------------------------------------------------------------------------------------------- data
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" -> CUDA when present, else CPU. Asking for CUDA without one is a ``ValueError``."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device (use --device cpu)")
-    return device
-
-
-def _as_loops(data: Loops | str | os.PathLike) -> Loops:
-    return data if isinstance(data, Loops) else load_loops(data)
 
 
 def _packed_tensor(rolls: PackedRolls | np.ndarray, device: torch.device) -> torch.Tensor:
@@ -121,66 +115,14 @@ def transpose_bass(x: torch.Tensor, semitones: int, generator: torch.Generator |
     return out
 
 
-def synthetic_loops(n: int, density: float = 0.05, seed: int = 0) -> np.ndarray:
-    """``n`` synthetic loops (b, 128, 93) bool that obey the paper's loop rules, for tests and benchmarks.
-
-    Each loop repeats a random 2-bar pattern four times (so bar 1 equals bar 5), with kick, crash and a bass
-    note on the first step, at most one bass pitch per step (held notes around a root), and a few drum cells
-    flipped in bars 7-8. Drum rates are scaled so that about ``density`` of all cells are on (real LMD loops:
-    a few percent). Not music: a stand-in of realistic size, density and structure.
-    """
-    rng = np.random.default_rng(seed)
-    steps, columns = ROLL_SHAPE
-    period = 2 * STEPS_PER_BAR
-    out = np.zeros((n, steps, columns), dtype=bool)
-    # bass: held notes; on 60 % of the steps, a new pitch at 35 % of the steps
-    active = rng.random((n, period)) < 0.6
-    change = rng.random((n, period)) < 0.35
-    active[:, 0] = change[:, 0] = True
-    root = rng.integers(28, 52, size=(n, 1))
-    intervals = np.array([0, 0, 0, 7, 12, 5, 3, 10])
-    pitch = root + intervals[rng.integers(0, len(intervals), size=(n, period))]
-    last_change = np.maximum.accumulate(np.where(change, np.arange(period), 0), axis=1)
-    held = np.take_along_axis(pitch, last_change, axis=1) - BASS_LOWEST_PITCH
-    held = np.clip(held, 0, BASS_COLUMNS.stop - BASS_COLUMNS.start - 1)
-    bass = np.zeros((n, period, columns), dtype=bool)
-    b_idx, t_idx = np.nonzero(active)
-    bass[b_idx, t_idx, BASS_COLUMNS.start + held[b_idx, t_idx]] = True
-    # drums: per-component rates, scaled to the target density
-    weights = dict(kick=0.5, snare=0.35, closed_hihat=0.9, open_hihat=0.15, low_tom=0.1, mid_tom=0.1,
-                   high_tom=0.1, crash=0.05, ride=0.4)
-    bass_cells = 0.6 * steps
-    scale = max(density * steps * columns - bass_cells, 0.0) / (steps * sum(weights.values()))
-    pattern = bass
-    for name in DRUM_COMPONENTS:
-        rate = min(weights[name] * scale, 0.95)
-        pattern[:, :, drum_column(name)] = rng.random((n, period)) < rate
-    pattern[:, 0, drum_column("kick")] = pattern[:, 0, drum_column("crash")] = True
-    out[:] = np.tile(pattern, (1, steps // period, 1))
-    # variation in the last two bars (the paper's "C - D")
-    tail = slice(6 * STEPS_PER_BAR, steps)
-    drums = slice(drum_column(DRUM_COMPONENTS[0]), drum_column(DRUM_COMPONENTS[-1]) + 1)
-    flips = rng.random((n, steps - 6 * STEPS_PER_BAR, drums.stop - drums.start)) < 0.05
-    out[:, tail, drums] ^= flips
-    return out
-
-
-def synthetic_dataset(n: int, valid: float = 0.1, density: float = 0.05, seed: int = 0) -> Loops:
-    """An in-memory ``Loops`` of ``synthetic_loops``: the last ``valid`` share in "valid", the rest "train"."""
-    from .dataset import loops_from_arrays
-
-    n_valid = max(1, int(round(n * valid)))
-    splits = ["train"] * (n - n_valid) + ["valid"] * n_valid
-    return loops_from_arrays(synthetic_loops(n, density, seed), splits, source="synthetic")
-
-
 # ------------------------------------------------------------------------------------------------ metrics
 
 
 @torch.no_grad()
-def reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
+def model_reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
                          device: str | torch.device | None = None) -> float:
-    """The paper's reconstruction error (Table 1): mean per-cell Hamming distance between x and its reconstruction.
+    """The paper's reconstruction error (Table 1) of a model: mean per-cell Hamming distance between x and its
+    reconstruction (``loopkit.metrics.reconstruction_error`` compares two sets of loops instead).
 
     ``error = sum_b sum_{t,p} [x_btp != reconstruct(x)_btp] / (b * 128 * 93)``, with ``reconstruct`` the
     thresholded (sigmoid >= 0.5) output: decode(mu) for the continuous VAEs (full sampling for the AR
@@ -192,7 +134,7 @@ def reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch
     device = torch.device(device) if device is not None else next(model.parameters()).device
     packed = rolls if isinstance(rolls, torch.Tensor) else _packed_tensor(rolls, device)
     if len(packed) == 0:
-        raise ValueError("no loops to evaluate")
+        raise LoopkitError("no loops to evaluate")
     model.eval()
     use_amp = device.type == "cuda" and getattr(model, "amp_safe", False)
     wrong = torch.zeros((), dtype=torch.long, device=device)
@@ -202,7 +144,7 @@ def reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
             rec = model.reconstruct(x)
         wrong += (rec != x.bool()).sum()
-    return float(wrong) / (len(packed) * ROLL_SHAPE[0] * ROLL_SHAPE[1])
+    return float(wrong) / (len(packed) * ROLL_CELLS)
 
 
 def teacher_forcing_ratio(epoch: int, rate: float) -> float:
@@ -257,7 +199,7 @@ class _RollTask:
         return cols
 
     def validate(self) -> dict:
-        return {"val_error": reconstruction_error(self.model, self.valid, self.cfg.eval_batch_size, self.device)}
+        return {"val_error": model_reconstruction_error(self.model, self.valid, self.cfg.eval_batch_size, self.device)}
 
     def eligible(self, beta: float) -> bool:
         """Only epochs that end at the full beta may be the best (see TrainConfig)."""
@@ -297,72 +239,13 @@ class _PriorTask:
         return True
 
 
-# --------------------------------------------------------------------------------------------- checkpoints
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+# ------------------------------------------------------------------------------------------------ run files
 
 
 def _write_metrics(history: list[dict], path: Path) -> None:
     import pandas as pd
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pd.DataFrame(history).to_csv(tmp, index=False, lineterminator="\n")
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """The raw checkpoint dict (see ``train``); a ``FileNotFoundError``/``ValueError`` with one line if unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable loopkit checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a loopkit checkpoint (format {CHECKPOINT_FORMAT})")
-    return ckpt
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """Rebuild a trained model (or the prior) from a checkpoint alone, in eval mode on ``device``.
-
-    The model gets a ``checkpoint`` attribute: the checkpoint's metadata (model, profile, epoch, step, data
-    fingerprint, best validation score, loopkit version, path), without the tensors.
-    """
-    from .models import build_model
-
-    ckpt = load_checkpoint(path, device)
-    name = ckpt["model"]
-    model = build_model(name, config_from_dict(name, ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(device).eval()
-    keep = ("model", "profile", "epoch", "step", "seed", "data_fingerprint", "data_path", "loopkit_version", "best",
-            "train_config", "extra")
-    model.checkpoint = {k: ckpt.get(k) for k in keep} | {"path": str(path)}
-    return model
-
-
-def _differences(stored: dict, wanted: dict) -> list[str]:
-    """What differs between a stored run's identity and this call's, as "key (old -> new)" strings."""
-    out = []
-    for key, new in wanted.items():
-        old = stored.get(key)
-        if key in _NOT_COMPARED or old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict):
-            out += [f"{key}.{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in sorted(set(old) | set(new))
-                    if old.get(k) != new.get(k)]
-        else:
-            out.append(f"{key} ({old!r} -> {new!r})")
-    return out
+    write_text(path, pd.DataFrame(history).to_csv(index=False, lineterminator="\n"))
 
 
 # ------------------------------------------------------------------------------------------------- trainer
@@ -374,7 +257,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
 
     out.mkdir(parents=True, exist_ok=True)
     if task.n < 2:
-        raise ValueError(f"the training split has {task.n} loop(s); at least 2 are needed")
+        raise LoopkitError(f"the training split has {task.n} loop(s); at least 2 are needed")
     steps_per_epoch = math.ceil(task.n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
@@ -387,9 +270,9 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     last_path, best_path = out / LAST, out / BEST
     if last_path.exists():
         ckpt = load_checkpoint(last_path, device)
-        differs = _differences(ckpt, identity)
+        differs = differences(ckpt, identity, keys=identity, ignore=_NOT_COMPARED)
         if differs:
-            raise ValueError(
+            raise LoopkitError(
                 f"{out} holds a different training run (it differs in {', '.join(differs)}): "
                 "use another output directory or delete that one"
             )
@@ -463,8 +346,8 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             history.append(row)
             if cfg.select == "last" or (task.eligible(beta) and (best is None or row[task.metric] < best["value"])):
                 best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
-                _atomic_torch_save(checkpoint("best"), best_path)
-            _atomic_torch_save(checkpoint("last"), last_path)
+                save_checkpoint(checkpoint("best"), best_path)
+            save_checkpoint(checkpoint("last"), last_path)
             _write_metrics(history, out / METRICS)
             bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{row['train_loss']:.4g}",
                             **{task.metric: f"{row[task.metric]:.4g}"})
@@ -507,13 +390,11 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
     callback : called after every optimizer step with ``{"epoch", "step"}``
     """
     if model_name == PRIOR_NAME:
-        raise ValueError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
+        raise LoopkitError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
     if model_name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
-    from .models import build_model
-
+        raise LoopkitError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
     device = _setup(device, seed)
-    loops = _as_loops(data)
+    loops = as_loops(data)
     _check_splits(loops)
     cfg = _train_config(model_name, profile, epochs, train_settings)
     model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
@@ -545,14 +426,12 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     "last") and accuracy (the paper: 82.91 %) on the codes of the valid split; both are columns of
     ``metrics.csv``, beside the training accuracy. Other arguments as in ``train``.
     """
-    from .models import build_model
-
     device = _setup(device, seed)
     vq_path = Path(vqvae_checkpoint)
     vqvae = load_model(vq_path, device)
     if vqvae.checkpoint["model"] != "vq_vae":
-        raise ValueError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
-    loops = _as_loops(data)
+        raise LoopkitError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
+    loops = as_loops(data)
     _check_splits(loops)
     cfg = _train_config(PRIOR_NAME, profile, epochs, train_settings)
     batch = cfg.eval_batch_size
@@ -579,9 +458,9 @@ def _train_config(name: str, profile: str, epochs: int | None, settings: dict | 
 def _check_splits(loops: Loops) -> None:
     counts = loops.meta["split"].value_counts().to_dict() if len(loops.meta) else {}
     if counts.get("train", 0) < 2:
-        raise ValueError(f"the data set has {counts.get('train', 0)} training loop(s); training needs at least 2")
+        raise LoopkitError(f"the data set has {counts.get('train', 0)} training loop(s); training needs at least 2")
     if counts.get("valid", 0) < 1:
-        raise ValueError("the data set has no validation loops: the trainer picks the best epoch on the valid split")
+        raise LoopkitError("the data set has no validation loops: the trainer picks the best epoch on the valid split")
 
 
 def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops: Loops, extra: dict) -> dict:
@@ -599,17 +478,9 @@ def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops
 
 
 __all__ = [
-    "BEST",
-    "LAST",
-    "METRICS",
     "beta_at",
     "codes_of",
-    "load_checkpoint",
-    "load_model",
-    "reconstruction_error",
-    "resolve_device",
-    "synthetic_dataset",
-    "synthetic_loops",
+    "model_reconstruction_error",
     "teacher_forcing_ratio",
     "train",
     "train_prior",

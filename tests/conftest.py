@@ -26,3 +26,17 @@ def demo_loops(demo_corpus, tmp_path_factory):
     from loopkit.extract import extract
 
     return extract([demo_corpus], tmp_path_factory.mktemp("demo-loops") / "loops", progress=False)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Smoke-profile VQ-VAE + prior (and a CNN-VAE) trained on 48 synthetic loops: about two seconds."""
+    from loopkit.synthetic import synthetic_dataset
+    from loopkit.train import train, train_prior
+
+    root = tmp_path_factory.mktemp("runs")
+    data = synthetic_dataset(48, seed=3)
+    train("vq_vae", data, "smoke", root / "vq_vae", progress=False)
+    train_prior(root / "vq_vae" / "best.pt", data, "smoke", root / "prior", progress=False)
+    train("cnn_vae", data, "smoke", root / "cnn_vae", progress=False)
+    return root

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from loopkit import audio
+from loopkit import audio, display
 from loopkit.audio import AudioSettings, InaudibleAudioError
 from loopkit.cli import main
 from loopkit.dataset import pack_rolls
@@ -48,8 +48,8 @@ def test_ogg_decodes_with_the_duration_of_the_tempo(bpm, expected):
 
 
 def test_repeats_play_the_loop_again():
-    once = audio.render_roll(make_loop(), bpm=120, repeats=1, settings=FAST)
-    twice = audio.render_roll(make_loop(), bpm=120, repeats=2, settings=FAST)
+    once = audio.synthesize_roll(make_loop(), bpm=120, repeats=1, settings=FAST)
+    twice = audio.synthesize_roll(make_loop(), bpm=120, repeats=2, settings=FAST)
     assert twice.duration == pytest.approx(32.0 + FAST.tail, abs=1e-3)
     # the second pass starts with the same notes as the first: the first second of each pass is alike
     sr = FAST.sample_rate
@@ -63,7 +63,7 @@ def test_a_drum_hit_sounds_at_its_step():
     # one kick at step 20 (bar 2, beat 2) at 120 bpm: 20 * 0.125 s = 2.5 s
     roll = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
     roll[20, drum_column("kick")] = True
-    rendering = audio.render_roll(roll, bpm=120, settings=AudioSettings(sample_rate=16_000, reverb=False))
+    rendering = audio.synthesize_roll(roll, bpm=120, settings=AudioSettings(sample_rate=16_000, reverb=False))
     drums = np.abs(rendering.stems["drums"])
     onset = np.argmax(drums > 0.01 * drums.max()) / rendering.sample_rate
     assert onset == pytest.approx(2.5, abs=0.01)
@@ -75,7 +75,7 @@ def test_a_bass_note_sounds_at_its_pitch():
     # A2 (MIDI 45, 110 Hz) held for a whole bar: the strongest partial below 1 kHz is a harmonic of 110 Hz
     roll = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
     roll[0:16, bass_column(45)] = True
-    rendering = audio.render_roll(roll, bpm=120, settings=AudioSettings(sample_rate=16_000, reverb=False))
+    rendering = audio.synthesize_roll(roll, bpm=120, settings=AudioSettings(sample_rate=16_000, reverb=False))
     sr = rendering.sample_rate
     x = rendering.stems["bass"][int(0.2 * sr) : int(1.8 * sr)]
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
@@ -89,7 +89,7 @@ def test_a_bass_note_sounds_at_its_pitch():
 
 
 def test_both_parts_are_checked_and_heard():
-    rendering = audio.render_roll(make_loop(), settings=FAST)
+    rendering = audio.synthesize_roll(make_loop(), settings=FAST)
     assert set(rendering.part_rms_db) == {"bass", "drums"}
     assert all(level > FAST.min_part_rms_db for level in rendering.part_rms_db.values())
     # the mix is the sum of the stems
@@ -118,24 +118,24 @@ def test_check_parts_heard_by_hand():
 
 def test_an_empty_roll_is_refused():
     with pytest.raises(InaudibleAudioError, match="no bass or drum notes"):
-        audio.render_roll(np.zeros((LOOP_STEPS, N_COLUMNS), bool), settings=FAST)
+        audio.synthesize_roll(np.zeros((LOOP_STEPS, N_COLUMNS), bool), settings=FAST)
 
 
 def test_a_too_quiet_part_is_refused():
     # a threshold above anything the sound font plays: the check must fail and say which part
     with pytest.raises(InaudibleAudioError, match="cannot be heard"):
-        audio.render_roll(make_loop(), settings=AudioSettings(sample_rate=16_000, min_part_rms_db=0.0))
+        audio.synthesize_roll(make_loop(), settings=AudioSettings(sample_rate=16_000, min_part_rms_db=0.0))
 
 
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"\(steps, 93\) roll"):
-        audio.render_roll(np.zeros((128, 90), bool))
+        audio.synthesize_roll(np.zeros((128, 90), bool))
     with pytest.raises(ValueError, match="repeats"):
-        audio.render_roll(make_loop(), repeats=0)
+        audio.synthesize_roll(make_loop(), repeats=0)
     with pytest.raises(ValueError, match="tempo"):
-        audio.render_roll(make_loop(), bpm=0)
+        audio.synthesize_roll(make_loop(), bpm=0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        audio.render_roll(make_loop(), settings=AudioSettings(soundfont="/no/such/font.sf2"))
+        audio.synthesize_roll(make_loop(), settings=AudioSettings(soundfont="/no/such/font.sf2"))
     with pytest.raises(ValueError, match="not a .sf2 or .sf3"):
         audio.resolve_soundfont("/etc/hostname")
     with pytest.raises(ValueError, match="channels"):
@@ -148,7 +148,7 @@ def test_soundfont_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(audio.SOUNDFONT_ENV, str(tmp_path / "mine.sf2"))
     assert audio.default_soundfont() == tmp_path / "mine.sf2"
     with pytest.raises(FileNotFoundError):
-        audio.render_roll(make_loop(), settings=FAST)
+        audio.synthesize_roll(make_loop(), settings=FAST)
 
 
 def test_stereo_output():
@@ -169,7 +169,7 @@ def test_audio_grid_embeds_decodable_players(tmp_path):
     ogg = audio.roll_to_ogg(make_loop(), settings=FAST)
     (tmp_path / "a.ogg").write_bytes(ogg)
     items = [make_loop(3), ogg, tmp_path / "a.ogg"]
-    grid = audio.audio_grid(items, labels=["<b>roll</b>", "bytes", "file"], columns=2, settings=FAST)
+    grid = display.audio_grid(items, labels=["<b>roll</b>", "bytes", "file"], columns=2, settings=FAST)
     page = grid.data
     assert "grid-template-columns:repeat(2," in page
     assert "&lt;b&gt;roll&lt;/b&gt;" in page and "<b>roll</b>" not in page
@@ -180,12 +180,12 @@ def test_audio_grid_embeds_decodable_players(tmp_path):
         assert rms(decoded) > 1e-3
     assert base64.b64decode(sources[1]) == ogg
     with pytest.raises(ValueError, match="labels"):
-        audio.audio_grid_html([ogg], labels=["a", "b"])
+        display.audio_grid_html([ogg], labels=["a", "b"])
 
 
 def test_audio_grid_shows_an_empty_roll_as_a_caption_not_a_silent_player():
     empty = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
-    page = audio.audio_grid_html([empty, make_loop()], labels=["model output", "input"], settings=FAST)
+    page = display.audio_grid_html([empty, make_loop()], labels=["model output", "input"], settings=FAST)
     assert page.count("<audio") == 1
     assert "model output" in page and "empty loop: no note to play" in page
 

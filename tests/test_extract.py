@@ -19,17 +19,11 @@ import pytest
 from loopkit import cli
 from loopkit.corpus import iter_inputs
 from loopkit.dataset import MANIFEST, load_loops
-from loopkit.extract import (
-    CRASH_HOOK_ENV,
-    JOURNAL,
-    ExtractionSettings,
-    extract,
-    format_funnel,
-    process_midi,
-    standard_midi_bytes,
-)
+from loopkit.extract import CRASH_HOOK_ENV, ExtractionSettings, extract, process_midi, standard_midi_bytes
+from loopkit.funnel import format_funnel
+from loopkit.journal import JOURNAL
 from loopkit.loops import LoopRules
-from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi_bytes
+from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
 from midi_builder import bar, build, drum, loop_song, note, program, tempo, time_signature, track, write
 
 DATASET_FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json", MANIFEST)
@@ -319,7 +313,7 @@ def test_every_loop_survives_the_midi_round_trip(corpus, tmp_path):
     ds = extract([corpus], tmp_path / "out", workers=0, progress=False)
     for i in range(len(ds)):
         loop = ds.rolls[i]
-        assert np.array_equal(midi_to_roll(roll_to_midi_bytes(loop, bpm=ds.meta["bpm"][i]), steps=LOOP_STEPS), loop)
+        assert np.array_equal(midi_to_roll(roll_to_midi(loop, bpm=ds.meta["bpm"][i]), steps=LOOP_STEPS), loop)
 
 
 def test_workers_do_not_change_the_bytes(corpus, tmp_path):
@@ -505,10 +499,11 @@ def test_rerun_settings_checks(corpus, tmp_path):
 
 def test_unfinished_run_with_other_settings_is_refused(corpus, tmp_path):
     out = tmp_path / "out"
-    from loopkit.extract import JOURNAL_FORMAT, Journal, _settings_document
+    from loopkit.extract import settings_document
+    from loopkit.journal import JOURNAL_FORMAT, Journal
 
     out.mkdir()
-    doc = _settings_document(ExtractionSettings(drum_map="strict"), [str(corpus)])
+    doc = settings_document(ExtractionSettings(drum_map="strict"), [str(corpus)])
     Journal.create(out / JOURNAL, {"format": JOURNAL_FORMAT, **doc}).close()
     with pytest.raises(ValueError, match="unfinished extraction with other settings"):
         extract([corpus], out, workers=0, progress=False)
@@ -549,9 +544,9 @@ def test_cli_errors_are_one_line(corpus, tmp_path, capsys, args, message):
 
 
 def test_a_worker_that_cannot_start_is_a_clear_error(corpus, tmp_path, monkeypatch, capsys):
-    import loopkit.extract as ex
+    import loopkit.workers as workers
 
-    monkeypatch.setattr(ex, "_WORKER_CODE", "import sys; sys.exit(3)")
+    monkeypatch.setattr(workers, "_WORKER_CODE", "import sys; sys.exit(3)")
     assert cli.main(["extract", str(corpus), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (

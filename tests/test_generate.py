@@ -1,21 +1,21 @@
-"""Generation (loopkit.generate, `loopkit generate`): sampling rules, temperature, seeding, latent manipulation,
-checkpoint loading, and MIDI files read back with mido (a parser independent of the writer's symusic)."""
+"""Generation (loopkit.sampling, loopkit.generate, `loopkit generate`): sampling rules, temperature, seeding, latent
+copies while sampling, and MIDI files read back with mido (a parser independent of the writer's symusic)."""
 
 import json
 import math
-import shutil
-from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
 import torch
+from tiny_models import constant_prior, tiny_prior, tiny_vqvae
 
+from loopkit import checkpoints as C
 from loopkit import cli
 from loopkit import generate as G
-from loopkit.config import model_config
+from loopkit import sampling as S
 from loopkit.dataset import PackedRolls
-from loopkit.models import LSTMPrior, build_model
+from loopkit.models import build_model
 from loopkit.pianoroll import (
     BASS_LOWEST_PITCH,
     BASS_PLAYBACK_PROGRAM,
@@ -30,126 +30,19 @@ torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# fixtures: tiny models, hand-set priors, smoke checkpoints
-
-
-def tiny_prior(K=16, t=32, seed=0) -> LSTMPrior:
-    torch.manual_seed(seed)
-    prior = LSTMPrior(config=model_config("prior", "smoke", codebook_size=K, latent_steps=t)).eval()
-    prior.first_code_counts.fill_(1.0)
-    return prior
-
-
-def constant_prior(bias, first_counts=None) -> LSTMPrior:
-    """A prior whose next-code logits are ``bias`` at every step, whatever came before (output weights zero)."""
-    bias = torch.as_tensor(bias, dtype=torch.float32)
-    prior = tiny_prior(K=len(bias))
-    with torch.no_grad():
-        prior.output.weight.zero_()
-        prior.output.bias.copy_(bias)
-        prior.first_code_counts.copy_(torch.ones(len(bias)) if first_counts is None else torch.as_tensor(first_counts))
-    return prior
-
-
-def tiny_vqvae(K=16, seed=0):
-    torch.manual_seed(seed)
-    return build_model("vq_vae", model_config("vq_vae", "smoke", codebook_size=K)).eval()
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Smoke-profile VQ-VAE + prior (and a CNN-VAE) trained on 48 synthetic loops: about two seconds."""
-    from loopkit.train import synthetic_dataset, train, train_prior
-
-    root = tmp_path_factory.mktemp("runs")
-    data = synthetic_dataset(48, seed=3)
-    train("vq_vae", data, "smoke", root / "vq_vae", progress=False)
-    train_prior(root / "vq_vae" / "best.pt", data, "smoke", root / "prior", progress=False)
-    train("cnn_vae", data, "smoke", root / "cnn_vae", progress=False)
-    return root
-
-
-# ---------------------------------------------------------------------------------------------------------
 # temperature
 
 
 def test_parse_temperature():
-    assert G.parse_temperature("argmax") == 0.0
-    assert G.parse_temperature(" Argmax ") == 0.0
-    assert G.parse_temperature(0) == 0.0
-    assert G.parse_temperature("1.5") == 1.5
-    assert G.parse_temperature(2) == 2.0
+    assert S.parse_temperature("argmax") == 0.0
+    assert S.parse_temperature(" Argmax ") == 0.0
+    assert S.parse_temperature(0) == 0.0
+    assert S.parse_temperature("1.5") == 1.5
+    assert S.parse_temperature(2) == 2.0
     for bad in ("hot", -1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature"):
-            G.parse_temperature(bad)
-    assert [G.temperature_label(t) for t in ("argmax", 1, 1.5, 2.0)] == ["argmax", "temp 1", "temp 1.5", "temp 2"]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# latent manipulation plans
-
-
-def test_paper_preset_is_latent_steps_0_1_onto_16_17():
-    plan = G.LatentCopy.paper(32)
-    assert plan.pairs == ((0, 16), (1, 17))
-    assert plan.name == "paper"
-    assert G.LatentCopy.parse("paper", 32) == plan
-    # t = 64 (Table 2's other size): bars are 8 latent steps, half a bar is 4
-    assert G.LatentCopy.paper(64).pairs == ((0, 32), (1, 33), (2, 34), (3, 35))
-    assert plan.describe() == "paper: latent steps 0->16, 1->17"
-
-
-def test_bar_forms_copy_the_first_bar_of_each_letter():
-    # ABAB ABCD at t = 32 (4 latent steps a bar): bar 3 <- bar 1, bar 4 <- bar 2, bar 5 <- bar 1, bar 6 <- bar 2
-    plan = G.LatentCopy.from_form("ABAB ABCD", 32)
-    expected = []
-    for src_bar, dst_bar in [(0, 2), (1, 3), (0, 4), (1, 5)]:
-        expected += [(4 * src_bar + j, 4 * dst_bar + j) for j in range(4)]
-    assert plan.pairs == tuple(sorted(expected, key=lambda p: p[1]))
-    # the paper's notation with dashes, lower case: the same plan
-    assert G.LatentCopy.from_form("a-b-a-b-a-b-c-d", 32).pairs == plan.pairs
-    # AABA AABA with span 1: the first latent step of bars 2, 4, 5, 6, 8 from bar 1, of bar 7 from bar 3
-    plan = G.LatentCopy.from_form("AABA AABA", 32, span=1)
-    assert plan.pairs == ((0, 4), (0, 12), (0, 16), (0, 20), (8, 24), (0, 28))
-    # free bars are left alone; the paper's case written as a form
-    assert G.LatentCopy.from_form("A???A???", 32, span=2).pairs == ((0, 16), (1, 17))
-    assert G.LatentCopy.from_form("ABCD EFGH", 32).pairs == ()
-    assert G.LatentCopy.parse("none", 32) is None and G.LatentCopy.parse(None, 32) is None
-
-
-@pytest.mark.parametrize(
-    "form, span, message",
-    [("ABAB ABC", None, "names 7 bars"), ("ABAB ABC1", None, "only letters"), ("AAAA AAAA", 5, "span must lie"),
-     ("AAAA AAAA", 0, "span must lie")],  # fmt: skip
-)
-def test_bad_forms_are_refused(form, span, message):
-    with pytest.raises(ValueError, match=message):
-        G.LatentCopy.from_form(form, 32, span=span)
-
-
-def test_bad_plans_are_refused():
-    with pytest.raises(ValueError, match="multiple of 8"):
-        G.LatentCopy.paper(12)
-    with pytest.raises(ValueError, match="earlier step onto a later"):
-        G.LatentCopy(((5, 3),))
-    with pytest.raises(ValueError, match="target of two"):
-        G.LatentCopy(((0, 5), (1, 5)))
-    with pytest.raises(ValueError, match="past t = 16"):
-        G.LatentCopy.paper(32).apply(np.zeros((2, 16), dtype=int))
-    with pytest.raises(ValueError, match="fixes its span"):
-        G.LatentCopy.parse("paper", 32, span=1)
-
-
-def test_apply_copies_in_target_order_numpy_and_torch():
-    codes = np.arange(2 * 32).reshape(2, 32)
-    out = G.LatentCopy.paper(32).apply(codes)
-    assert out[0, 16] == 0 and out[0, 17] == 1 and out[1, 16] == 32 and out[1, 17] == 33
-    changed = np.flatnonzero((out != codes).any(axis=0))
-    assert changed.tolist() == [16, 17]
-    assert codes[0, 16] == 16  # the input is not modified
-    # a chain: 0 -> 4 and 4 -> 8 leaves step 8 with step 0's code
-    chain = G.LatentCopy(((4, 8), (0, 4))).apply(torch.arange(32)[None])
-    assert chain[0, 8].item() == 0 and chain[0, 4].item() == 0
+            S.parse_temperature(bad)
+    assert [S.temperature_label(t) for t in ("argmax", 1, 1.5, 2.0)] == ["argmax", "temp 1", "temp 1.5", "temp 2"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -159,12 +52,12 @@ def test_apply_copies_in_target_order_numpy_and_torch():
 def test_sample_categorical_matches_the_probabilities():
     gen = torch.Generator().manual_seed(0)
     probs = torch.tensor([0.5, 0.0, 0.3, 0.2])
-    draws = G.sample_categorical(probs.expand(40_000, -1), gen)
+    draws = S.sample_categorical(probs.expand(40_000, -1), gen)
     freq = np.bincount(draws.numpy(), minlength=4) / 40_000
     assert freq[1] == 0  # a zero-probability index is never drawn
     assert freq == pytest.approx([0.5, 0.0, 0.3, 0.2], abs=0.01)
     # unnormalised rows are normalised
-    draws = G.sample_categorical(torch.tensor([[0.0, 3.0, 1.0]]).expand(20_000, -1), gen)
+    draws = S.sample_categorical(torch.tensor([[0.0, 3.0, 1.0]]).expand(20_000, -1), gen)
     assert np.bincount(draws.numpy(), minlength=3)[1] / 20_000 == pytest.approx(0.75, abs=0.015)
 
 
@@ -279,7 +172,7 @@ def test_generate_vqvae_shapes_seeding_and_codes():
     b = G.generate(vq, 10, prior=prior, temperature=1.0, seed=0, batch_size=4, progress=False)
     assert (a.rolls.packed == b.rolls.packed).all() and (a.codes == b.codes).all()
     # the loops are the codes decoded and thresholded
-    assert (G.decode_codes(vq, a.codes) == a.loops).all()
+    assert (S.decode_codes(vq, a.codes) == a.loops).all()
     with torch.no_grad():
         direct = torch.sigmoid(vq.decode_codes(torch.as_tensor(a.codes))) >= 0.5
     assert (direct.numpy() == a.loops).all()
@@ -330,68 +223,6 @@ def test_generated_save_and_load_round_trip(tmp_path):
     assert back.settings["temperature"] == 0.0 and back.settings["label"] == "argmax"
     with pytest.raises(FileNotFoundError):
         G.Generated.load(tmp_path / "missing.npz")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Figure 5's code sequences
-
-
-def test_frequent_code_sequences_hand_computed():
-    # 5 sequences of t = 2 codes, K = 4
-    idx = np.array([[1, 3], [1, 3], [1, 2], [2, 0], [0, 0]])
-    # step 0: counts (code 0: 1, 1: 3, 2: 1) -> most 1, second 0 (tie 0/2 -> smaller), least 0, second least 2
-    # step 1: counts (0: 2, 2: 1, 3: 2)     -> most 0 (tie 0/3), second 3, least 2, second least 0
-    seqs = G.frequent_code_sequences(idx, K=4)
-    assert [list(v) for v in seqs.values()] == [[1, 0], [0, 3], [0, 2], [2, 0]]
-    # a step with a single used code falls back to rank 0 for the second rank
-    seqs = G.frequent_code_sequences(np.array([[1, 2], [1, 3]]), K=4)
-    assert list(seqs["(b) second most frequent"]) == [1, 3]
-
-
-def test_decode_frequent_codes_decodes_each_panel():
-    vq = tiny_vqvae(K=16)
-    idx = np.random.default_rng(0).integers(0, 16, size=(40, 32))
-    out = G.decode_frequent_codes(vq, idx)
-    assert list(out) == [p[0] for p in G.FREQUENT_PANELS]
-    for codes, roll in out.values():
-        assert codes.shape == (32,) and roll.shape == (128, 93)
-        assert (G.decode_codes(vq, codes[None])[0] == roll).all()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def test_load_generator_finds_the_prior_s_vqvae(runs, tmp_path):
-    vq, prior = G.load_generator(runs / "prior" / "best.pt")
-    assert G.model_name(vq) == "vq_vae" and G.model_name(prior) == "prior"
-    vq2, prior2 = G.load_generator(runs / "vq_vae" / "best.pt", prior=runs / "prior" / "best.pt")
-    assert G.model_name(vq2) == "vq_vae"
-    model, none = G.load_generator(runs / "cnn_vae" / "best.pt")
-    assert G.model_name(model) == "cnn_vae" and none is None
-    with pytest.raises(ValueError, match="pass the prior's checkpoint"):
-        G.load_generator(runs / "vq_vae" / "best.pt")
-    with pytest.raises(ValueError, match="takes no --prior"):
-        G.load_generator(runs / "cnn_vae" / "best.pt", prior=runs / "prior" / "best.pt")
-    # the runs folder moved: the VQ-VAE is found beside the prior as ../vq_vae/best.pt
-    moved = tmp_path / "moved"
-    shutil.copytree(runs, moved)
-    recorded = runs / "vq_vae" / "best.pt"
-    hidden = recorded.with_name("hidden.pt")
-    recorded.rename(hidden)
-    try:
-        vq3, _ = G.load_generator(moved / "prior" / "best.pt")
-        assert Path(vq3.checkpoint["path"]) == moved / "vq_vae" / "best.pt"
-        # other VQ-VAE weights are refused
-        other = tmp_path / "other.pt"
-        shutil.copy(runs / "cnn_vae" / "best.pt", other)
-        with pytest.raises(ValueError, match="other VQ-VAE weights"):
-            G.load_generator(moved / "prior" / "best.pt", vqvae=other)
-        (moved / "vq_vae" / "best.pt").unlink()
-        with pytest.raises(FileNotFoundError, match="--vqvae"):
-            G.load_generator(moved / "prior" / "best.pt")
-    finally:
-        hidden.rename(recorded)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -461,7 +292,7 @@ def test_cli_generate_end_to_end(runs, tmp_path, capsys):
     assert settings["complete"] and settings["request"]["temperature"] == 1.5 and settings["request"]["bpm"] == 96
     assert settings["request"]["copy"]["pairs"] == [[0, 16], [1, 17]]
     # the same request through the library gives the same loops
-    vq, prior = G.load_generator(runs / "prior" / "best.pt")
+    vq, prior = C.load_generator(runs / "prior" / "best.pt")
     lib = G.generate(vq, 3, prior=prior, temperature=1.5, copy="paper", seed=5, progress=False)
     assert (lib.rolls.packed == gen.rolls.packed).all()
     # every MIDI file, parsed with mido, plays exactly the loop's notes
@@ -533,40 +364,3 @@ def test_cli_generate_vqvae_needs_prior(runs, tmp_path, capsys):
     assert cli.main(["generate", "--checkpoint", str(runs / "vq_vae" / "best.pt"), "--prior",
                      str(runs / "prior" / "best.pt"), "-n", "2", "--no-png", "--out", str(tmp_path / "o")]) == 0  # fmt: skip
     assert math.isclose(json.loads((tmp_path / "o" / "generate.json").read_text())["request"]["temperature"], 1.0)
-
-
-# --- editing code sequences (notebook 3's tweakable cells) ------------------------------------------------
-
-
-def test_bar_steps_and_swap_bars():
-    assert G.bar_steps(0) == [0, 1, 2, 3] and G.bar_steps(4) == [16, 17, 18, 19]
-    codes = np.arange(64).reshape(2, 32)
-    swapped = G.swap_bars(codes, 1, 2)
-    assert swapped[0, 4:8].tolist() == [8, 9, 10, 11] and swapped[0, 8:12].tolist() == [4, 5, 6, 7]
-    assert np.array_equal(np.delete(swapped, range(4, 12), axis=1), np.delete(codes, range(4, 12), axis=1))
-    assert codes[0, 4] == 4  # the input is not changed
-    with pytest.raises(ValueError, match="bar must lie"):
-        G.swap_bars(codes, 0, 8)
-
-
-def test_single_code_sequence():
-    assert G.single_code_sequence(7, 32).tolist() == [[7] * 32]
-    with pytest.raises(ValueError, match="code must lie"):
-        G.single_code_sequence(16, 32, codebook_size=16)
-
-
-def test_resample_steps_keeps_the_other_codes_and_follows_the_prior():
-    # a prior whose logits strongly prefer code 3 at every step: resampled steps become 3 (argmax), the rest stay
-    bias = torch.full((16,), -10.0)
-    bias[3] = 10.0
-    prior = constant_prior(bias)
-    codes = np.full((2, 32), 5)
-    out = G.resample_steps(prior, codes, G.bar_steps(2), temperature="argmax")
-    assert out[:, 8:12].tolist() == [[3] * 4] * 2
-    assert (np.delete(out, range(8, 12), axis=1) == 5).all()
-    # the same seed gives the same draw; sampling at temperature 1 still respects the kept codes
-    a = G.resample_steps(prior, codes, [0, 31], temperature=1.0, seed=4)
-    b = G.resample_steps(prior, codes, [0, 31], temperature=1.0, seed=4)
-    assert np.array_equal(a, b) and (a[:, 1:31] == 5).all()
-    with pytest.raises(ValueError, match="steps must lie"):
-        G.resample_steps(prior, codes, [32])

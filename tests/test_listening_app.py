@@ -28,10 +28,11 @@ from loopkit.listening.prepare import (
     MANIFEST,
     Candidate,
     load_stimuli,
-    parse_group_args,
     pick_stimuli,
     prepare_stimuli,
 )
+from loopkit.commands import UserError
+from loopkit.commands.listen import parse_group_args
 from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
 
 FAST = AudioSettings(sample_rate=16_000, tail=0.1)
@@ -155,7 +156,7 @@ def test_picks_are_seeded_and_checked():
 def test_group_arguments():
     assert parse_group_args(["A=x", "B = data:y"]) == {"A": "x", "B": "data:y"}
     for bad in (["A=x"], ["A=x", "A=y"], ["A", "B=y"], ["=x", "B=y"]):
-        with pytest.raises(ValueError):
+        with pytest.raises(UserError):
             parse_group_args(bad)
 
 

@@ -20,7 +20,7 @@ from loopkit.pianoroll import (
     drum_column,
     lowest_bass,
     midi_to_roll,
-    roll_to_midi_bytes,
+    roll_to_midi,
     ticks_to_steps,
     write_midi,
 )
@@ -351,10 +351,10 @@ def test_roll_to_midi_to_roll_is_the_identity():
     for _ in range(20):
         roll = random_loop(rng)
         for tpq in (4, 96, 480):
-            assert np.array_equal(midi_to_roll(roll_to_midi_bytes(roll, tpq=tpq), steps=LOOP_STEPS), roll)
+            assert np.array_equal(midi_to_roll(roll_to_midi(roll, tpq=tpq), steps=LOOP_STEPS), roll)
     silent_end = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
     silent_end[0, drum_column("kick")] = True
-    assert np.array_equal(midi_to_roll(roll_to_midi_bytes(silent_end), steps=LOOP_STEPS), silent_end)
+    assert np.array_equal(midi_to_roll(roll_to_midi(silent_end), steps=LOOP_STEPS), silent_end)
 
 
 def test_written_midi_follows_the_playback_convention(tmp_path):
@@ -391,8 +391,8 @@ def test_written_midi_follows_the_playback_convention(tmp_path):
 
 def test_roll_to_midi_rejects_bad_input():
     with pytest.raises(ValueError, match="expected a"):
-        roll_to_midi_bytes(np.zeros((16, 90), dtype=bool))
+        roll_to_midi(np.zeros((16, 90), dtype=bool))
     with pytest.raises(ValueError, match="tempo must be positive"):
-        roll_to_midi_bytes(np.zeros((16, 93), dtype=bool), bpm=0)
+        roll_to_midi(np.zeros((16, 93), dtype=bool), bpm=0)
     with pytest.raises(ValueError, match="multiple of 4"):
-        roll_to_midi_bytes(np.zeros((16, 93), dtype=bool), tpq=90)
+        roll_to_midi(np.zeros((16, 93), dtype=bool), tpq=90)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from loopkit.cli import main
-from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi_bytes
+from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi
 from loopkit.sources import demo, lmd, wad
 
 # ---------------------------------------------------------------------------------------------------------
@@ -230,9 +230,9 @@ def test_fetch_demo_refuses_a_folder_another_run_is_writing(tmp_path):
 
 def test_fetch_demo_without_apt_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(demo.DemoSourceError, match=r"apt-get was not found.*--debs") as info:
+    with pytest.raises(demo.DemoSourceError, match=r"apt-get was not found.*give that folder as debs") as info:
         demo.fetch_demo(tmp_path / "c", progress=False, echo=None)
-    assert "packages.debian.org/stable/all/freedoom/download" in str(info.value)
+    assert "packages.debian.org/stable/all/freedoom/download" in str(info.value) and info.value.manual
     assert not list((tmp_path / "c").glob(".partial-*"))  # nothing half-written stays
 
 
@@ -266,7 +266,7 @@ def _loop_midi(pitch: int) -> bytes:
     roll = np.zeros((LOOP_STEPS, N_COLUMNS), dtype=bool)
     roll[::16, BASS_COLUMNS.start + pitch] = True
     roll[::16, drum_column("kick")] = True
-    return roll_to_midi_bytes(roll)
+    return roll_to_midi(roll)
 
 
 def lmd_like_archive(n: int = 3, corrupt_member: bool = False) -> bytes:
@@ -421,14 +421,14 @@ def test_lmd_network_failure_and_http_errors_are_one_clear_line(server, tmp_path
     assert list(tmp_path.iterdir()) == []  # nothing downloaded: no empty part file left behind
     with pytest.raises(lmd.DownloadError, match="HTTP 404"):
         lmd.download_lmd(tmp_path, url=server.url.replace("lmd_full", "missing"), progress=False, echo=None)
-    with pytest.raises(ValueError, match="--md5 must be 32 hexadecimal digits"):
+    with pytest.raises(ValueError, match="md5 must be 32 hexadecimal digits"):
         lmd.download_lmd(tmp_path, url=server.url, md5="abc", progress=False, echo=None)
-    with pytest.raises(ValueError, match="--url must be an http"):
+    with pytest.raises(ValueError, match="url must be an http"):
         lmd.download_lmd(tmp_path, url="ftp://example.org/x.tar.gz", progress=False, echo=None)
     (tmp_path / "file").write_text("")
-    with pytest.raises(NotADirectoryError, match="is a file"):
+    with pytest.raises(ValueError, match="is a file"):
         lmd.download_lmd(tmp_path / "file", url=server.url, progress=False, echo=None)
-    with pytest.raises(NotADirectoryError, match="is a file"):
+    with pytest.raises(ValueError, match="is a file"):
         demo.fetch_demo(tmp_path / "file", progress=False, echo=None)
 
 

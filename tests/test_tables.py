@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from loopkit import cli, paper
+from loopkit import checkpoints as C
+from loopkit import cli, evaluate, paper
 from loopkit import generate as G
+from loopkit.checkpoints import load_model
 from loopkit.dataset import FILE_COLUMNS, load_loops, write_dataset
 from loopkit.evaluate import format_metric, metric_table_markdown, run_checkpoints, table3, table4
 from loopkit.metrics import METRIC_DEFINITIONS, musical_metrics, unique_sample
-from loopkit.train import codes_of, load_model, synthetic_loops, train, train_prior
+from loopkit.synthetic import synthetic_loops
+from loopkit.train import codes_of, train, train_prior
 
 torch.set_num_threads(1)
 
@@ -93,7 +96,7 @@ def test_table3_training_row_is_the_training_split_measured(t3, setup):
 
 
 def test_table3_vqvae_rows_equal_generate_then_measure(t3, setup):
-    vq, prior = G.load_generator(setup["runs"] / "prior" / "best.pt")
+    vq, prior = C.load_generator(setup["runs"] / "prior" / "best.pt")
     train_codes = codes_of(vq, setup["data"].split("train").rolls).numpy()
     rows = t3.set_index("model")
     for label, temperature in zip(VQ_ROWS, ("argmax", 1.0, 1.5, 2.0)):
@@ -114,7 +117,7 @@ def test_table4_manipulated_rows(setup, t3):
             assert row[f"{m} (paper)"] == pytest.approx(published[m])
     assert t4.attrs["manipulation"] == "paper: latent steps 0->16, 1->17" and t4.attrs["mode"] == "after"
     assert (t4["manipulation"] == "paper").all()
-    vq, prior = G.load_generator(setup["runs"] / "prior" / "best.pt")
+    vq, prior = C.load_generator(setup["runs"] / "prior" / "best.pt")
     train_codes = codes_of(vq, setup["data"].split("train").rolls).numpy()
     gen = G.generate(vq, N, prior=prior, temperature=1.5, copy="paper", seed=0, progress=False)
     assert (gen.codes[:, 16:18] == gen.codes[:, :2]).all()
@@ -152,8 +155,8 @@ def test_cached_rows_resume_and_table4_reuses_the_codes(setup, tmp_path, monkeyp
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled again although the cache holds the result")
 
-    monkeypatch.setattr(G, "sample_codes", no_sampling)
-    monkeypatch.setattr(G, "generate", no_sampling)
+    monkeypatch.setattr(evaluate, "sample_codes", no_sampling)  # where the tables call them
+    monkeypatch.setattr(evaluate, "generate", no_sampling)
     again = table3(setup["runs"], setup["data"], n=8, temperatures=[1.0, 2.0], cache=cache, progress=False)
     pd.testing.assert_frame_equal(first, again)
     # Table 4 ("after") copies latent steps in the cached sequences: no sampling either

@@ -18,16 +18,11 @@ from loopkit.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, unpack_
 from loopkit.loops import bar_hamming
 from loopkit.models import MODEL_CLASSES
 from loopkit.pianoroll import BASS_COLUMNS, drum_column
+from loopkit.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model
+from loopkit.synthetic import synthetic_dataset, synthetic_loops
 from loopkit.train import (
-    BEST,
-    LAST,
-    METRICS,
     beta_at,
-    load_checkpoint,
-    load_model,
-    reconstruction_error,
-    synthetic_dataset,
-    synthetic_loops,
+    model_reconstruction_error,
     teacher_forcing_ratio,
     train,
     train_prior,
@@ -131,8 +126,8 @@ def test_reconstruction_error_by_hand():
     rolls[0, 0, :3] = True  # 3 cells on
     rolls[1, 5, 10:15] = True  # 5 cells on
     loops = loops_from_arrays(rolls)
-    assert reconstruction_error(_Constant(False), loops, batch_size=1) == pytest.approx(8 / (2 * 128 * 93))
-    assert reconstruction_error(_Constant(True), loops) == 0.0
+    assert model_reconstruction_error(_Constant(False), loops, batch_size=1) == pytest.approx(8 / (2 * 128 * 93))
+    assert model_reconstruction_error(_Constant(True), loops) == 0.0
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -170,7 +165,7 @@ def test_checkpoints_describe_themselves_and_load_model_rebuilds(runs, data):
         assert isinstance(model, MODEL_CLASSES[name]) and not model.training
         assert model.config == model_config(name, "smoke")
         # the rebuilt model scores exactly what the trainer recorded for that epoch
-        assert reconstruction_error(model, data.split("valid")) == pytest.approx(ckpt["best"]["value"], abs=1e-12)
+        assert model_reconstruction_error(model, data.split("valid")) == pytest.approx(ckpt["best"]["value"], abs=1e-12)
     prior = load_model(best["prior"])
     vq = load_model(best["vq_vae"])
     assert prior.codebook_size == vq.codebook_size and prior.config.latent_steps == vq.latent_steps
@@ -215,7 +210,8 @@ _RUN = textwrap.dedent(
     """
     import os, signal, sys, torch
     torch.set_num_threads(1)
-    from loopkit.train import synthetic_dataset, train
+    from loopkit.synthetic import synthetic_dataset
+    from loopkit.train import train
     name, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     def hook(info):
         if info["step"] == kill_at:
@@ -314,7 +310,7 @@ def test_cli_train(tmp_path, capsys):
     assert "teacher-forced accuracy" in capsys.readouterr().out and (tmp_path / "p" / BEST).exists()
     vq[vq.index("--epochs") + 1] = "2"  # the same directory with other settings is refused, naming the setting
     assert cli_main(vq) == 2
-    assert "train_config.epochs (1 -> 2)" in capsys.readouterr().err
+    assert "train_config.epochs: 1 -> 2" in capsys.readouterr().err
     assert cli_main(["train", "vq_vae", "--data", str(tmp_path / "nowhere"), "--profile", "smoke", "--out",
                      str(tmp_path / "q"), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -357,4 +353,4 @@ def test_every_model_trains_on_cuda_and_reloads(name, data, tmp_path):
     best = train(name, data, "smoke", tmp_path / name, device="cuda", seed=1, progress=False)
     model = load_model(best, "cuda")
     assert next(model.parameters()).is_cuda
-    assert 0 <= reconstruction_error(model, data.split("valid"), 64, "cuda") <= 1
+    assert 0 <= model_reconstruction_error(model, data.split("valid"), 64, "cuda") <= 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import UserError
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -48,23 +50,28 @@ def register(subparsers) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from ..cli import UserError
     from ..sources.demo import DemoSourceError, fetch_demo
 
     try:
         out = fetch_demo(args.out, debs=args.debs, force=args.force)
     except DemoSourceError as exc:
-        raise UserError(str(exc)) from None
+        hint = " (loopkit data demo --out DIR --debs FOLDER)" if exc.manual else ""
+        raise UserError(f"{exc}{hint}") from None
     print(f"next: loopkit extract {out} --out {out.parent / (out.name + '-loops')}")
     return 0
 
 
 def run_lmd(args: argparse.Namespace) -> int:
-    from ..cli import UserError
-    from ..sources.lmd import LMD_FULL_URL, DownloadError, download_lmd
+    from ..errors import LoopkitError
+    from ..sources.lmd import LMD_FULL_URL, DownloadError, check_hex, download_lmd
 
     if args.retries < 0:
-        raise ValueError("--retries must be 0 or more")
+        raise UserError("--retries must be 0 or more")
+    for flag, value, length in (("--md5", args.md5, 32), ("--sha256", args.sha256, 64)):
+        try:
+            check_hex(value, length, flag)
+        except LoopkitError as exc:
+            raise UserError(str(exc)) from None
     try:
         archive = download_lmd(args.out, url=args.url or LMD_FULL_URL, md5=args.md5, sha256=args.sha256,
                                retries=args.retries)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from . import UserError
+
 TABLES = ("3", "4")
 
 
@@ -53,23 +55,31 @@ def write_table(frame, out: Path, stem: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import LoopkitError
     from ..evaluate import run_checkpoints, table3, table4
-    from ..generate import MODES, normalise_form, parse_temperature
+    from ..latent import MODES, normalise_form
+    from ..sampling import parse_temperature
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = sorted(set(tables) - set(TABLES))
     if unknown or not tables:
-        raise ValueError(f"--tables takes {' and/or '.join(TABLES)}, got {args.tables!r}")
-    temperatures = [parse_temperature(t) for t in args.temperatures.split(",") if t.strip()]
+        raise UserError(f"--tables takes {' and/or '.join(TABLES)}, got {args.tables!r}")
+    try:
+        temperatures = [parse_temperature(t) for t in args.temperatures.split(",") if t.strip()]
+    except LoopkitError as exc:
+        raise UserError(f"--temperatures: {exc}") from None
     if not temperatures:
-        raise ValueError("--temperatures names no temperature")
+        raise UserError("--temperatures names no temperature")
     if "4" in tables:  # checked before any model runs
         if args.mode not in MODES:
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
+            raise UserError(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
         if args.form.strip().lower() != "paper":
-            normalise_form(args.form)
+            try:
+                normalise_form(args.form)
+            except LoopkitError as exc:
+                raise UserError(f"--form: {exc}") from None
     if args.n is not None and args.n < 1:
-        raise ValueError(f"-n must be at least 1, got {args.n}")
+        raise UserError(f"-n must be at least 1, got {args.n}")
     checkpoints = run_checkpoints(args.runs)
     if not checkpoints:
         raise FileNotFoundError(f"no trained model in {args.runs} (expected <model>/best.pt folders)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from . import UserError
+
 
 def register(subparsers) -> None:
     from ..extract import MISSING_TIME_SIGNATURE, ExtractionSettings  # light (numpy); defaults live there
@@ -88,8 +90,9 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
-    from ..cli import UserError
-    from ..extract import WorkerStartError, extract, format_funnel
+    from ..extract import extract
+    from ..funnel import format_funnel
+    from ..workers import WorkerStartError
 
     settings = settings_from_args(args)
     report: dict = {}

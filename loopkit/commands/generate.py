@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from . import UserError
+from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -38,7 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--mode", default="after",
                    help="'after' (sample, then copy: the paper's) or 'condition' (force the copied codes while "
                    "sampling, so later steps follow them); default after")  # fmt: skip
-    p.add_argument("--bpm", type=float, default=120.0, help="tempo of the MIDI and audio files (default 120)")
+    p.add_argument("--bpm", type=float, default=DEFAULT_BPM, help=f"tempo of the MIDI and audio files (default {DEFAULT_BPM:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--audio", action="store_true", help="also render each loop to OGG with FluidSynth")
     p.add_argument("--no-png", action="store_true", help="do not draw pianoroll PNGs")
@@ -49,11 +53,30 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..generate import generate_to_folder
+    from ..samples import generate_to_folder
 
-    generate_to_folder(
+    if args.n < 1:
+        raise UserError(f"-n must be at least 1, got {args.n}")
+    if not args.bpm > 0:
+        raise UserError(f"--bpm must be positive, got {args.bpm}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.span is not None and args.form in (None, "none"):
+        raise UserError("--span chooses how much of each bar a --form copies: give a bar form with it")
+    report: dict = {}
+    settings = generate_to_folder(
         args.checkpoint, args.out, args.n, temperature=args.temperature, form=args.form, span=args.span,
         mode=args.mode, bpm=args.bpm, seed=args.seed, audio=args.audio, png=not args.no_png, device=args.device,
-        batch_size=args.batch_size, prior=args.prior, vqvae=args.vqvae,
+        batch_size=args.batch_size, prior=args.prior, vqvae=args.vqvae, report=report,
     )  # fmt: skip
+    for stem, why in report["no_audio"].items():
+        print(f"{stem}: no audio ({why})", file=sys.stderr)
+    written, lps = report["written"], report["loops_per_second"]
+    rate = f" at {lps:,.0f} loops/s" if lps else ""
+    skipped = len(settings["audio_skipped"])
+    print(
+        f"generated {report['loops']} loop(s) with the {report['model']}{rate} into {args.out}: "
+        f"{written['midi']} MIDI, {written['png']} PNG, {written['ogg']} OGG written now ({report['seconds']:.1f} s)"
+        + (f"; {skipped} silent loop(s) without audio" if skipped else "")
+    )
     return 0

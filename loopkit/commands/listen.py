@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
+
+from . import UserError
+from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -32,7 +36,7 @@ def register(subparsers) -> None:
     prep.add_argument("--familiarisation-group", default=None, metavar="NAME",
                       help="take the familiarisation loops from this group only (default: from all groups)")  # fmt: skip
     prep.add_argument("--seed", type=int, default=0, help="seeds which loops are picked (default 0)")
-    prep.add_argument("--bpm", type=float, default=120.0, help="tempo of the rendered loops (default 120)")
+    prep.add_argument("--bpm", type=float, default=DEFAULT_BPM, help=f"tempo of the rendered loops (default {DEFAULT_BPM:g})")
     prep.add_argument("--repeats", type=int, default=1, help="plays of each loop in its audio (default 1)")
     prep.add_argument("--soundfont", default=None, metavar="SF2", help="a .sf2/.sf3 sound font")
     prep.add_argument("--out", required=True, metavar="DIR", help="the stimulus set folder (new or unfinished)")
@@ -60,15 +64,31 @@ def register(subparsers) -> None:
     export.set_defaults(handler=run_export)
 
 
+def parse_group_args(items: Sequence[str]) -> dict[str, str]:
+    """``["NAME=SOURCE", ...]`` (the ``--group`` options) -> ``{name: source}`` in the order given."""
+    groups: dict[str, str] = {}
+    for item in items:
+        name, sep, source = item.partition("=")
+        name, source = name.strip(), source.strip()
+        if not sep or not name or not source:
+            raise UserError(f"--group takes NAME=DIR_OR_GLOB (or NAME=data:DIR), got {item!r}")
+        if name in groups:
+            raise UserError(f"group {name!r} is given twice")
+        groups[name] = source
+    if len(groups) < 2:
+        raise UserError("a listening test needs at least two groups (--group NAME=SOURCE, repeated)")
+    return groups
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     from ..audio import with_settings
-    from ..listening.prepare import parse_group_args, prepare_stimuli
+    from ..listening.prepare import prepare_stimuli
 
     groups = parse_group_args(args.group)
     if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
     if not args.bpm > 0:
-        raise ValueError(f"--bpm must be positive, got {args.bpm}")
+        raise UserError(f"--bpm must be positive, got {args.bpm}")
     stimuli = prepare_stimuli(
         groups,
         args.out,
@@ -93,9 +113,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..listening.app import serve
 
     if not 0 < args.port < 65536:
-        raise ValueError(f"--port must be 1..65535, got {args.port}")
+        raise UserError(f"--port must be 1..65535, got {args.port}")
     if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
     serve(args.stimuli, args.db, host=args.host, port=args.port, threads=args.threads)
     return 0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-INPUT_SUFFIXES = (".mid", ".midi", ".npy")
+from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
+from . import UserError
 
 
 def register(subparsers) -> None:
@@ -22,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="MIDI_OR_NPY", help="files or folders to render")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the .ogg files (created if missing)")
     p.add_argument("--bpm", type=float, default=None,
-                   help="tempo; default: a MIDI file's own first tempo, 120 for .npy rolls")  # fmt: skip
+                   help=f"tempo; default: a MIDI file's own first tempo, {DEFAULT_BPM:g} for .npy rolls")  # fmt: skip
     p.add_argument("--repeats", type=int, default=1, help="times each loop is played back to back (default 1)")
     p.add_argument("--soundfont", default=None, metavar="SF2",
                    help="a .sf2/.sf3 sound font (default: $LOOPKIT_SOUNDFONT or pretty_midi's TimGM6mb.sf2)")  # fmt: skip
@@ -34,33 +35,14 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files named, and the .mid/.midi/.npy files inside folders named (sorted); missing paths raise."""
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
-            if not found:
-                raise FileNotFoundError(f"no .mid, .midi or .npy files in the folder {path}")
-            files.extend(found)
-        elif path.is_file():
-            if path.suffix.lower() not in INPUT_SUFFIXES:
-                raise ValueError(f"{path}: not a .mid, .midi or .npy file")
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path} does not exist")
-    return files
-
-
 def run(args: argparse.Namespace) -> int:
     import time
 
-    import numpy as np
     from tqdm import tqdm
 
     from .. import audio
     from ..atomic import write_bytes
+    from ..errors import LoopkitError
 
     settings = audio.with_settings(
         soundfont=args.soundfont,
@@ -71,30 +53,10 @@ def run(args: argparse.Namespace) -> int:
     )
     audio.resolve_soundfont(settings.soundfont)  # fail before any work when the sound font is missing
     if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+        raise UserError(f"--repeats must be at least 1, got {args.repeats}")
     if args.bpm is not None and not args.bpm > 0:
-        raise ValueError(f"--bpm must be positive, got {args.bpm}")
-    files = expand_inputs(args.inputs)
-
-    # (output name, roll, bpm) for every loop, checked before anything is rendered
-    jobs: list[tuple[str, np.ndarray, float]] = []
-    for path in files:
-        if path.suffix.lower() == ".npy":
-            rolls = audio.read_npy_rolls(path)
-            bpm = args.bpm or 120.0
-            names = [path.stem] if len(rolls) == 1 else [f"{path.stem}_{i:04d}" for i in range(len(rolls))]
-            jobs.extend((name, roll, bpm) for name, roll in zip(names, rolls))
-        else:
-            try:
-                roll = audio.read_midi_loop(path)
-                bpm = args.bpm or audio.midi_tempo(path)
-            except (RuntimeError, ValueError, OSError) as exc:
-                raise ValueError(f"{path}: cannot read MIDI: {exc}") from None
-            jobs.append((path.stem, roll, bpm))
-    names = [name for name, _, _ in jobs]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-        raise ValueError(f"two inputs would write the same file: {', '.join(c + '.ogg' for c in clashes[:5])}")
+        raise UserError(f"--bpm must be positive, got {args.bpm}")
+    jobs = audio.render_jobs(audio.expand_inputs(args.inputs), bpm=args.bpm)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             data = audio.roll_to_ogg(roll, bpm=bpm, repeats=args.repeats, settings=settings)
         except audio.InaudibleAudioError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+            raise LoopkitError(f"{name}: {exc}") from None
         write_bytes(out / f"{name}.ogg", data)
         total_bytes += len(data)
         total_seconds += audio.loop_seconds(len(roll), bpm, args.repeats) + settings.tail

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import UserError
+
 
 def register(subparsers) -> None:
     from ..config import ALL_NAMES, PROFILES
@@ -25,11 +27,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..cli import UserError
-
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     from .. import train as trainer
+    from ..checkpoints import load_checkpoint
 
     common = dict(device=args.device, seed=args.seed, progress=not args.quiet, epochs=args.epochs)
     if args.model == "prior":
@@ -40,7 +41,7 @@ def run(args) -> int:
         if args.vqvae:
             raise UserError("--vqvae is only for `loopkit train prior`")
         best = trainer.train(args.model, args.data, args.profile, args.out, **common)
-    ckpt = trainer.load_checkpoint(best)
+    ckpt = load_checkpoint(best)
     info = ckpt["best"]
     line = f"{args.model}: best epoch {info['epoch']} ({info['metric']} {info['value']:.4g}"
     if args.model == "prior":

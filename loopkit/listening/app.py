@@ -32,6 +32,7 @@ import numpy as np
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ..errors import LoopkitError
 from . import db
 from .prepare import ID_RE, StimulusSet, load_stimuli
 
@@ -273,7 +274,7 @@ def serve(
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="loopkit")
     except OSError as exc:  # the port is taken, or the address cannot be bound
-        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise LoopkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     # waitress returns on Ctrl-C after finishing the requests in flight
     print(f"stopped; {count_ratings(db_path)} rating(s) stored in {db_path}", flush=True)
 

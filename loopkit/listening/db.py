@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_bytes
+from ..errors import LoopkitError
 from .prepare import StimulusSet
 
 PHASES = ("familiarisation", "test")
@@ -91,8 +93,8 @@ def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> None:
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'stimulus_set'").fetchone()
             if row is not None and row["value"] != stimuli.fingerprint:
-                raise ValueError(
-                    f"the database {path} holds ratings of another stimulus set: give a new --db for this one"
+                raise LoopkitError(
+                    f"the database {path} holds ratings of another stimulus set: use a new database for this one"
                 )
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('stimulus_set', ?)", (stimuli.fingerprint,)
@@ -110,7 +112,7 @@ def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> None:
 def create_listener(conn: sqlite3.Connection, listener: str, test_order: list[str], phase: str) -> None:
     """Add a listener with their fixed random order of test stimuli."""
     if phase not in PHASES:
-        raise ValueError(f"unknown phase {phase!r}")
+        raise LoopkitError(f"unknown phase {phase!r}")
     conn.execute(
         "INSERT INTO listeners (id, created, phase, test_order) VALUES (?, ?, ?, ?)",
         (listener, utc_now(), phase, json.dumps(test_order)),
@@ -127,7 +129,7 @@ def get_listener(conn: sqlite3.Connection, listener: str) -> dict | None:
 
 def set_phase(conn: sqlite3.Connection, listener: str, phase: str) -> None:
     if phase not in PHASES:
-        raise ValueError(f"unknown phase {phase!r}")
+        raise LoopkitError(f"unknown phase {phase!r}")
     conn.execute("UPDATE listeners SET phase = ? WHERE id = ?", (phase, listener))
 
 
@@ -148,7 +150,7 @@ def add_rating(conn: sqlite3.Connection, listener: str, stimulus: str, rating: i
         for a rating outside 1..5
     """
     if isinstance(rating, bool) or not isinstance(rating, int) or not RATING_MIN <= rating <= RATING_MAX:
-        raise ValueError(f"a rating is a whole number from {RATING_MIN} to {RATING_MAX}, got {rating!r}")
+        raise LoopkitError(f"a rating is a whole number from {RATING_MIN} to {RATING_MAX}, got {rating!r}")
     conn.execute("BEGIN IMMEDIATE")
     try:
         cur = conn.execute(
@@ -183,7 +185,7 @@ def read_ratings(path: str | os.PathLike) -> pd.DataFrame:
                 "JOIN stimuli s ON s.id = r.stimulus ORDER BY r.time, r.listener, r.stimulus"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{path} is not a loopkit ratings database ({exc})") from None
+            raise LoopkitError(f"{path} is not a loopkit ratings database ({exc})") from None
     df = pd.DataFrame([dict(r) for r in rows], columns=EXPORT_COLUMNS)
     df["rating"] = df["rating"].astype(int)
     return df
@@ -191,8 +193,6 @@ def read_ratings(path: str | os.PathLike) -> pd.DataFrame:
 
 def export_ratings(db: str | os.PathLike, out: str | os.PathLike) -> int:
     """Write the ratings as CSV (``EXPORT_COLUMNS``), atomically; returns the number of rows."""
-    from ..atomic import write_bytes
-
     df = read_ratings(db)
     out = Path(out)
     if not out.parent.is_dir():

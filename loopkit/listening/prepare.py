@@ -33,7 +33,10 @@ import numpy as np
 
 from ..atomic import write_bytes
 from ..audio import AudioSettings, loop_seconds, roll_to_ogg
-from ..pianoroll import LOOP_STEPS, N_COLUMNS
+from ..dataset import load_loops
+from ..errors import LoopkitError
+from ..pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
+from ..version import __version__
 
 MANIFEST = "stimuli.json"
 PLAN = "plan.json"
@@ -60,12 +63,10 @@ class Candidate:
 
 
 def _midi_loop(path: Path) -> np.ndarray:
-    from ..pianoroll import midi_to_roll
-
     try:
         return midi_to_roll(path, steps=LOOP_STEPS)
     except Exception as exc:  # symusic raises RuntimeError/ValueError/IOError for broken files
-        raise ValueError(f"{path}: not a readable 8-bar loop ({exc})") from None
+        raise LoopkitError(f"{path}: not a readable 8-bar loop ({exc})") from None
 
 
 def group_candidates(spec: str) -> list[Candidate]:
@@ -77,12 +78,10 @@ def group_candidates(spec: str) -> list[Candidate]:
         glob pattern (the .mid/.midi files it matches) or a single .mid file
     """
     if spec.startswith(DATA_PREFIX):
-        from ..dataset import load_loops
-
         root = spec[len(DATA_PREFIX) :]
         train = load_loops(root).split("train")
         if len(train) == 0:
-            raise ValueError(f"the data set at {root} has no loops in its training split")
+            raise LoopkitError(f"the data set at {root} has no loops in its training split")
         packed = train.rolls
         sources = train.meta["source"].astype(str).tolist()
         starts = train.meta["start_bar"].tolist()
@@ -96,7 +95,7 @@ def group_candidates(spec: str) -> list[Candidate]:
         where = f"the folder {path}"
     elif path.is_file():
         if path.suffix.lower() not in MIDI_SUFFIXES:
-            raise ValueError(f"{path} is not a .mid/.midi file")
+            raise LoopkitError(f"{path} is not a .mid/.midi file")
         files, where = [path], str(path)
     elif globlib.has_magic(spec):
         files = sorted(Path(p) for p in globlib.glob(spec) if Path(p).suffix.lower() in MIDI_SUFFIXES)
@@ -106,22 +105,6 @@ def group_candidates(spec: str) -> list[Candidate]:
     if not files:
         raise FileNotFoundError(f"no .mid files in {where}")
     return [Candidate(str(p), (lambda p=p: _midi_loop(p))) for p in files]
-
-
-def parse_group_args(items: Sequence[str]) -> dict[str, str]:
-    """``["NAME=SOURCE", ...]`` (the ``--group`` options) -> ``{name: source}`` in the order given."""
-    groups: dict[str, str] = {}
-    for item in items:
-        name, sep, source = item.partition("=")
-        name, source = name.strip(), source.strip()
-        if not sep or not name or not source:
-            raise ValueError(f"--group takes NAME=DIR_OR_GLOB (or NAME=data:DIR), got {item!r}")
-        if name in groups:
-            raise ValueError(f"group {name!r} is given twice")
-        groups[name] = source
-    if len(groups) < 2:
-        raise ValueError("a listening test needs at least two groups (--group NAME=SOURCE, repeated)")
-    return groups
 
 
 def pick_stimuli(
@@ -137,26 +120,26 @@ def pick_stimuli(
     sorted candidate lists.
     """
     if per_group < 1:
-        raise ValueError(f"per-group must be at least 1, got {per_group}")
+        raise LoopkitError(f"per-group must be at least 1, got {per_group}")
     if familiarisation < 0:
-        raise ValueError(f"familiarisation must not be negative, got {familiarisation}")
+        raise LoopkitError(f"familiarisation must not be negative, got {familiarisation}")
     if familiarisation_group is not None and familiarisation_group not in candidates:
-        raise ValueError(f"familiarisation group {familiarisation_group!r} is not one of the groups")
+        raise LoopkitError(f"familiarisation group {familiarisation_group!r} is not one of the groups")
     rng = np.random.default_rng(seed)
     picks: list[tuple[str, str, Candidate]] = []
     left: dict[str, list[Candidate]] = {}
     for group, cands in candidates.items():
         if len(cands) < per_group:
-            raise ValueError(f"group {group!r} has {len(cands)} loop(s), fewer than the {per_group} asked for")
+            raise LoopkitError(f"group {group!r} has {len(cands)} loop(s), fewer than the {per_group} asked for")
         order = rng.permutation(len(cands))
         picks.extend(("test", group, cands[i]) for i in sorted(order[:per_group]))
         left[group] = [cands[i] for i in order[per_group:]]
     pool_groups = [familiarisation_group] if familiarisation_group else [g for g in candidates]
     available = sum(len(left[g]) for g in pool_groups)
     if familiarisation > available:
-        raise ValueError(
+        raise LoopkitError(
             f"{familiarisation} familiarisation loop(s) asked for but only {available} loop(s) are left after "
-            "the test loops: add loops or lower --familiarisation"
+            "the test loops: add loops or ask for fewer familiarisation loops"
         )
     cycle = [pool_groups[i] for i in rng.permutation(len(pool_groups))]
     chosen = 0
@@ -216,19 +199,19 @@ def load_stimuli(path: str | os.PathLike, verify: bool = True) -> StimulusSet:
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{manifest_path} is not valid JSON: {exc}") from None
+        raise LoopkitError(f"{manifest_path} is not valid JSON: {exc}") from None
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{manifest_path} is not a loopkit stimulus set (format {manifest.get('format')!r})")
+        raise LoopkitError(f"{manifest_path} is not a loopkit stimulus set (format {manifest.get('format')!r})")
     stimuli = StimulusSet(root, manifest)
     for s in stimuli.stimuli:
         if not ID_RE.match(s["id"]) or s["role"] not in ROLES:
-            raise ValueError(f"{manifest_path}: bad stimulus entry {s.get('id')!r}")
+            raise LoopkitError(f"{manifest_path}: bad stimulus entry {s.get('id')!r}")
         if verify:
             audio = root / AUDIO_DIR / f"{s['id']}.ogg"
             if not audio.is_file() or audio.stat().st_size != s["bytes"]:
                 raise FileNotFoundError(f"{audio} is missing or damaged: prepare the stimulus set again")
     if not stimuli.test_ids:
-        raise ValueError(f"{manifest_path} holds no test stimuli")
+        raise LoopkitError(f"{manifest_path} holds no test stimuli")
     return stimuli
 
 
@@ -251,7 +234,7 @@ def prepare_stimuli(
     per_group: int = 10,
     familiarisation: int = 3,
     seed: int = 0,
-    bpm: float = 120.0,
+    bpm: float = DEFAULT_BPM,
     repeats: int = 1,
     settings: AudioSettings | None = None,
     familiarisation_group: str | None = None,
@@ -273,8 +256,6 @@ def prepare_stimuli(
     """
     from tqdm import tqdm
 
-    from ..pianoroll import write_midi
-
     settings = settings or AudioSettings()
     out = Path(out)
     key = _plan_key(groups, per_group, familiarisation, seed, familiarisation_group, bpm, repeats, settings)
@@ -282,15 +263,15 @@ def prepare_stimuli(
     if plan_path.exists():
         plan = json.loads(plan_path.read_text())
         if plan.get("key") != key:
-            raise ValueError(
-                f"{out} already holds a stimulus set prepared with other settings: choose another --out or "
-                "delete the folder"
+            raise LoopkitError(
+                f"{out} already holds a stimulus set prepared with other settings: choose another folder or "
+                "delete this one"
             )
         if (out / MANIFEST).exists():
             return load_stimuli(out)
     else:
         if out.exists() and any(out.iterdir()):
-            raise ValueError(f"{out} exists and is not empty: choose a new folder for the stimulus set")
+            raise LoopkitError(f"{out} exists and is not empty: choose a new folder for the stimulus set")
         candidates = {name: group_candidates(spec) for name, spec in groups.items()}
         picks = pick_stimuli(candidates, per_group, familiarisation, seed, familiarisation_group)
         ids: set[str] = set()
@@ -321,11 +302,11 @@ def prepare_stimuli(
                 )
             roll = np.asarray(cand.load(), dtype=bool)
             if roll.shape != (LOOP_STEPS, N_COLUMNS):
-                raise ValueError(f"{entry['source']}: expected a ({LOOP_STEPS}, {N_COLUMNS}) loop, got {roll.shape}")
+                raise LoopkitError(f"{entry['source']}: expected a ({LOOP_STEPS}, {N_COLUMNS}) loop, got {roll.shape}")
             try:
                 data = roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings)
             except ValueError as exc:  # e.g. an empty loop: nothing to hear
-                raise ValueError(
+                raise LoopkitError(
                     f"{entry['source']} (group {entry['group']!r}): {exc}; replace or remove it and delete {out} "
                     "to plan the stimulus set again"
                 ) from None
@@ -341,8 +322,6 @@ def prepare_stimuli(
                 "seconds": round(loop_seconds(LOOP_STEPS, bpm, repeats) + settings.tail, 6),
             }
         )
-
-    from .. import __version__
 
     manifest = {
         "format": FORMAT,

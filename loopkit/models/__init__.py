@@ -3,12 +3,13 @@
 Every model takes loops ``x`` of shape (b, t=128, p=93) as floats; ``forward(x)`` returns a dict with
 ``logits`` (b, t, p) and its loss terms, ``model.loss(out, beta)`` the training objective, and
 ``reconstruct(x)`` the thresholded (sigmoid >= 0.5) reconstruction as bool. ``build_model(name, config)``
-makes one by name; ``loopkit.train.load_model(path)`` rebuilds one from a checkpoint.
+makes one by name; ``loopkit.checkpoints.load_model(path)`` rebuilds one from a checkpoint.
 """
 
 from __future__ import annotations
 
 from ..config import MODEL_NAMES, PRIOR_NAME, model_config
+from ..errors import LoopkitError
 from .ar_lstm_vae import ARLSTMVAE
 from .cnn_vae import CNNVAE
 from .nonar_lstm_vae import NonARLSTMVAE
@@ -24,20 +25,10 @@ MODEL_CLASSES = {
     "prior": LSTMPrior,
 }
 
-#: The models' names as the paper's tables print them.
-PAPER_NAMES = {
-    "ar_lstm_vae": "AR LSTM-VAE",
-    "nonar_lstm_vae": "NonAR LSTM-VAE",
-    "cnn_vae": "CNN-VAE",
-    "vq_vae": "VQ-VAE",
-    "prior": "LSTM prior",
-}
-
-
 def build_model(name: str, config=None, profile: str = "paper"):
     """A freshly initialised model ``name``; ``config`` defaults to ``model_config(name, profile)``."""
     if name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_CLASSES)}")
+        raise LoopkitError(f"unknown model {name!r}; known: {', '.join(MODEL_CLASSES)}")
     config = config if config is not None else model_config(name, profile)
     if name == PRIOR_NAME:
         return LSTMPrior(config=config)
@@ -52,7 +43,6 @@ __all__ = [
     "MODEL_CLASSES",
     "MODEL_NAMES",
     "NonARLSTMVAE",
-    "PAPER_NAMES",
     "VQVAE",
     "build_model",
 ]

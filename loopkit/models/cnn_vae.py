@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..config import CNNVAEConfig
+from ..errors import LoopkitError
 from .blocks import ContinuousVAE, ResidualBlock, Upsample, conv_block, he_init
 
 
@@ -34,7 +35,7 @@ class CNNVAE(ContinuousVAE):
         ups = c.steps // c.decoder_start_steps
         n_up = ups.bit_length() - 1
         if c.decoder_start_steps << n_up != c.steps:
-            raise ValueError(f"steps {c.steps} must be decoder_start_steps {c.decoder_start_steps} times a power of 2")
+            raise LoopkitError(f"steps {c.steps} must be decoder_start_steps {c.decoder_start_steps} times a power of 2")
         self.from_z = nn.Linear(c.latent_dim, c.channels * c.decoder_start_steps)
         dec = []
         for i in range(n_up):

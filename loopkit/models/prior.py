@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import PriorConfig
+from ..errors import LoopkitError
 from .blocks import he_init
 
 
@@ -31,7 +32,7 @@ class LSTMPrior(nn.Module):
         if config is None:
             config = PriorConfig(**({"codebook_size": codebook_size} if codebook_size else {}), **kwargs)
         elif codebook_size is not None and codebook_size != config.codebook_size:
-            raise ValueError(f"codebook_size {codebook_size} disagrees with config.codebook_size {config.codebook_size}")
+            raise LoopkitError(f"codebook_size {codebook_size} disagrees with config.codebook_size {config.codebook_size}")
         self.config = config
         c = config
         self.codebook_size = c.codebook_size

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..config import VQVAEConfig
+from ..errors import LoopkitError
 from .blocks import ResidualBlock, Upsample, bce_per_loop, conv_block, he_init, threshold
 from .quantizer import EMAQuantizer
 
@@ -16,7 +17,7 @@ from .quantizer import EMAQuantizer
 def _downsamplings(steps: int, latent_steps: int) -> int:
     n = (steps // latent_steps).bit_length() - 1 if latent_steps > 0 else -1
     if latent_steps < 1 or latent_steps << n != steps:
-        raise ValueError(f"latent_steps must be {steps} divided by a power of 2, got {latent_steps}")
+        raise LoopkitError(f"latent_steps must be {steps} divided by a power of 2, got {latent_steps}")
     return n
 
 

@@ -41,7 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
-from ..atomic import write_json
+from ..atomic import file_hash, write_json
+from ..errors import LoopkitError
+from ..pianoroll import BASS_PROGRAMS, read_score
+from ..version import __version__
 from . import wad
 
 MANIFEST = "manifest.json"
@@ -89,7 +92,14 @@ DEMO_SOURCES: tuple[DebianSource, ...] = (
 
 
 class DemoSourceError(RuntimeError):
-    """The demo corpus could not be obtained (no apt, no mirror, a missing or wrong .deb); the text says what to do."""
+    """The demo corpus could not be obtained (no apt, no mirror, a missing or wrong .deb); the text says what to do.
+
+    ``manual`` is True when the remedy is to download the .deb files by hand and pass their folder as ``debs``.
+    """
+
+    def __init__(self, message: str, manual: bool = False):
+        super().__init__(message)
+        self.manual = manual
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -98,26 +108,23 @@ class DemoSourceError(RuntimeError):
 
 def _manual_instructions(sources: tuple[DebianSource, ...] = DEMO_SOURCES) -> str:
     pages = ", ".join(s.download_page for s in sources)
-    return (
-        f"download the .deb files by hand ({pages}) into one folder and run "
-        f"`loopkit data demo --out DIR --debs FOLDER`"
-    )
+    return f"download the .deb files by hand ({pages}) into one folder and give that folder as debs"
 
 
 def _ar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
     """Members of a Unix ``ar`` archive (the container of a .deb): 8-byte magic, then 60-byte headers + data."""
     if not data.startswith(b"!<arch>\n"):
-        raise ValueError("not a .deb file (no ar archive magic)")
+        raise LoopkitError("not a .deb file (no ar archive magic)")
     pos = 8
     while pos + 60 <= len(data):
         header = data[pos : pos + 60]
         if header[58:60] != b"`\n":
-            raise ValueError(f"corrupt .deb: bad ar member header at byte {pos}")
+            raise LoopkitError(f"corrupt .deb: bad ar member header at byte {pos}")
         name = header[0:16].decode("ascii", errors="replace").strip().rstrip("/")
         size = int(header[48:58].decode("ascii").strip())
         start = pos + 60
         if start + size > len(data):
-            raise ValueError(f"corrupt .deb: member {name!r} is truncated")
+            raise LoopkitError(f"corrupt .deb: member {name!r} is truncated")
         yield name, data[start : start + size]
         pos = start + size + (size % 2)  # members are padded to an even offset
 
@@ -210,7 +217,7 @@ def find_debs(folder: str | os.PathLike, packages: list[str], use_dpkg: bool | N
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"--debs folder {folder} does not exist")
+        raise FileNotFoundError(f"the folder of .deb files {folder} does not exist")
     found, problems = {}, []
     for package in packages:
         candidates = sorted(folder.glob(f"{package}_*.deb"))
@@ -222,7 +229,8 @@ def find_debs(folder: str | os.PathLike, packages: list[str], use_dpkg: bool | N
             found[package] = candidates[0]
     if problems:
         wanted = [s for s in DEMO_SOURCES if s.package in packages]
-        raise DemoSourceError(f"in {folder}: {'; '.join(problems)}. To get them, {_manual_instructions(tuple(wanted))}")
+        raise DemoSourceError(f"in {folder}: {'; '.join(problems)}. To get them, {_manual_instructions(tuple(wanted))}",
+                              manual=True)  # fmt: skip
     for package, deb in found.items():
         actual = deb_fields(deb, use_dpkg)["Package"]
         if actual != package:
@@ -239,14 +247,16 @@ def download_debs(packages: list[str], dest: str | os.PathLike) -> dict[str, Pat
     wanted = tuple(s for s in DEMO_SOURCES if s.package in packages) or DEMO_SOURCES
     apt = shutil.which("apt-get")
     if apt is None:
-        raise DemoSourceError(f"apt-get was not found (not a Debian or Ubuntu system); {_manual_instructions(wanted)}")
+        raise DemoSourceError(f"apt-get was not found (not a Debian or Ubuntu system); {_manual_instructions(wanted)}",
+                              manual=True)  # fmt: skip
     try:
         proc = subprocess.run(
             [apt, "download", *packages], cwd=dest, capture_output=True, text=True, timeout=APT_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired:
         raise DemoSourceError(
-            f"apt-get download took longer than {APT_TIMEOUT_S} s; check the network, or {_manual_instructions(wanted)}"
+            f"apt-get download took longer than {APT_TIMEOUT_S} s; check the network, or {_manual_instructions(wanted)}",
+            manual=True,
         ) from None
     if proc.returncode != 0:
         errors = [line for line in proc.stderr.splitlines() if line.startswith("E:")] or proc.stderr.splitlines()
@@ -254,7 +264,7 @@ def download_debs(packages: list[str], dest: str | os.PathLike) -> dict[str, Pat
         hint = ""
         if "Unable to locate package" in proc.stderr or "has no installation candidate" in proc.stderr:
             hint = "run `sudo apt-get update` first (Ubuntu has these packages in universe), or "
-        raise DemoSourceError(f"apt-get download failed ({first}); {hint}{_manual_instructions(wanted)}")
+        raise DemoSourceError(f"apt-get download failed ({first}); {hint}{_manual_instructions(wanted)}", manual=True)
     return find_debs(dest, packages)
 
 
@@ -266,21 +276,11 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def bass_and_drums(midi: bytes) -> tuple[bool, bool]:
     """Whether a MIDI file has a bass track (non-drum, GM program 32..39, with notes) and a drum track with notes.
 
     The same track test as ``loopkit.pianoroll`` (read with symusic).
     """
-    from ..pianoroll import BASS_PROGRAMS, read_score
-
     score = read_score(midi)
     bass = any((not t.is_drum) and t.program in BASS_PROGRAMS and len(t.notes) > 0 for t in score.tracks)
     drums = any(t.is_drum and len(t.notes) > 0 for t in score.tracks)
@@ -360,7 +360,7 @@ def _stage_source(root: Path, source: DebianSource, fields: dict[str, str], deb:
         "version": fields["Version"],
         "licence": licence_name(licence_text.decode("utf-8", errors="replace")),
         "licence_files": extra,
-        "deb": {"name": deb.name, "sha256": sha256_file(deb)},
+        "deb": {"name": deb.name, "sha256": file_hash(deb)},
         "folder": source.folder,
         "files": files,
         "duplicates": duplicates,
@@ -380,8 +380,6 @@ def read_manifest(out: str | os.PathLike) -> dict:
 
 
 def _write_manifest(out: Path, entries: dict[str, dict]) -> None:
-    from .. import __version__
-
     manifest = {
         "corpus": "loopkit demo corpus: bass+drum MIDI from Debian packages",
         "written_by": f"loopkit {__version__} (loopkit data demo)",
@@ -401,7 +399,7 @@ def source_complete(out: str | os.PathLike, entry: dict | None) -> bool:
         expected = {f["name"]: f["sha256"] for f in entry["files"]} | dict(entry["licence_files"])
     except (KeyError, TypeError):
         return False
-    return all((folder / name).is_file() and sha256_file(folder / name) == digest for name, digest in expected.items())
+    return all((folder / name).is_file() and file_hash(folder / name) == digest for name, digest in expected.items())
 
 
 @contextlib.contextmanager
@@ -459,7 +457,7 @@ def fetch_demo(
     say = echo or (lambda _msg: None)
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        raise LoopkitError(f"the corpus folder {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         for stale in out.glob(PARTIAL_PREFIX + "*"):  # left by an interrupted run

@@ -32,7 +32,9 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import write_json
+from ..atomic import file_hash, write_json
+from ..errors import LoopkitError
+from ..version import __version__
 
 LMD_FULL_URL = "http://hog.ee.columbia.edu/craffel/lmd/lmd_full.tar.gz"
 LMD_FULL_NAME = "lmd_full.tar.gz"
@@ -51,12 +53,14 @@ class ChecksumError(DownloadError):
     """The downloaded bytes do not have the expected digest."""
 
 
-def _check_hex(value: str | None, length: int, option: str) -> str | None:
+def check_hex(value: str | None, length: int, name: str) -> str | None:
+    """A digest given as ``length`` hexadecimal digits, lower case (None stays None); ``name`` is what the error
+    calls it."""
     if value is None:
         return None
     value = value.strip().lower()
     if not re.fullmatch(f"[0-9a-f]{{{length}}}", value):
-        raise ValueError(f"{option} must be {length} hexadecimal digits, not {value!r}")
+        raise LoopkitError(f"{name} must be {length} hexadecimal digits, not {value!r}")
     return value
 
 
@@ -95,8 +99,6 @@ def download_file(
         On an HTTP error status, or when the retries are spent; the part file is kept for the next run.
     """
     from tqdm import tqdm
-
-    from .. import __version__
 
     say = echo or (lambda _msg: None)
     part = Path(part)
@@ -257,14 +259,6 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
 
 
 
-def _digest_file(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_lmd(
     out: str | os.PathLike,
     url: str = LMD_FULL_URL,
@@ -294,21 +288,21 @@ def download_lmd(
         On network failure (the partial file is kept for resuming) or a corrupt archive (deleted).
     """
     say = echo or (lambda _msg: None)
-    md5 = _check_hex(md5 or OFFICIAL_MD5, 32, "--md5")
-    sha256 = _check_hex(sha256, 64, "--sha256")
+    md5 = check_hex(md5 or OFFICIAL_MD5, 32, "md5")
+    sha256 = check_hex(sha256, 64, "sha256")
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"--url must be an http:// or https:// address, not {url!r}")
+        raise LoopkitError(f"the url must be an http:// or https:// address, not {url!r}")
     name = Path(urllib.parse.unquote(parsed.path)).name or LMD_FULL_NAME
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        raise LoopkitError(f"the download folder {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     final, part, record = out / name, out / f"{name}.part", out / f"{name}.json"
 
     if final.exists():
         for algorithm, expected in (("md5", md5), ("sha256", sha256)):
-            if expected and _digest_file(final, algorithm) != expected:
+            if expected and file_hash(final, algorithm) != expected:
                 raise ChecksumError(
                     f"{final} is already here but its {algorithm.upper()} is not {expected}; delete it to download "
                     f"again"

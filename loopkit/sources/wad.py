@@ -20,6 +20,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import LoopkitError
+
 WAD_MAGICS = (b"IWAD", b"PWAD")
 HEADER = struct.Struct("<4sii")  # magic, number of lumps, directory offset
 RECORD = struct.Struct("<ii8s")  # lump offset, lump size, name
@@ -60,12 +62,12 @@ def read_directory(data: bytes) -> tuple[str, list[Lump]]:
         When the bytes are not a WAD (wrong magic, too short) or the directory or a lump lies outside the file.
     """
     if len(data) < HEADER.size:
-        raise ValueError(f"not a WAD file: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
+        raise LoopkitError(f"not a WAD file: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
     magic, count, dir_offset = HEADER.unpack_from(data, 0)
     if magic not in WAD_MAGICS:
-        raise ValueError(f"not a WAD file: magic {magic!r}, expected b'IWAD' or b'PWAD'")
+        raise LoopkitError(f"not a WAD file: magic {magic!r}, expected b'IWAD' or b'PWAD'")
     if count < 0 or dir_offset < 0 or dir_offset + count * RECORD.size > len(data):
-        raise ValueError(
+        raise LoopkitError(
             f"corrupt WAD: directory of {count} records at offset {dir_offset} does not fit in {len(data)} bytes"
         )
     lumps = []
@@ -73,7 +75,7 @@ def read_directory(data: bytes) -> tuple[str, list[Lump]]:
         offset, size, raw = RECORD.unpack_from(data, dir_offset + i * RECORD.size)
         name = _decode_name(raw)
         if offset < 0 or size < 0 or offset + size > len(data):
-            raise ValueError(
+            raise LoopkitError(
                 f"corrupt WAD: lump {i} ({name!r}) at offset {offset}, size {size} lies outside the "
                 f"{len(data)}-byte file"
             )
@@ -114,13 +116,13 @@ def build_wad(lumps: list[tuple[str, bytes]], magic: bytes = b"PWAD") -> bytes:
     the tests and handy for packing loops for a Doom engine.
     """
     if magic not in WAD_MAGICS:
-        raise ValueError(f"magic must be one of {WAD_MAGICS}, not {magic!r}")
+        raise LoopkitError(f"magic must be one of {WAD_MAGICS}, not {magic!r}")
     body = bytearray()
     records = bytearray()
     for name, payload in lumps:
         raw = name.encode("ascii")
         if len(raw) > 8:
-            raise ValueError(f"lump name {name!r} is longer than 8 bytes")
+            raise LoopkitError(f"lump name {name!r} is longer than 8 bytes")
         records += RECORD.pack(HEADER.size + len(body), len(payload), raw.ljust(8, b"\0"))
         body += payload
     return HEADER.pack(magic, len(lumps), HEADER.size + len(body)) + bytes(body) + bytes(records)

@@ -1,0 +1,201 @@
+"""Checkpoints (Experiment Details): the file format, writing and reading it, rebuilding a model from a checkpoint
+alone, and pairing a VQ-VAE with the prior trained on its codes.
+
+A checkpoint is a ``torch.save``'d dict (read back with ``weights_only=True``)::
+
+    format            "loopkit-checkpoint-1"
+    kind              "best" or "last"
+    model             "ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae" or "prior"
+    config            the architecture (``dataclasses.asdict`` of ``loopkit.config``'s dataclass): rebuilds the model
+    train_config      the training settings; profile, seed: the named profile and the seed of the run
+    data_fingerprint  ``Loops.fingerprint`` of the data set it was trained on; data_path where that was
+    extra             the prior's VQ-VAE: ``vqvae_checkpoint`` (its path) and ``vqvae_digest`` (``file_digest``)
+    epoch, step       how far training got; history: one row per epoch (metrics.csv); best: the best epoch so far
+    loopkit_version, device
+    state_dict        the weights
+    optimizer, scheduler, scaler, rng       (``last.pt`` only) what resuming needs
+
+A run directory (``loopkit.train``) holds ``LAST``, ``BEST`` and ``METRICS``. Every checkpoint is written
+atomically (``loopkit.atomic``). Both the trainer and the generator depend on this module, not on each other.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .atomic import file_hash, write_with
+from .config import config_from_dict
+from .errors import LoopkitError
+from .models import build_model
+
+CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
+#: The files of a run directory: everything needed to resume, the best epoch's weights, one row per epoch.
+LAST = "last.pt"
+BEST = "best.pt"
+METRICS = "metrics.csv"
+#: What ``load_model`` keeps of a checkpoint as the model's ``checkpoint`` attribute (everything but tensors).
+METADATA = ("model", "profile", "epoch", "step", "seed", "data_fingerprint", "data_path", "loopkit_version", "best",
+            "train_config", "extra")  # fmt: skip
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto" -> CUDA when present, else CPU. Asking for CUDA without one is a ``LoopkitError``."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LoopkitError("device 'cuda' was asked for but torch sees no CUDA device (use the CPU)")
+    return device
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write a checkpoint dict (see the module docstring) atomically; returns the path."""
+    return write_with(path, lambda fh: torch.save(state, fh))
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict; a ``FileNotFoundError``/``LoopkitError`` with one line if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise LoopkitError(f"{path} is not a readable loopkit checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise LoopkitError(f"{path} is not a loopkit checkpoint (format {CHECKPOINT_FORMAT})")
+    return ckpt
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Rebuild a trained model (or the prior) from a checkpoint alone, in eval mode on ``device``.
+
+    The model gets a ``checkpoint`` attribute: the checkpoint's metadata (``METADATA``: model, profile, epoch,
+    step, data fingerprint, best validation score, loopkit version, ...) and its path, without the tensors.
+    """
+    ckpt = load_checkpoint(path, device)
+    name = ckpt["model"]
+    model = build_model(name, config_from_dict(name, ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device).eval()
+    model.checkpoint = {k: ckpt.get(k) for k in METADATA} | {"path": str(path)}
+    return model
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a checkpoint file, first 16 hex digits: how a prior records the VQ-VAE it was trained on."""
+    return file_hash(path)[:16]
+
+
+def model_name(model) -> str:
+    """The registry name of a loaded model (``"vq_vae"``, ``"prior"``, ``"cnn_vae"``, ...)."""
+    name = getattr(model, "name", None)
+    if not isinstance(name, str):
+        raise LoopkitError(f"{type(model).__name__} is not a loopkit model")
+    return name
+
+
+def check_pair(vqvae, prior) -> None:
+    """Raise unless the prior models this VQ-VAE's codes (same K and t)."""
+    if prior.codebook_size != vqvae.codebook_size or prior.config.latent_steps != vqvae.latent_steps:
+        raise LoopkitError(
+            f"the prior models K = {prior.codebook_size}, t = {prior.config.latent_steps} but the VQ-VAE has "
+            f"K = {vqvae.codebook_size}, t = {vqvae.latent_steps}: they were not trained together"
+        )
+
+
+def _recorded_vqvae(prior_path: Path, recorded: str | None) -> list[Path]:
+    """Where a prior's VQ-VAE may be: as recorded (absolute, or relative to the working directory, to the prior's
+    folder or to its parent), then ``<runs>/vq_vae/best.pt`` beside a ``<runs>/prior/`` folder."""
+    out: list[Path] = []
+    if recorded:
+        rec = Path(recorded)
+        out.append(rec)
+        if not rec.is_absolute():
+            out += [prior_path.parent / rec, prior_path.parent.parent / rec]
+        out.append(prior_path.parent.parent / rec.parent.name / rec.name)
+    out.append(prior_path.parent.parent / "vq_vae" / BEST)
+    seen, unique = set(), []
+    for p in out:
+        key = str(p.resolve()) if p.exists() else str(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def load_generator(
+    checkpoint: str | os.PathLike,
+    *,
+    prior: str | os.PathLike | None = None,
+    vqvae: str | os.PathLike | None = None,
+    device="cpu",
+):
+    """Load what ``loopkit.generate.generate`` needs from checkpoints: ``(model, prior)``, prior None for a
+    continuous VAE.
+
+    ``checkpoint`` may be
+
+    * the prior's checkpoint (``loopkit train prior``): its VQ-VAE is the one it records (``extra.vqvae_checkpoint``,
+      checked by the recorded SHA-256 digest), looked up as recorded, relative to the prior's folder, and as
+      ``../vq_vae/best.pt``; ``vqvae=`` names it explicitly when it has moved;
+    * a VQ-VAE checkpoint, with ``prior=`` naming its prior's checkpoint;
+    * a continuous VAE's checkpoint (AR/NonAR LSTM-VAE, CNN-VAE).
+
+    A prior recorded against other VQ-VAE weights (digest mismatch) is refused: its codes would mean nothing.
+    """
+    path = Path(checkpoint)
+    first = load_model(path, device)
+    name = model_name(first)
+    if name == "prior":
+        if prior is not None:
+            raise LoopkitError(f"{path} is already a prior; name a prior only beside a VQ-VAE checkpoint")
+        prior_model, prior_path = first, path
+        vq_path = Path(vqvae) if vqvae is not None else None
+    elif name == "vq_vae":
+        if prior is None:
+            raise LoopkitError(
+                f"{path} is a VQ-VAE: its codes come from its LSTM prior; pass the prior's checkpoint "
+                "(`loopkit train prior`) instead, or name the prior beside it"
+            )
+        if vqvae is not None:
+            raise LoopkitError("a VQ-VAE is named only beside a prior's checkpoint; here the checkpoint is the VQ-VAE")
+        prior_path = Path(prior)
+        prior_model = load_model(prior_path, device)
+        if model_name(prior_model) != "prior":
+            raise LoopkitError(f"{prior_path} holds a {model_name(prior_model)}, not the LSTM prior")
+        vq_path = path
+    elif name in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae"):
+        if prior is not None or vqvae is not None:
+            raise LoopkitError(f"{path} is a {name}: it samples z ~ N(0, I) and takes no prior and no VQ-VAE")
+        return first, None
+    else:
+        raise LoopkitError(f"cannot generate from a {name} checkpoint")
+
+    extra = (prior_model.checkpoint or {}).get("extra") or {}
+    digest = extra.get("vqvae_digest")
+    if vq_path is None:
+        candidates = _recorded_vqvae(prior_path, extra.get("vqvae_checkpoint"))
+        existing = [p for p in candidates if p.is_file()]
+        matching = [p for p in existing if digest is None or file_digest(p) == digest]
+        if not matching:
+            where = extra.get("vqvae_checkpoint") or "(not recorded)"
+            if existing:
+                raise LoopkitError(
+                    f"the prior {prior_path} was trained on the VQ-VAE {where} (digest {digest}); "
+                    f"{existing[0]} holds other weights: name the right VQ-VAE checkpoint"
+                )
+            raise FileNotFoundError(f"the prior {prior_path} was trained on the VQ-VAE {where}, which is not "
+                                    "there: name its checkpoint")  # fmt: skip
+        vq_path = matching[0]
+    elif digest is not None and file_digest(vq_path) != digest:
+        raise LoopkitError(f"the prior {prior_path} was trained on other VQ-VAE weights than {vq_path} (digest "
+                           f"{file_digest(vq_path)}, recorded {digest})")  # fmt: skip
+    vq = first if name == "vq_vae" else load_model(vq_path, device)
+    if model_name(vq) != "vq_vae":
+        raise LoopkitError(f"{vq_path} holds a {model_name(vq)}, not a VQ-VAE")
+    check_pair(vq, prior_model)
+    return vq, prior_model
