@@ -1,0 +1,190 @@
+"""The shape of the package: every module imports; imports run one way, in layers (no cycle, counting imports
+inside functions); no module imports another module's private name; library errors never name a command-line
+flag (only ``loopkit.commands`` and ``loopkit.cli`` speak in flags)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import re
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+
+import loopkit
+
+PACKAGE = Path(loopkit.__file__).resolve().parent
+
+#: The layers, lowest first: a module imports only from its own layer or a lower one. The paper's sections read
+#: upwards: the representation, the rules, the data set, the models, their checkpoints, training and sampling,
+#: latent manipulation, generation, the tables, what the book plays and shows, the command line. ``metrics`` is
+#: pure numpy over loops and codes and imports nothing from the models, so it sits below them (``latent`` counts
+#: codes with it for Figure 5).
+LAYERS = [
+    ("version", "errors", "atomic", "paper", "corpus", "workers"),
+    ("pianoroll",),
+    ("loops", "config"),
+    ("dataset",),
+    ("funnel", "journal", "synthetic", "metrics"),
+    ("extract", "describe", "sources", "sources.*"),
+    ("models", "models.*"),
+    ("checkpoints",),
+    ("train", "sampling"),
+    ("latent",),
+    ("generate",),
+    ("evaluate",),
+    ("audio", "plots"),
+    ("display", "samples", "listening", "listening.*"),
+    ("book",),
+    ("commands", "commands.*"),
+    ("cli", "__main__", ""),  # "" is the package itself (loopkit/__init__.py)
+]
+
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-n)\b")
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the package, by its name relative to ``loopkit`` ("" for the package itself)."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _layer(name: str) -> int:
+    found = [i for i, layer in enumerate(LAYERS) for pattern in layer if name == pattern or fnmatch(name, pattern)]
+    assert found, f"loopkit.{name} is in no layer of tests/test_architecture.py: place it"
+    return found[0]
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    """The loopkit-relative module an ``ImportFrom`` inside ``module`` names."""
+    is_package = MODULES[module].name == "__init__.py"
+    base = module.split(".") if module else []
+    if not is_package:
+        base = base[:-1]
+    if node.level > 1:
+        base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(module: str) -> list[tuple[str, str | None, int]]:
+    """``(imported loopkit module, imported name or None, line)`` for every import of a loopkit module in
+    ``module``, at any depth (inside functions too)."""
+    tree = ast.parse(MODULES[module].read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "loopkit" or alias.name.startswith("loopkit."):
+                    out.append((alias.name.removeprefix("loopkit").lstrip("."), None, node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                target = _resolve(module, node)
+            elif node.module and (node.module == "loopkit" or node.module.startswith("loopkit.")):
+                target = node.module.removeprefix("loopkit").lstrip(".")
+            else:
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}" if target else alias.name
+                if sub in MODULES:  # `from . import audio`: the module itself
+                    out.append((sub, None, node.lineno))
+                else:
+                    out.append((target, alias.name, node.lineno))
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "__main__"))
+def test_every_module_imports(module):
+    importlib.import_module(f"loopkit.{module}" if module else "loopkit")
+
+
+def test_every_module_is_placed_and_found_by_pkgutil():
+    walked = {m.name.removeprefix("loopkit.") for m in pkgutil.walk_packages(loopkit.__path__, "loopkit.")}
+    assert walked | {""} == set(MODULES)
+    for module in MODULES:
+        _layer(module)
+
+
+def test_imports_run_one_way():
+    wrong = []
+    for module in MODULES:
+        for target, _, line in _imports(module):
+            if target != module and _layer(target) > _layer(module):
+                wrong.append(f"loopkit.{module}:{line} imports loopkit.{target} from a higher layer")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycle():
+    graph = {m: {t for t, _, _ in _imports(m) if t != m} for m in MODULES}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                cycle = stack[stack.index(t) :] + [t]
+                pytest.fail("import cycle: " + " -> ".join(f"loopkit.{c}" for c in cycle))
+            if t not in state:
+                visit(t)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_no_module_imports_another_module_s_private_name():
+    wrong = []
+    for module in MODULES:
+        tree = ast.parse(MODULES[module].read_text())
+        modules_bound = {}
+        for target, name, line in _imports(module):
+            if name is not None and name.startswith("_") and not name.startswith("__") and target != module:
+                wrong.append(f"loopkit.{module}:{line} imports {name} from loopkit.{target}")
+        for node in ast.walk(tree):  # `from . import train` ... `train._as_loops`
+            if isinstance(node, ast.ImportFrom) and node.level:
+                for alias in node.names:
+                    target = _resolve(module, node)
+                    sub = f"{target}.{alias.name}" if target else alias.name
+                    if sub in MODULES:
+                        modules_bound[alias.asname or alias.name] = sub
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules_bound
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):  # fmt: skip
+                wrong.append(f"loopkit.{module}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _strings(node: ast.AST) -> list[str]:
+    return [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_library_errors_never_name_a_flag():
+    wrong = []
+    for module, path in MODULES.items():
+        if module in ("cli", "__main__") or module == "commands" or module.startswith("commands."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for text in _strings(node.exc):
+                    if FLAG.search(text):
+                        wrong.append(f"loopkit.{module}:{node.lineno}: {text!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_checker_finds_what_it_looks_for():
+    assert FLAG.search("use another --out") and FLAG.search("-n must be at least 1")
+    assert not FLAG.search("non-negative numbers") and not FLAG.search("a bar form such as 'ABAB-ABCD'")
+    assert _layer("sources.demo") == _layer("extract") and _layer("cli") == len(LAYERS) - 1
