@@ -181,6 +181,20 @@ def test_simulated_panel_shape_and_flags():
     assert stats.data_label(sim) == "simulated panel" and stats.data_label(table()) == "real panel"
 
 
+def expected_h(means, model, listeners, loops, replicates, seed) -> float:
+    """Mean Kruskal-Wallis H over ``replicates`` panels drawn by the rating model of ``stats.PanelModel``, written
+    out here independently of ``simulate_panel``."""
+    rng = np.random.default_rng(seed)
+    groups = LISTENING_TEST["groups"]
+    levels = np.array([stats.latent_level(means[g], model.total_sd) for g in groups])
+    u = rng.normal(0, model.listener_sd, size=(replicates, listeners, 1, 1))
+    v = rng.normal(0, model.loop_sd, size=(replicates, 1, len(groups), loops))
+    e = rng.normal(0, model.noise_sd, size=(replicates, listeners, len(groups), loops))
+    ratings = np.clip(np.floor(levels[None, None, :, None] + u + v + e + 0.5), 1, 5)
+    counts = (ratings[..., None] == np.arange(1, 6)).sum(axis=(1, 3))  # (replicates, groups, values)
+    return float(stats.kruskal_from_counts(counts).mean())
+
+
 def test_simulated_panel_is_calibrated_to_the_paper():
     sim = stats.simulate_panel(seed=0)
     expected = sim.attrs["simulation"]["expected_means"]
@@ -188,10 +202,8 @@ def test_simulated_panel_is_calibrated_to_the_paper():
     assert expected["VQ-VAE (temp 1.2)"] == pytest.approx(LISTENING_TEST["means"]["VQ-VAE (temp 1.2)"], abs=1e-6)
     continuous = {expected[g] for g in ("AR LSTM-VAE", "NonAR LSTM-VAE", "CNN-VAE")}
     assert len(continuous) == 1 and continuous.pop() < expected["VQ-VAE (temp 1.2)"]
-    # the expected H at the calibrated levels, estimated with draws independent of the calibration's
-    model = stats.PanelModel()
-    levels = np.array([stats.latent_level(expected[g], model.total_sd) for g in LISTENING_TEST["groups"]])
-    h = stats.expected_h(levels, 20, 10, model, replicates=2000, seed=2024)
+    # the fixed means give a panel of the paper's size an expected H near the paper's (2,000 simulated panels)
+    h = expected_h(expected, stats.PanelModel(), listeners=20, loops=10, replicates=2000, seed=2024)
     assert h == pytest.approx(LISTENING_TEST["kruskal_h"], abs=3.0)
     summary = stats.group_summary(sim).set_index("group")
     assert summary.loc["Training set", "paper_mean"] == 3.83
