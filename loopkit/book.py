@@ -4,16 +4,24 @@
 chosen parameters into ``book/_generated/`` (ignored by git); each notebook reads what the previous ones left
 in the output folder, so any one can be re-run alone once its inputs exist. ``build_book`` renders the
 executed notebooks and the pages in ``book/`` with Jupyter Book 1.x, execution off and warnings as errors.
+
+A page reads as prose, result, code you can open: the notebooks fold their set-up cells (imports, paths) with
+Jupyter Book's ``hide-input`` tag, and ``show_run_parameters`` puts the values a run used into the notebook's
+own ``parameters`` cell (so the page states its profile and data once) and removes papermill's
+``injected-parameters`` cell from the page (``remove-cell``).
 """
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .atomic import write_text
+from .errors import LoopkitError
 
 #: The chapters, in the paper's order; each notebook states which tables and figures it reproduces.
 NOTEBOOKS = (
@@ -57,7 +65,7 @@ def run_notebooks(
     target.mkdir(parents=True, exist_ok=True)
     chosen = [n for n in NOTEBOOKS if not only or any(n == o or n.startswith(f"{o}_") for o in only)]
     if only and not chosen:
-        raise ValueError(f"no notebook matches {only}; known: {', '.join(NOTEBOOKS)}")
+        raise LoopkitError(f"no notebook matches {only}; known: {', '.join(NOTEBOOKS)}")
     done = []
     for name in chosen:
         source = root / "notebooks" / f"{name}.ipynb"
@@ -76,10 +84,45 @@ def run_notebooks(
             progress_bar=False,
             log_output=False,
         )
-        os.replace(tmp, out)  # a failed or interrupted run never replaces the last good page
+        import nbformat
+
+        executed = show_run_parameters(nbformat.read(tmp, as_version=4))
+        write_text(out, nbformat.writes(executed))  # a failed or interrupted run never replaces the last good page
+        tmp.unlink()
         echo(f"[book] {name} done in {time.perf_counter() - start:.0f} s")
         done.append(out)
     return done
+
+
+_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*?)(?P<comment>\s+#.*)?$")
+
+
+def show_run_parameters(nb):
+    """An executed notebook as the book shows it: the ``parameters`` cell holds the values the run used, each
+    beside its explanatory comment, and papermill's ``injected-parameters`` cell (which set them) is tagged
+    ``remove-cell``. A parameter injected that the cell does not name is added at its end. Returns ``nb``."""
+    tagged = {tag: c for c in nb.cells for tag in c.get("metadata", {}).get("tags", [])}
+    injected, own = tagged.get("injected-parameters"), tagged.get("parameters")
+    if injected is None:
+        return nb
+    values = {}
+    for line in injected.source.splitlines():
+        m = _ASSIGNMENT.match(line)
+        if m:
+            values[m["name"]] = m["value"]
+    if own is not None:
+        lines = []
+        for line in own.source.splitlines():
+            m = _ASSIGNMENT.match(line)
+            if m and m["name"] in values:
+                line = f"{m['name']} = {values.pop(m['name'])}{m['comment'] or ''}"
+            lines.append(line)
+        lines += [f"{name} = {value}  # given to this run" for name, value in values.items()]
+        own.source = "\n".join(lines)
+    tags = injected.metadata.setdefault("tags", [])
+    if "remove-cell" not in tags:
+        tags.append("remove-cell")
+    return nb
 
 
 def build_book(root: Path | None = None, strict: bool = True, echo=print) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from loopkit.book import NOTEBOOKS, build_book, run_notebooks
+from loopkit.book import NOTEBOOKS, build_book, run_notebooks, show_run_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["book/intro", *[f"book/_generated/{n}" for n in NOTEBOOKS], "book/paper_scale", "book/references"]
@@ -65,11 +65,38 @@ def test_every_notebook_is_stored_without_outputs():
             assert f"{p} =" in params, f"{name}: parameter {p} missing"
         headings = [c for c in nb["cells"] if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("# ")]
         assert len(headings) == 1, f"{name}: one H1"
+        # the set-up cell (imports, paths) right after the parameters folds on the page
+        after = code[code.index(tagged[0]) + 1]
+        assert "hide-input" in after.get("metadata", {}).get("tags", []), f"{name}: set-up cell not folded"
+        assert "import " in "".join(after["source"]), f"{name}: the cell after the parameters is not the imports"
+
+
+def test_the_page_shows_the_run_s_parameters_once():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    own = nbformat.v4.new_code_cell(
+        'profile = "cpu"  # smoke, cpu or paper\nout = "runs/cpu"\nseed = 0  # a seed', metadata={"tags": ["parameters"]}
+    )
+    injected = nbformat.v4.new_code_cell(
+        '# Parameters\nprofile = "smoke"\nout = "/tmp/x"\nexamples = 2\n', metadata={"tags": ["injected-parameters"]}
+    )
+    nb.cells = [own, injected, nbformat.v4.new_code_cell("print(profile)")]
+    show_run_parameters(nb)
+    assert own.source == (
+        'profile = "smoke"  # smoke, cpu or paper\nout = "/tmp/x"\nseed = 0  # a seed\nexamples = 2  # given to this run'
+    )
+    assert injected.metadata["tags"] == ["injected-parameters", "remove-cell"]
+    assert show_run_parameters(nb).cells[0].source == own.source  # idempotent
 
 
 def test_the_smoke_book_builds_with_every_page(smoke_book):
     for page in PAGES:
         assert (smoke_book / f"{page}.html").exists(), page
+    for name in NOTEBOOKS:  # papermill's injected cell is not on the page; the parameters cell states the run's
+        html = (smoke_book / "book" / "_generated" / f"{name}.html").read_text()
+        assert "# Parameters" not in html and "injected-parameters" not in html, name
+        assert "smoke" in html and "toggle" in html, name
     size = sum(p.stat().st_size for p in smoke_book.rglob("*") if p.is_file())
     assert size < 100e6, f"built site is {size / 1e6:.0f} MB"
 
