@@ -16,14 +16,17 @@ Each stem is checked where its part has notes: a part with notes whose stem stay
 
 The OGG defaults (44.1 kHz mono Vorbis, soundfile ``compression_level`` 0.6) give about 150 KB per 16-second
 loop (8 bars at 120 bpm), small enough to embed in a book page as a ``data:`` URI (``loopkit.display.audio_grid``).
+Every OGG gets one fixed Ogg stream serial number (``fix_ogg_serial``), so the same loop renders to the same bytes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import io
 import os
+import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -368,7 +371,44 @@ def encode_ogg(audio: np.ndarray, sample_rate: int, compression_level: float = A
     buf = io.BytesIO()
     soundfile.write(buf, np.asarray(audio, dtype=np.float32), int(sample_rate), format="OGG", subtype="VORBIS",
                     compression_level=float(compression_level))  # fmt: skip
-    return buf.getvalue()
+    return fix_ogg_serial(buf.getvalue())
+
+
+#: The Ogg stream serial number every OGG file gets (libsndfile picks a random one): "LOOP" in ASCII.
+OGG_SERIAL = 0x4C4F4F50
+
+
+@functools.lru_cache(maxsize=1)
+def _ogg_crc_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
+        table.append(r & 0xFFFFFFFF)
+    return tuple(table)
+
+
+def fix_ogg_serial(data: bytes, serial: int = OGG_SERIAL) -> bytes:
+    """The same Ogg stream with every page's serial number set to ``serial`` and its CRC recomputed (the Ogg
+    CRC-32: polynomial 0x04C11DB7, not reflected, over the page with its CRC field zeroed), so the same audio
+    always gives the same bytes."""
+    table = _ogg_crc_table()
+    out = bytearray(data)
+    pos = 0
+    while pos < len(out):
+        if out[pos : pos + 4] != b"OggS" or pos + 27 > len(out):
+            raise LoopkitError(f"not an Ogg page at byte {pos}")
+        segments = out[pos + 26]
+        size = 27 + segments + sum(out[pos + 27 : pos + 27 + segments])
+        out[pos + 14 : pos + 18] = struct.pack("<I", serial)
+        out[pos + 22 : pos + 26] = bytes(4)
+        crc = 0
+        for byte in out[pos : pos + size]:
+            crc = ((crc << 8) & 0xFFFFFFFF) ^ table[((crc >> 24) ^ byte) & 0xFF]
+        out[pos + 22 : pos + 26] = struct.pack("<I", crc)
+        pos += size
+    return bytes(out)
 
 
 def decode_ogg(source: bytes | str | os.PathLike) -> tuple[np.ndarray, int]:

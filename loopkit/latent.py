@@ -20,7 +20,9 @@ and applied while sampling (``loopkit.generate.sample_codes``) in one of two ``M
   code instead of a sample, so every later step is conditioned on the copy (the prior's own continuation of it).
 
 The editing functions below (``swap_bars``, ``single_code_sequence``, ``resample_steps``) are notebook 3's
-tweakable cells; ``frequent_code_sequences`` and ``decode_frequent_codes`` are Figure 5.
+tweakable cells; ``crossfade_codes`` (a bar-by-bar crossfade from one loop's codes to another's) and
+``code_overlap`` (which codes of a loop the training set uses) serve its own-loop section (``loopkit.ownloop``);
+``frequent_code_sequences`` and ``decode_frequent_codes`` are Figure 5.
 """
 
 from __future__ import annotations
@@ -229,13 +231,16 @@ def swap_bars(codes, a: int, b: int) -> np.ndarray:
 
 
 def resample_steps(
-    prior, codes, steps, temperature: Temperature = 1.0, *, seed: int | None = 0, device=None
+    prior, codes, steps, temperature: Temperature = 1.0, *, seed: int | None = 0, device=None,
+    copy: "LatentCopy | str | None" = None,
 ) -> np.ndarray:
     """Redraw the codes at ``steps`` from the prior, keeping every other code of ``codes`` (n, t).
 
     The prior reads the sequence left to right (``loopkit.sampling.step_prior``): at a step in ``steps`` it
     samples (step 0 from p(z_0)), at any other step it is fed the given code. A resampled bar is therefore
     conditioned on the bars before it; the bars after it keep their codes (the LSTM prior cannot look ahead).
+    ``copy`` (a ``LatentCopy`` or a bar form) is forced while stepping (mode "condition"): every target step gets
+    its source's code, redrawn or kept, whether or not it is in ``steps``.
     """
     import torch
 
@@ -247,11 +252,53 @@ def resample_steps(
     redraw = sorted({int(s) for s in steps})
     if redraw and not (0 <= redraw[0] and redraw[-1] < given.shape[1]):
         raise LoopkitError(f"steps must lie in 0..{given.shape[1] - 1}, got {redraw}")
+    plan = LatentCopy.parse(copy, given.shape[1])
     generator = make_generator(seed, device)
     prior.eval()
     with torch.no_grad():
-        out = step_prior(prior, given.clone(), set(redraw), temperature, generator)
+        out = step_prior(prior, given.clone(), set(redraw), temperature, generator, plan.forced if plan else None)
     return out.cpu().numpy()
+
+
+def crossfade_codes(codes_a, codes_b, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """A bar-by-bar crossfade in code space from ``codes_a`` to ``codes_b`` (each (t,)): (k, t) sequences.
+
+    Step ``i`` of ``k = steps`` takes its first ``round(8 i / (k - 1))`` bars from B and the rest from A, so step 0
+    is A, step k-1 is B, and with k = 9 one more bar switches at each step, left to right (the order the prior
+    reads). Returns the sequences and, for each step, how many bars come from B: (k,) int.
+    """
+    a = np.asarray(codes_a, dtype=np.int64)
+    b = np.asarray(codes_b, dtype=np.int64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise LoopkitError(f"two code sequences of one length (t,) are crossfaded, got shapes {a.shape} and {b.shape}")
+    per_bar = _steps_per_bar(len(a))
+    k = int(steps)
+    if k < 2:
+        raise LoopkitError(f"an interpolation has at least 2 steps (its two ends), got {k}")
+    from_b = np.rint(np.arange(k) * BARS_PER_LOOP / (k - 1)).astype(np.int64)
+    out = np.repeat(a[None], k, axis=0)
+    for i, m in enumerate(from_b):
+        out[i, : m * per_bar] = b[: m * per_bar]
+    return out, from_b
+
+
+#: What ``code_overlap`` says of each latent step of a sequence.
+OVERLAP_KINDS = ("at this step", "at another step", "new")
+
+
+def code_overlap(codes, train_codes) -> np.ndarray:
+    """Which codes of one sequence (t,) the training set also uses: (t,) index into ``OVERLAP_KINDS``.
+
+    0: some training loop has this code at this latent step; 1: the training set uses the code, but only at other
+    steps; 2: no training loop uses it (the encoder reached a code the prior never saw there).
+    """
+    c = np.asarray(codes, dtype=np.int64)
+    train = np.asarray(train_codes, dtype=np.int64)
+    if c.ndim != 1 or train.ndim != 2 or train.shape[1] != len(c):
+        raise LoopkitError(f"codes (t,) and training codes (n, t) of the same t, got {c.shape} and {train.shape}")
+    here = (train == c[None]).any(axis=0)
+    anywhere = np.isin(c, train)
+    return np.where(here, 0, np.where(anywhere, 1, 2))
 
 
 # ---------------------------------------------------------------------------------------------------------

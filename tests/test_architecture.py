@@ -36,7 +36,7 @@ LAYERS = [
     ("generate",),
     ("evaluate",),
     ("audio", "plots"),
-    ("display", "samples", "listening", "listening.*"),
+    ("display", "samples", "ownloop", "listening", "listening.*"),
     ("book",),
     ("commands", "commands.*"),
     ("cli", "__main__", ""),  # "" is the package itself (loopkit/__init__.py)
