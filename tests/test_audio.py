@@ -47,6 +47,24 @@ def test_ogg_decodes_with_the_duration_of_the_tempo(bpm, expected):
     assert rms(decoded) > 10 ** (-40 / 20)  # clearly not silent
 
 
+def test_the_same_loop_renders_to_the_same_bytes():
+    # libsndfile gives every stream a random serial number; fix_ogg_serial sets one and recomputes each page's CRC
+    first, second = (audio.roll_to_ogg(make_loop(), settings=FAST) for _ in range(2))
+    assert first == second and first[14:18] == audio.OGG_SERIAL.to_bytes(4, "little")
+    assert np.array_equal(audio.decode_ogg(first)[0], audio.decode_ogg(second)[0])
+    # the CRC is Ogg's: libsndfile's own stream, re-stamped with its own serial, comes back byte for byte
+    import io
+
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.linspace(-0.5, 0.5, 8000, dtype=np.float32), 8000, format="OGG", subtype="VORBIS")
+    raw = buf.getvalue()
+    assert audio.fix_ogg_serial(raw, int.from_bytes(raw[14:18], "little")) == raw
+    with pytest.raises(ValueError, match="not an Ogg page"):
+        audio.fix_ogg_serial(b"RIFF" + first[4:])
+
+
 def test_repeats_play_the_loop_again():
     once = audio.synthesize_roll(make_loop(), bpm=120, repeats=1, settings=FAST)
     twice = audio.synthesize_roll(make_loop(), bpm=120, repeats=2, settings=FAST)

@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
     if not bars and n != 1:
-        raise UserError("--form alone gives one loop (the form applied to your codes): add --bars to redraw bars "
-                        f"under the form for {n} variations")  # fmt: skip
+        raise UserError(f"-n {n} with --form alone: a bar form applied to your codes gives one loop; add --bars to "
+                        "redraw bars under the form for more")  # fmt: skip
     checkpoint = default_checkpoint(args.checkpoint, "prior" if args.prior is None else "vq_vae")
     source = Path(args.input)
     from_codes = source.suffix.lower() == ".json"
