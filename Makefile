@@ -7,7 +7,7 @@ CORPUS  ?= demo
 OUT     ?= runs/$(PROFILE)
 DEVICE  ?= auto
 
-.PHONY: book test test-all setup bench clean
+.PHONY: book lab test test-all setup bench clean
 
 setup:
 	scripts/setup.sh
@@ -15,6 +15,10 @@ setup:
 ## The main job: get the corpus, run every notebook under PROFILE with papermill, build the book.
 book: setup
 	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE)
+
+## The chapters live: JupyterLab on 127.0.0.1 (with a token) over copies of the executed chapters, pointed at OUT.
+lab: setup
+	$(PY) -m loopkit lab --out $(OUT)
 
 ## The test suite (fast: minutes). CI runs exactly this.
 test:

@@ -165,7 +165,8 @@ class LoopReading:
         for role in (*ROLES, "ignored"):
             chosen = self.tracks_in(role)
             if chosen:
-                lines.append(f"{role}: " + "; ".join(t.describe() for t in chosen))
+                merged = f" ({len(chosen)} tracks merged)" if role in ROLES and len(chosen) > 1 else ""
+                lines.append(f"{role}{merged}: " + "; ".join(t.describe() for t in chosen))
         lines.append(f"tempo {self.bpm:g} bpm at the loop's first bar; time signature {self.time_signature}")
         why = {
             "given": "as asked",
@@ -860,8 +861,7 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
 
 def held_out_loop(loops, split: str = "test") -> tuple[Path, int]:
     """``(MIDI file, 0-based start bar)`` of the first loop of ``split`` in a data set (``loopkit.load_loops``): a
-    loop the models were not trained on. The recorded source is found as written, from the working directory, or
-    from any folder above the data set's (extraction records the paths it was given)."""
+    loop the models were not trained on. The recorded source is found as ``find_source`` finds it."""
     meta = loops.meta
     rows = meta[meta["split"] == split]
     if rows.empty:
@@ -871,10 +871,33 @@ def held_out_loop(loops, split: str = "test") -> tuple[Path, int]:
 
 
 def find_source(source: str, near: str | os.PathLike) -> Path:
-    """A source path as extraction recorded it, found from the working directory or from a folder above ``near``."""
-    rec = Path(source)
-    candidates = [rec] if rec.is_absolute() else [rec, *(p / rec for p in Path(near).resolve().parents)]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"the data set's source {source} is not there any more")
+    """A source as extraction recorded it (``loopkit.corpus``): a path, found from the working directory or from a
+    folder above ``near``; or an archive member (``ARCHIVE!MEMBER``), read out of its archive (streamed) into
+    ``near``'s parent folder (the run's output folder), ``held_out/MEMBER-NAME``."""
+    from .corpus import MEMBER_SEPARATOR, iter_inputs
+
+    def located(rec: Path) -> Path | None:
+        candidates = [rec] if rec.is_absolute() else [rec, *(p / rec for p in Path(near).resolve().parents)]
+        return next((p for p in candidates if p.is_file()), None)
+
+    archive, sep, member = str(source).partition(MEMBER_SEPARATOR)
+    if not sep:
+        found = located(Path(source))
+        if found is None:
+            raise FileNotFoundError(f"the data set's source {source} is not there any more")
+        return found
+    path = located(Path(archive))
+    if path is None:
+        raise FileNotFoundError(f"the archive {archive} of the data set's source {source} is not there any more")
+    target = Path(near).resolve().parent / "held_out" / safe_stem(member)
+    target = target.with_suffix(Path(member).suffix or ".mid")
+    if not target.is_file():
+        wanted = f"{path}{MEMBER_SEPARATOR}{member}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for entry in iter_inputs([str(path)]):
+            if entry.source == wanted and entry.read is not None:
+                write_bytes(target, entry.read())
+                break
+        else:
+            raise FileNotFoundError(f"{archive} holds no member {member}")
+    return target

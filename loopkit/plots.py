@@ -1,4 +1,5 @@
-"""The paper's figures drawn from loopkit data: pianorolls (Figure 1), code sequences over latent time (Figure 4),
+"""The paper's figures drawn from loopkit data: pianorolls (Figure 1), code sequences over latent time (Figure 4, and
+one loop's codes marked by whether the training set uses them),
 the most and least frequent codes decoded (Figure 5) and training curves; Figure 6 is in
 ``loopkit.listening.stats``.
 
@@ -252,6 +253,46 @@ def plot_code_sequence(
         ax.set_ylim(-0.5, K - 0.5)
     if labels is not None:
         ax.legend(fontsize="small", ncols=max(1, len(idx) // 8), loc="upper right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+#: Marker colour of each kind of ``loopkit.latent.OVERLAP_KINDS``: seen at this step, seen elsewhere, new.
+OVERLAP_COLOURS = ("#228833", "#ccbb44", "#cc3311")
+
+
+def plot_loop_codes(codes, overlap, *, K: int | None = None, title: str | None = "Your loop's codes",
+                    figsize: tuple[float, float] = (10, 3.5)):  # fmt: skip
+    """One loop's code sequence in the style of Figure 4, each code marked by whether the training set uses it.
+
+    Parameters
+    ----------
+    codes : (t,) the loop's code indices
+    overlap : (t,) index into ``loopkit.latent.OVERLAP_KINDS`` per step (``loopkit.latent.code_overlap``): a training
+        loop has this code at this step / the training set uses it only at other steps / no training loop uses it
+    K : codebook size: the y axis spans 0..K-1 when given
+    """
+    from .latent import OVERLAP_KINDS
+
+    c = np.asarray(codes)
+    kind = np.asarray(overlap)
+    if c.ndim != 1 or kind.shape != c.shape:
+        raise LoopkitError(f"codes and overlap must be two (t,) arrays, got shapes {c.shape} and {kind.shape}")
+    t = len(c)
+    fig = _figure(figsize)
+    ax = fig.subplots()
+    steps = np.arange(t)
+    ax.plot(steps, c, color="0.6", lw=1.0, zorder=1)
+    for k, (label, colour) in enumerate(zip(OVERLAP_KINDS, OVERLAP_COLOURS)):
+        at = kind == k
+        ax.scatter(steps[at], c[at], s=36, color=colour, zorder=2,
+                   label=f"{label} in the training set ({int(at.sum())})" if k < 2 else f"{label} ({int(at.sum())})")
+    _latent_time_axis(ax, t)
+    ax.set_ylabel("code index k")
+    if K is not None:
+        ax.set_ylim(-0.5, K - 0.5)
+    ax.legend(fontsize="small", loc="upper right")
     if title:
         ax.set_title(title)
     return fig

@@ -37,7 +37,7 @@ LAYERS = [
     ("evaluate",),
     ("audio", "plots"),
     ("display", "samples", "ownloop", "listening", "listening.*"),
-    ("book",),
+    ("book", "lab"),
     ("commands", "commands.*"),
     ("cli", "__main__", ""),  # "" is the package itself (loopkit/__init__.py)
 ]

@@ -12,6 +12,7 @@ import http.server
 import json
 import shutil
 import socketserver
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
@@ -192,3 +193,110 @@ def test_page_renders_in_chromium(page, served_book, chromium):
         assert result["ok"], f"audio {i} does not decode: {result.get('error')}"
         assert result["seconds"] > 1.0, f"audio {i} lasts {result['seconds']:.2f} s"
         assert result["rms"] > 1e-3, f"audio {i} is silent (RMS {result['rms']:.2e})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the chapters live (`make lab`): JupyterLab over copies of the executed chapters, a tweaked cell run through it
+
+
+def _free_port() -> int:
+    with socketserver.TCPServer(("127.0.0.1", 0), None) as probe:
+        return probe.server_address[1]
+
+
+def _execute(ws, session: str, code: str, timeout: float = 120) -> tuple[dict, list[dict]]:
+    """Run ``code`` on a kernel through the Jupyter server's websocket: (execute_reply content, iopub outputs)."""
+    import time
+    import uuid
+
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": session, "msg_type": "execute_request",
+                   "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }))  # fmt: skip
+    reply, outputs, idle = None, [], False
+    deadline = time.monotonic() + timeout
+    while (reply is None or not idle) and time.monotonic() < deadline:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "execute_reply":
+            reply = msg["content"]
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+        elif kind in ("stream", "display_data", "execute_result", "error"):
+            outputs.append({"type": kind, **msg["content"]})
+    assert reply is not None and idle, f"no reply to {code[:60]!r} within {timeout} s"
+    return reply, outputs
+
+
+def test_a_tweaked_cell_of_chapter_3_runs_in_the_lab(smoke_book, tmp_path):
+    import time
+    import urllib.error
+    import urllib.request
+
+    import nbformat
+    import websocket
+
+    from loopkit.lab import LAB_TAG, prepare_lab, start_lab
+
+    root = smoke_book.parents[1]
+    copies = prepare_lab(root / "runs" / "smoke", lab=tmp_path / "lab", root=root)
+    assert [c.stem for c in copies] == list(NOTEBOOKS)
+    nb = nbformat.read(tmp_path / "lab" / "03_investigate_latent_space.ipynb", as_version=4)
+    assert LAB_TAG in nb.cells[0].metadata["tags"] and str(root) in nb.cells[0].source
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the copies keep the book's outputs"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    out_line = next(line for line in code[params].source.splitlines() if line.startswith("out = "))
+    assert out_line.split("#")[0].strip() in (f"out = {str(root / 'runs' / 'smoke')!r}",
+                                               f'out = "{root / "runs" / "smoke"}"')  # fmt: skip
+    tweak = next(c for c in code if c.source.startswith("code = int("))
+    tweaked = "code = 3" + tweak.source[tweak.source.index("\n"):]
+
+    port = _free_port()
+    process, token = start_lab(tmp_path / "lab", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # the server answers with the token only
+            try:
+                with urllib.request.urlopen(urllib.request.Request(f"{base}/api/status", headers=headers)) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(f"{base}/api/sessions")  # no token, no access
+        body = json.dumps({"path": "03_investigate_latent_space.ipynb", "type": "notebook",
+                           "kernel": {"name": "python3"}}).encode()  # fmt: skip
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions", body, headers, method="POST")) as r:
+            session = json.loads(r.read())
+        ws = websocket.create_connection(f"ws://127.0.0.1:{port}/api/kernels/{session['kernel']['id']}/channels"
+                                         f"?token={token}", timeout=120)  # fmt: skip
+        try:
+            for cell in [code[0], code[params], code[params + 1]]:  # the lab's set-up, the parameters, the imports
+                reply, outputs = _execute(ws, session["id"], cell.source)
+                assert reply["status"] == "ok", outputs
+            reply, outputs = _execute(ws, session["id"], tweaked)
+        finally:
+            ws.close()
+        assert reply["status"] == "ok", outputs
+        shown = [o["data"] for o in outputs if o["type"] in ("display_data", "execute_result")]
+        assert any("image/png" in d for d in shown), "no pianoroll"
+        grids = [d["text/html"] for d in shown if "loopkit-audio-grid" in d.get("text/html", "")]
+        assert grids and "code 3" in grids[0], "no player for the tweaked code"  # (or its "empty loop" caption)
+        req = urllib.request.Request(f"{base}/api/sessions/{session['id']}", headers=headers, method="DELETE")
+        urllib.request.urlopen(req).close()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/api/status", timeout=5)

@@ -20,6 +20,7 @@ from loopkit import ownloop as O
 from loopkit.checkpoints import load_model
 from loopkit.latent import bar_steps, code_overlap, crossfade_codes
 from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
+from loopkit.plots import plot_loop_codes
 
 torch.set_num_threads(1)
 
@@ -391,3 +392,49 @@ def test_the_book_s_default_loop_is_held_out(tmp_path, monkeypatch):
     assert O.held_out_loop(Loops) == (song.resolve(), 2)
     with pytest.raises(ValueError, match="no valid loop"):
         O.held_out_loop(Loops, "valid")
+
+
+def test_a_held_out_loop_inside_an_archive_is_read_out_of_it(tmp_path):
+    import tarfile
+
+    import pandas as pd
+
+    song = write(tmp_path / "song.mid", groove())
+    with tarfile.open(tmp_path / "corpus.tar.gz", "w:gz") as tar:
+        tar.add(song, arcname="a/b/song.mid")
+
+    class Loops:
+        path = tmp_path / "run" / "loops"
+        meta = pd.DataFrame({"source": [f"{tmp_path / 'corpus.tar.gz'}!a/b/song.mid"], "start_bar": [1],
+                             "split": ["test"]})  # fmt: skip
+
+    path, start = O.held_out_loop(Loops)
+    assert path == tmp_path / "run" / "held_out" / "song.mid" and start == 1
+    assert path.read_bytes() == song.read_bytes()
+    assert O.read_loop(path, start).start_bar == 1
+
+
+def test_plot_loop_codes_marks_each_kind():
+    fig = plot_loop_codes(np.array([1, 3, 9, 1]), np.array([0, 1, 2, 0]), K=16)
+    sizes = [len(c.get_offsets()) for c in fig.axes[0].collections]
+    assert sizes == [2, 1, 1]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "at this step in the training set (2)", "at another step in the training set (1)", "new (1)"]
+
+
+def test_several_bass_tracks_are_read_as_one_and_said_so(tmp_path):
+    tpq = 480
+    conductor = track(time_signature(4, 4), tempo(BPM))
+    low = track(program(33, channel=1), *[note(40, bar(b) + k * tpq, tpq // 2, channel=1) for b in range(8) for k in (0, 2)],
+                name="Bass low")  # fmt: skip
+    high = track(program(34, channel=2), *[note(52, bar(b) + k * tpq, tpq, channel=2) for b in range(8) for k in (0, 1)],
+                 name="Bass high")  # fmt: skip
+    drums = track(*[drum(36, bar(b)) for b in range(8)], drum(49, 0), name="Drums")
+    r = O.read_loop(write(tmp_path / "two.mid", build(conductor, low, high, drums, tpq=tpq)))
+    assert "bass (2 tracks merged)" in r.summary()[0]
+    # beat 1: E2 and E3 sound together for 2 steps, E3 alone for 2 more; beat 2: E3 alone
+    assert r.roll[0:2, bass_column(40)].all() and not r.roll[0:2, bass_column(52)].any()
+    assert r.roll[2:8, bass_column(52)].all()
+    assert r.dropped["bass_chord_cells"] == 16 and r.dropped["bass_chord_steps"] == 16  # 2 steps x 8 bars
+    alone = O.read_loop(tmp_path / "two.mid", bass_track="Bass high")
+    assert alone.roll[0:8, bass_column(52)].all() and alone.dropped["bass_chord_cells"] == 0

@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     doc = write_encoding(enc, args.out, png=not args.no_png, audio=args.audio)
     for line in reading.summary():
         print(line)
+    for role, flag in (("bass", "--bass-track"), ("drums", "--drum-track")):
+        if len(reading.tracks_in(role)) > 1:
+            print(f"  ({len(reading.tracks_in(role))} {role} tracks read as one; {flag} NUMBER or NAME reads one alone)")
     print(f"codes ({len(enc.codes)} latent steps, 4 a bar): {' '.join(str(int(c)) for c in enc.codes)}")
     print(f"reconstruction: {enc.cells:,} of {reading.roll.size:,} cells differ from the input "
           f"(Hamming distance {enc.hamming:.4g})")  # fmt: skip
