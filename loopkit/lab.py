@@ -3,7 +3,7 @@ run where the book ran them, and a JupyterLab server on 127.0.0.1 with a token t
 
 ``prepare_lab`` copies each executed chapter of ``book/_generated`` (outputs kept, so every result is there
 before anything runs) into a lab folder beside the build's output (``OUT/lab``) and makes it point at that
-output: a first cell moves the kernel into the project folder, where papermill ran the chapter, and the
+output: a cell after the title moves the kernel into the project folder, where papermill ran the chapter, and the
 ``parameters`` cell's paths (``out``, and any other that names an existing file or folder) become absolute.
 Papermill's ``injected-parameters`` cell is dropped: the ``parameters`` cell already holds the run's values
 (``loopkit.book.show_run_parameters``). ``lab_command`` is the server's command line; ``start_lab`` starts it.
@@ -75,7 +75,8 @@ def lab_copy(nb, root: Path):
         "to the project",
         metadata={"tags": [LAB_TAG, "hide-input"]},
     )
-    nb.cells.insert(0, setup)
+    first = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0  # after the chapter's title
+    nb.cells.insert(first, setup)
     return nb
 
 
@@ -122,7 +123,8 @@ def lab_url(port: int, token: str, notebook: str = "03_investigate_latent_space"
     return f"http://127.0.0.1:{port}/lab/tree/{notebook}.ipynb?token={token}"
 
 
-def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None, **popen) -> tuple[subprocess.Popen, str]:
+def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None,
+              **popen) -> tuple[subprocess.Popen, str]:  # fmt: skip
     """Start the server of ``lab_command``; returns ``(process, token)``. The caller stops it (``terminate``)."""
     import importlib.util
 

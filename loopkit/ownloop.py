@@ -679,12 +679,14 @@ def vary_to_folder(
     png: bool = True,
     audio: bool = False,
     progress: bool = True,
+    silent: list | None = None,
 ) -> list[dict]:
     """Vary ``codes`` (``vary_codes``) and write every variation, and the input's codes decoded, into ``out``:
     ``NAME_decoded.mid`` and ``NAME_redraw5-8_01.mid`` ... (or ``NAME_form-AABA-AABA...``) with PNG and OGG beside them,
     and ``variations.csv``: one row a loop (the input's decoded codes first) with its codes, its Hamming distance to
     the loop as read (``input_roll``; empty without it) and to the input's decoded codes, the codes changed, and FND,
-    FNB, HD. Returns the rows."""
+    FNB, HD. Returns the rows; ``silent``, if a list, gets the MIDI files of loops with nothing to hear (no note, or
+    a part too quiet: no OGG)."""
     from tqdm.auto import tqdm
 
     temperature = parse_temperature(temperature)
@@ -711,6 +713,8 @@ def vary_to_folder(
     for i in tqdm(range(len(rolls)), desc="write", unit="loop", disable=None if progress else True):
         title = "the input's codes decoded" if i == 0 else f"variation {i}: {label.replace('_', ', ')}"
         files = write_loop_files(rolls[i], out, stems[i], bpm, png=png, audio=audio, title=f"{stems[i]} ({title})")
+        if silent is not None and audio and files["ogg"] is None:
+            silent.append(files["mid"])
         rows.append({
             "file": files["mid"],
             "variation": i,
@@ -822,10 +826,10 @@ def interpolate(model, roll_a, roll_b, steps: int = 9) -> Interpolation:
 
 def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_a: str, name_b: str, bpm: float,
                           roll_a=None, roll_b=None, png: bool = True, audio: bool = False,
-                          progress: bool = True) -> list[dict]:  # fmt: skip
+                          progress: bool = True, silent: list | None = None) -> list[dict]:  # fmt: skip
     """Write an interpolation into ``out``: ``A_to_B_MODEL_01of09.mid`` ... (+ PNG, OGG) at ``bpm`` and
     ``interpolation.csv``: each step's share of B (for the VQ-VAE, bars from B), its Hamming distance to the loops
-    as read (when given) and its FND, FNB, HD. Returns the rows."""
+    as read (when given) and its FND, FNB, HD. Returns the rows; ``silent`` as in ``vary_to_folder``."""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -841,6 +845,8 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
         what = (f"{inter.bars_from_b[i]} of {BARS_PER_LOOP} bars from B" if inter.bars_from_b is not None
                 else f"{inter.alphas[i]:.2f} of the way to B")  # fmt: skip
         files = write_loop_files(inter.rolls[i], out, stem, bpm, png=png, audio=audio, title=f"{stem} ({what})")
+        if silent is not None and audio and files["ogg"] is None:
+            silent.append(files["mid"])
         row = {"file": files["mid"], "step": i + 1, "share_of_b": f"{inter.alphas[i]:.4g}"}
         if inter.bars_from_b is not None:
             row["bars_from_b"] = int(inter.bars_from_b[i])

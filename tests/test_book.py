@@ -248,7 +248,8 @@ def test_a_tweaked_cell_of_chapter_3_runs_in_the_lab(smoke_book, tmp_path):
     copies = prepare_lab(root / "runs" / "smoke", lab=tmp_path / "lab", root=root)
     assert [c.stem for c in copies] == list(NOTEBOOKS)
     nb = nbformat.read(tmp_path / "lab" / "03_investigate_latent_space.ipynb", as_version=4)
-    assert LAB_TAG in nb.cells[0].metadata["tags"] and str(root) in nb.cells[0].source
+    assert nb.cells[0].source.startswith("# 3.") and LAB_TAG in nb.cells[1].metadata["tags"]
+    assert str(root) in nb.cells[1].source
     assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the copies keep the book's outputs"
     code = [c for c in nb.cells if c.cell_type == "code"]

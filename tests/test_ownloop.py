@@ -220,7 +220,8 @@ def test_bars_as_a_daw_counts_them():
 
 def test_vary_command_files_csv_and_byte_identical_reruns(runs, groove_file, tmp_path, capsys):
     enc = tmp_path / "enc"
-    assert cli.main(["encode", str(groove_file), "--checkpoint", str(runs / "prior" / "best.pt"), "--out", str(enc)]) == 0
+    prior = str(runs / "prior" / "best.pt")
+    assert cli.main(["encode", str(groove_file), "--checkpoint", prior, "--out", str(enc)]) == 0
     outs = []
     for name in ("v1", "v2"):
         out = tmp_path / name
@@ -358,8 +359,9 @@ def test_bad_input_is_one_line(runs, groove_file, tmp_path, capsys):
     for bars in ("9", "0-2", "5-12"):
         err = run_error(capsys, "vary", str(groove_file), "--bars", bars, "--checkpoint", prior, "--out", out)
         assert "--bars: bars must lie in 1-8" in err
-    assert "-n 3 with --form alone" in run_error(capsys, "vary", str(groove_file), "--form", "AABA AABA", "-n", "3", "--checkpoint", prior,
-                             "--out", out)  # fmt: skip
+    err = run_error(capsys, "vary", str(groove_file), "--form", "AABA AABA", "-n", "3", "--checkpoint", prior,
+                    "--out", out)  # fmt: skip
+    assert "-n 3 with --form alone" in err
     assert "names 7 bars" in run_error(capsys, "vary", str(groove_file), "--form", "AABA ABA", "--checkpoint", prior,
                                        "--out", out)  # fmt: skip
     assert "no MIDI file at" in run_error(capsys, "encode", str(tmp_path / "missing.mid"), "--checkpoint", vq,
@@ -369,11 +371,12 @@ def test_bad_input_is_one_line(runs, groove_file, tmp_path, capsys):
 
 def test_codes_of_another_vqvae_are_refused(runs, groove_file, tmp_path, capsys):
     enc = tmp_path / "enc"
-    assert cli.main(["encode", str(groove_file), "--checkpoint", str(runs / "vq_vae" / "best.pt"), "--out", str(enc)]) == 0
+    vq = str(runs / "vq_vae" / "best.pt")
+    assert cli.main(["encode", str(groove_file), "--checkpoint", vq, "--out", str(enc)]) == 0
     doc = (enc / "codes.json").read_text().replace('"digest": "', '"digest": "0000')
     (enc / "codes.json").write_text(doc)
-    err = run_error(capsys, "vary", str(enc / "codes.json"), "--bars", "2", "--checkpoint", str(runs / "prior" / "best.pt"),
-                    "--out", str(tmp_path / "o"))  # fmt: skip
+    err = run_error(capsys, "vary", str(enc / "codes.json"), "--bars", "2", "--checkpoint",
+                    str(runs / "prior" / "best.pt"), "--out", str(tmp_path / "o"))  # fmt: skip
     assert "come from another VQ-VAE" in err
 
 
@@ -425,10 +428,10 @@ def test_plot_loop_codes_marks_each_kind():
 def test_several_bass_tracks_are_read_as_one_and_said_so(tmp_path):
     tpq = 480
     conductor = track(time_signature(4, 4), tempo(BPM))
-    low = track(program(33, channel=1), *[note(40, bar(b) + k * tpq, tpq // 2, channel=1) for b in range(8) for k in (0, 2)],
-                name="Bass low")  # fmt: skip
-    high = track(program(34, channel=2), *[note(52, bar(b) + k * tpq, tpq, channel=2) for b in range(8) for k in (0, 1)],
-                 name="Bass high")  # fmt: skip
+    low = [note(40, bar(b) + k * tpq, tpq // 2, channel=1) for b in range(8) for k in (0, 2)]
+    high = [note(52, bar(b) + k * tpq, tpq, channel=2) for b in range(8) for k in (0, 1)]
+    low = track(program(33, channel=1), *low, name="Bass low")
+    high = track(program(34, channel=2), *high, name="Bass high")
     drums = track(*[drum(36, bar(b)) for b in range(8)], drum(49, 0), name="Drums")
     r = O.read_loop(write(tmp_path / "two.mid", build(conductor, low, high, drums, tpq=tpq)))
     assert "bass (2 tracks merged)" in r.summary()[0]

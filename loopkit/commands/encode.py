@@ -18,7 +18,7 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
                    help="first bar of the loop, counted from 1 as a DAW does (default: the first 8-bar window that "
                    "passes the paper's loop rules, else bar 1)")  # fmt: skip
     p.add_argument("--bass-track", default=None, metavar="NUMBER|NAME",
-                   help="the track to read as the bass (default: every track with a GM bass program 33-40)")  # fmt: skip
+                   help="the track to read as the bass (default: every track with a GM bass program 33-40)")
     p.add_argument("--drum-track", default=None, metavar="NUMBER|NAME",
                    help="the track to read as the drums, through the GM drum map (default: every track on the drum "
                    "channel 10)")  # fmt: skip
@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     p.add_argument("midi", metavar="FILE.mid", help="a standard MIDI file, 4/4, with bass and drums")
     add_reading_flags(p)
     p.add_argument("--checkpoint", default=None, metavar="PATH",
-                   help=f"the VQ-VAE's checkpoint, or its prior's (default {DEFAULT_MODELS}/vq_vae/best.pt)")  # fmt: skip
+                   help=f"the VQ-VAE's checkpoint, or its prior's (default {DEFAULT_MODELS}/vq_vae/best.pt)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu: one loop is quick)")
     add_output_flags(p)
     p.set_defaults(handler=run)
@@ -100,11 +100,15 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for role, flag in (("bass", "--bass-track"), ("drums", "--drum-track")):
         if len(reading.tracks_in(role)) > 1:
-            print(f"  ({len(reading.tracks_in(role))} {role} tracks read as one; {flag} NUMBER or NAME reads one alone)")
+            n = len(reading.tracks_in(role))
+            print(f"  ({n} {role} tracks read as one; {flag} NUMBER or NAME reads one alone)")
     print(f"codes ({len(enc.codes)} latent steps, 4 a bar): {' '.join(str(int(c)) for c in enc.codes)}")
     print(f"reconstruction: {enc.cells:,} of {reading.roll.size:,} cells differ from the input "
           f"(Hamming distance {enc.hamming:.4g})")  # fmt: skip
     files = doc["files"]
+    for part in ("input", "decoded"):
+        if args.audio and files[part].get("ogg") is None:
+            print(f"  no OGG for {files[part]['mid']}: nothing to hear")
     print(f"wrote {args.out}/codes.json, {files['input']['mid']} (the loop as read) and {files['decoded']['mid']} "
           f"(its codes decoded) at {reading.bpm:g} bpm")  # fmt: skip
     return 0

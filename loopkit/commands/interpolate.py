@@ -50,7 +50,8 @@ def _loop(args, source: str):
             raise LoopkitError(f"{source}: the loop's roll ({(doc.get('files') or {}).get('roll')}) is not beside it")
         return doc["roll"], float(doc["bpm"]), f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
     reading = read(args, source, reading_flags=False)
-    return reading.roll, reading.bpm, f"{safe_stem(source)}_bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
+    bars = f"bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
+    return reading.roll, reading.bpm, f"{safe_stem(source)}_{bars}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,13 +82,16 @@ def run(args: argparse.Namespace) -> int:
         resolve_soundfont(None)
     model = load_interpolator(checkpoint, args.model, device=resolve_device(args.device))
     inter = interpolate(model, roll_a, roll_b, args.steps)
+    silent: list[str] = []
     rows = interpolate_to_folder(inter, args.out, name_a=name_a, name_b=name_b, bpm=bpm, roll_a=roll_a, roll_b=roll_b,
-                                 png=not args.no_png, audio=args.audio)  # fmt: skip
+                                 png=not args.no_png, audio=args.audio, silent=silent)  # fmt: skip
     how = "bar-by-bar code crossfade" if inter.model == "vq_vae" else "slerp between posterior means"
     print(f"{PAPER_NAMES[inter.model]} ({checkpoint}), {how}: {name_a} -> {name_b}, {len(rows)} loops at {bpm:g} bpm "
           "(A's tempo)")  # fmt: skip
     for row in rows:
         print(f"  {row['file']}: Hamming {row['hamming_to_a']} to A, {row['hamming_to_b']} to B, FND {row['fnd']} "
               f"FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
+    if silent:
+        print(f"  no OGG for {len(silent)} loop(s) with nothing to hear: {', '.join(silent)}")
     print(f"wrote {len(rows)} loop(s) and interpolation.csv to {args.out}")
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 
 from . import UserError
 
@@ -34,12 +36,22 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{exc} (`make book`, or `loopkit book --out {args.out}`)") from None
     lab = copies[0].parent
     print(f"[lab] {len(copies)} chapter(s) copied to {lab}, reading {args.out}")
-    process, token = start_lab(lab, args.port)
+    # the server runs in its own session: Ctrl-C (or SIGTERM) reaches this process, which stops it without the
+    # server's own "Shutdown this Jupyter server?" prompt
+    process, token = start_lab(lab, args.port, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"[lab] open {lab_url(args.port, token)}\n[lab] Ctrl-C stops the server", flush=True)
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
         print("[lab] stopped")
         return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

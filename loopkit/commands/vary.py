@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help=f"the prior's checkpoint (it names its VQ-VAE), or the VQ-VAE's with --prior (default "
                    f"{DEFAULT_MODELS}/prior/best.pt)")  # fmt: skip
-    p.add_argument("--prior", default=None, metavar="PATH", help="the prior's checkpoint when --checkpoint is the VQ-VAE")
+    p.add_argument("--prior", default=None, metavar="PATH",
+                   help="the prior's checkpoint when --checkpoint is the VQ-VAE")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     add_output_flags(p)
     p.set_defaults(handler=run)
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoints import resolve_device
     from ..errors import LoopkitError
-    from ..ownloop import check_codes_model, encode_loop, load_codebook, parse_bars, read_codes, safe_stem, vary_to_folder
+    from ..ownloop import (check_codes_model, encode_loop, load_codebook, parse_bars, read_codes, safe_stem,
+                           vary_to_folder)
     from ..pianoroll import BARS_PER_LOOP
 
     if args.bars is None and args.form is None:
@@ -91,13 +93,16 @@ def run(args: argparse.Namespace) -> int:
         codes, roll, bpm = enc.codes, reading.roll, reading.bpm
         name = f"{safe_stem(args.input)}_bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
         where = f"{args.input}, {reading.bars_label} ({reading.chosen_by})"
+    silent: list[str] = []
     rows = vary_to_folder(vqvae, prior, codes, args.out, bars=bars, form=args.form, n=n, temperature=args.temperature,
                           seed=args.seed, bpm=bpm, name=name, input_roll=roll, png=not args.no_png,
-                          audio=args.audio)  # fmt: skip
+                          audio=args.audio, silent=silent)  # fmt: skip
     print(f"input: {where}; tempo {bpm:g} bpm")
     for row in rows:
         dist = row["hamming_to_input"] or row["hamming_to_decoded"]
         print(f"  {row['file']}: {row['codes_changed']} of {len(codes)} codes changed, Hamming {dist} to the input, "
               f"FND {row['fnd']} FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
+    if silent:
+        print(f"  no OGG for {len(silent)} loop(s) with nothing to hear: {', '.join(silent)}")
     print(f"wrote {len(rows)} loop(s) and variations.csv to {args.out}")
     return 0
