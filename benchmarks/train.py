@@ -32,7 +32,7 @@ from loopkit.config import MODEL_NAMES, model_config, train_config
 from loopkit.dataset import Loops, PackedRolls, load_loops, pack_rolls
 from loopkit.models import build_model
 from loopkit.synthetic import synthetic_loops
-from loopkit.train import beta_at, teacher_forcing_ratio, train, train_prior
+from loopkit.train import autocast_for, beta_at, teacher_forcing_ratio, train, train_prior
 
 
 def synthetic_corpus(n_train: int, n_valid: int, seed: int = 0, chunk: int = 8192) -> Loops:
@@ -57,14 +57,13 @@ def reference_loop(name: str, profile: str, loops: Loops, steps: int, device: to
     model = build_model(name, model_config(name, profile)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=cfg.lr_min)
-    use_amp = device.type == "cuda" and cfg.amp != "off" and model.amp_safe
     model.train()
     done, epoch = 0, 0
     started = time.perf_counter()
     while done < steps:
         for (x,) in loader:
             x = x.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with autocast_for(model, device, cfg.amp):
                 if name == "ar_lstm_vae":
                     out = model(x, teacher_forcing=teacher_forcing_ratio(epoch, cfg.sampling_rate))
                 else:

@@ -27,9 +27,9 @@ from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
 from .generate import generate, sample_codes
 from .latent import LatentCopy, check_mode
-from .metrics import METRIC_DEFINITIONS, musical_metrics
+from .metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
 from .sampling import decode_codes, parse_temperature, temperature_label
-from .train import codes_of, model_reconstruction_error, train
+from .train import codes_of, model_reconstruction_error, reconstruction_report, train
 
 
 def _data_label(loops: Loops) -> str:
@@ -41,59 +41,79 @@ def _data_label(loops: Loops) -> str:
 EMPTY_OUTPUT = "Empty output (all cells off)"
 
 
-def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike,
-           batch_size: int = 2048, device=None, baseline: bool = True) -> pd.DataFrame:
-    """Table 1: each model's reconstruction error on the validation split, beside the paper's.
+def empty_output_error(loops: Loops) -> float:
+    """The reconstruction error of an output of pure silence: the share of the loops' cells that are on."""
+    if len(loops) == 0:
+        raise LoopkitError("no loops to measure")
+    return float(np.unpackbits(loops.rolls.packed, axis=1).sum(dtype=np.int64)) / (len(loops) * ROLL_CELLS)
 
-    Reconstruction error = mean per-cell Hamming distance between a validation loop and its thresholded
-    reconstruction (``loopkit.train.model_reconstruction_error``; the paper's Table 1 definition).
+
+def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike,
+           batch_size: int = 2048, device=None, baseline: bool = True, bass_rule: str = "paper") -> pd.DataFrame:
+    """Table 1: each model's reconstruction error on the validation split, beside the paper's, and the same on
+    the training split (learning apart from generalisation).
+
+    Reconstruction error = mean per-cell Hamming distance between a loop and its thresholded reconstruction
+    (``loopkit.train.reconstruction_report``; the paper's Table 1 definition). Beside it, for each split, the
+    share of the empty output's error the model removes (``1 - error / empty``: 0 is no better than silence, 1 a
+    perfect reconstruction) and FND/FNB of the reconstructions (every loop has both, so they say whether a model
+    keeps the loops' starting point).
 
     Parameters
     ----------
     checkpoints : model name ("ar_lstm_vae", ...) -> checkpoint path (e.g. a run's ``best.pt``)
-    data : the loop data set (its "valid" split is evaluated)
+    data : the loop data set (its "valid" and "train" splits are evaluated)
     baseline : add a last row, ``EMPTY_OUTPUT``: the error of reconstructing every loop as silence, i.e. the
-        share of cells that are on. A model must beat it to have learned anything beyond "mostly off" (on a
-        small corpus such as the demo one, the margin is what to read).
+        share of cells that are on. A model must beat it to have learned anything beyond "mostly off".
+    bass_rule : "paper" (every sigmoid >= 0.5) or a labelled variant (``loopkit.models.blocks.BASS_RULES``)
 
     Returns
     -------
     DataFrame, one row per model in the paper's order: ``model`` (the paper's name), ``reconstruction_error``
-    (ours), ``paper`` (Table 1), ``profile``, ``epoch`` (of the checkpoint), ``epochs_scheduled`` (of its
-    training run), ``data`` (data set name and fingerprint), ``trained_on_same_data`` (the checkpoint's data
-    fingerprint equals this data set's).
+    (ours, validation split), ``paper`` (Table 1), ``removed`` (share of the empty output's error removed),
+    ``FND``, ``FNB`` (of the validation reconstructions), ``train_error``, ``train_removed``, ``train_FND``,
+    ``train_FNB`` (the same on the training split), ``profile``, ``epoch`` and ``steps`` (of the checkpoint),
+    ``epochs_scheduled`` (of its training run), ``data`` (data set name and fingerprint), ``trained_on_same_data``
+    (the checkpoint's data fingerprint equals this data set's).
     """
     loops = as_loops(data)
-    valid = loops.split("valid")
+    valid, train_split = loops.split("valid"), loops.split("train")
     if len(valid) == 0:
         raise LoopkitError("the data set has no validation loops to evaluate")
     device = resolve_device(device)
     unknown = sorted(set(checkpoints) - set(MODEL_NAMES))
     if unknown:
         raise LoopkitError(f"unknown model(s) {', '.join(unknown)}; Table 1 has {', '.join(MODEL_NAMES)}")
+    empty = {"valid": empty_output_error(valid)}
+    if len(train_split):
+        empty["train"] = empty_output_error(train_split)
     rows = []
     for name in [n for n in MODEL_NAMES if n in checkpoints]:
         model = load_model(checkpoints[name], device)
         if model.checkpoint["model"] != name:
             raise LoopkitError(f"{checkpoints[name]} holds a {model.checkpoint['model']}, not a {name}")
         label = PAPER_NAMES[name]
-        rows.append(
-            {
-                "model": label,
-                "reconstruction_error": model_reconstruction_error(model, valid, batch_size, device),
-                "paper": paper.TABLE1_RECONSTRUCTION[label],
-                "profile": model.checkpoint["profile"],
-                "epoch": model.checkpoint["epoch"],
-                "epochs_scheduled": model.checkpoint["train_config"]["epochs"],
-                "data": _data_label(loops),
-                "trained_on_same_data": model.checkpoint["data_fingerprint"] == loops.fingerprint,
-            }
-        )
+        amp = model.checkpoint["train_config"].get("amp", "off")
+        rep = reconstruction_report(model, valid, batch_size, device, amp, bass_rule)
+        row = {"model": label, "reconstruction_error": rep["error"], "paper": paper.TABLE1_RECONSTRUCTION[label],
+               "removed": 1 - rep["error"] / empty["valid"], "FND": rep["FND"], "FNB": rep["FNB"]}  # fmt: skip
+        if len(train_split):
+            rep = reconstruction_report(model, train_split, batch_size, device, amp, bass_rule)
+            row.update(train_error=rep["error"], train_removed=1 - rep["error"] / empty["train"],
+                       train_FND=rep["FND"], train_FNB=rep["FNB"])  # fmt: skip
+        row.update(profile=model.checkpoint["profile"], epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"],
+                   epochs_scheduled=model.checkpoint["train_config"]["epochs"], data=_data_label(loops),
+                   trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
+        rows.append(row)
     if baseline:
-        on = int(np.unpackbits(valid.rolls.packed, axis=1).sum(dtype=np.int64))
-        rows.append({"model": EMPTY_OUTPUT, "reconstruction_error": on / (len(valid) * ROLL_CELLS),
-                     "paper": float("nan"), "data": _data_label(loops)})
-    return pd.DataFrame(rows)
+        row = {"model": EMPTY_OUTPUT, "reconstruction_error": empty["valid"], "paper": float("nan"), "removed": 0.0,
+               "FND": 0.0, "FNB": 0.0, "data": _data_label(loops)}  # fmt: skip
+        if "train" in empty:
+            row.update(train_error=empty["train"], train_removed=0.0, train_FND=0.0, train_FNB=0.0)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(bass_rule=bass_rule)
+    return frame
 
 
 def table2_run_name(t: int, L: int, K: int) -> str:
@@ -103,7 +123,8 @@ def table2_run_name(t: int, L: int, K: int) -> str:
 
 def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
            grid: Iterable[tuple[int, int, int]] | None = None, device=None, seed: int = 0, progress: bool = True,
-           epochs: int | None = None, batch_size: int = 2048) -> pd.DataFrame:
+           epochs: int | None = None, batch_size: int = 2048,
+           reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None) -> pd.DataFrame:  # fmt: skip
     """Table 2: train the VQ-VAE for each latent size (t, L, K) under ``profile`` and report reconstruction error.
 
     Each cell trains (or resumes, or reuses a finished run) in ``out/vq_vae_t{t}_L{L}_K{K}`` with the profile's
@@ -113,29 +134,49 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     Parameters
     ----------
     grid : (t, L, K) triples; default the paper's six rows (``loopkit.paper.TABLE2_LATENT_SIZE``)
+    reuse : (t, L, K) -> a checkpoint to report instead of training that cell: the main VQ-VAE is the paper's
+        (32, 16, 512) cell when it trained with the same settings (the ``paper`` profile), so it is not trained
+        twice
 
     Returns
     -------
-    DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours), ``paper`` (NaN where the paper has no
-    such row), ``profile``, ``epoch`` (of the best checkpoint), ``epochs_scheduled``, ``data``.
+    DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours, validation split), ``paper`` (NaN where
+    the paper has no such row), ``removed`` (share of the empty output's error removed), ``train_error`` and
+    ``train_removed`` (the same on the training split), ``profile``, ``epoch`` (of the kept checkpoint),
+    ``epochs_scheduled``, ``data``.
     """
     loops = as_loops(data)
     device = resolve_device(device)
     grid = list(grid) if grid is not None else list(paper.TABLE2_LATENT_SIZE)
     rows = []
+    reuse = {tuple(k): Path(v) for k, v in (reuse or {}).items()}
+    empty = {split: empty_output_error(loops.split(split)) for split in ("valid", "train")}
     for t, L, K in grid:
-        best = train("vq_vae", loops, profile, Path(out) / table2_run_name(t, L, K), device=device, seed=seed,
-                     progress=progress, epochs=epochs,
-                     overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
+        if (t, L, K) in reuse:
+            best = reuse[(t, L, K)]
+        else:
+            best = train("vq_vae", loops, profile, Path(out) / table2_run_name(t, L, K), device=device, seed=seed,
+                         progress=progress, epochs=epochs,
+                         overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
         model = load_model(best, device)
+        c = model.config
+        if (c.latent_steps, c.latent_dim, c.codebook_size) != (t, L, K):
+            raise LoopkitError(f"{best} holds a VQ-VAE with (t, L, K) = {(c.latent_steps, c.latent_dim, c.codebook_size)}, "
+                               f"not {(t, L, K)}")
+        amp = model.checkpoint["train_config"].get("amp", "off")
+        valid = model_reconstruction_error(model, loops.split("valid"), batch_size, device, amp)
+        fit = model_reconstruction_error(model, loops.split("train"), batch_size, device, amp)
         rows.append(
             {
                 "t": t,
                 "L": L,
                 "K": K,
-                "reconstruction_error": model_reconstruction_error(model, loops.split("valid"), batch_size, device),
+                "reconstruction_error": valid,
                 "paper": paper.TABLE2_LATENT_SIZE.get((t, L, K), float("nan")),
-                "profile": profile,
+                "removed": 1 - valid / empty["valid"],
+                "train_error": fit,
+                "train_removed": 1 - fit / empty["train"],
+                "profile": model.checkpoint["profile"],
                 "epoch": model.checkpoint["epoch"],
                 "epochs_scheduled": model.checkpoint["train_config"]["epochs"],
                 "data": _data_label(loops),
@@ -160,12 +201,18 @@ def run_checkpoints(runs: str | os.PathLike) -> dict[str, Path]:
     return {name: root / name / BEST for name in ALL_NAMES if (root / name / BEST).is_file()}
 
 
-def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict) -> dict:
-    """One row: the model, each metric beside the paper's value, then ``info`` (n, profile, ...)."""
+#: The extra column of Tables 3 and 4: UP counted per bar, the paper's wording (``metrics.UNIQUE_PITCH_SPANS``).
+UP_PER_BAR = "UP (per bar)"
+
+
+def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict,
+                rolls) -> dict:  # fmt: skip
+    """One row: the model, each metric beside the paper's value, UP per bar, then ``info`` (n, profile, ...)."""
     row: dict = {"model": label}
     for m in paper.METRIC_COLUMNS:
         row[m] = float(values[m])
         row[f"{m} (paper)"] = float(published.get(m, float("nan")))
+    row[UP_PER_BAR] = float(unique_pitch(rolls, span="bar"))
     row.update(info)
     return row
 
@@ -271,7 +318,8 @@ class _MetricTables:
             values = musical_metrics(self.train.rolls, codes, codes, progress=self.progress)
             info = {"n": len(self.train), "profile": None, "epochs": None, "data": self.data,
                     "trained_on_same_data": None}  # fmt: skip
-            return _metric_row("Training set", values, paper.TABLE3_MUSICAL_METRICS["Training set"], info)
+            return _metric_row("Training set", values, paper.TABLE3_MUSICAL_METRICS["Training set"], info,
+                               self.train.rolls)
 
         parts = {"vq": self.digest("vq_vae") if self.has_vq() else None}
         return self.cached_row("training", compute, **parts)
@@ -285,13 +333,17 @@ class _MetricTables:
                            progress=self.progress)  # fmt: skip
             values = musical_metrics(gen.rolls, progress=self.progress)
             label = PAPER_NAMES[name]
-            return _metric_row(label, values, paper.TABLE3_MUSICAL_METRICS[label], self.info(model))
+            return _metric_row(label, values, paper.TABLE3_MUSICAL_METRICS[label], self.info(model), gen.rolls)
 
         return self.cached_row(name, compute, checkpoint=self.digest(name))
 
-    def vq_row(self, temperature, copy, mode: str, published: Mapping[str, Mapping[str, float]]) -> dict:
+    def vq_row(self, temperature, copy, mode: str, published: Mapping[str, Mapping[str, float]],
+               bass_rule: str = "paper") -> dict:  # fmt: skip
         temperature = parse_temperature(temperature)
         label = f"VQ-VAE ({temperature_label(temperature)})"
+        paper_label = label
+        if bass_rule != "paper":
+            label += f", bass rule '{bass_rule}' (not the paper's)"
 
         def compute():
             vq, prior = self.vq()
@@ -304,14 +356,17 @@ class _MetricTables:
                 codes = sample_codes(prior, self.n, temperature, copy=plan, mode=mode, seed=self.seed,
                                      batch_size=self.batch_size, device=self.device, progress=self.progress)  # fmt: skip
             rolls = decode_codes(vq, codes, packed=True, batch_size=self.batch_size, device=self.device,
-                                 progress=self.progress)  # fmt: skip
+                                 progress=self.progress, bass_rule=bass_rule)  # fmt: skip
             values = musical_metrics(rolls, codes, self.train_codes(), progress=self.progress)
-            info = self.info(vq) | {"temperature": temperature, "prior_epochs": prior.checkpoint["epoch"]}
-            return _metric_row(label, values, published.get(label, {}), info)
+            info = self.info(vq) | {"temperature": temperature, "prior_epochs": prior.checkpoint["epoch"],
+                                    "bass_rule": bass_rule}  # fmt: skip
+            shown = published.get(paper_label, {}) if bass_rule == "paper" else {}
+            return _metric_row(label, values, shown, info, rolls)
 
         copy_key = copy.to_dict() if hasattr(copy, "to_dict") else copy
         return self.cached_row("vq_vae", compute, vq=self.digest("vq_vae"), prior=self.digest("prior"),
-                               temperature=temperature, copy=copy_key, mode=mode if copy is not None else None)  # fmt: skip
+                               temperature=temperature, copy=copy_key, mode=mode if copy is not None else None,
+                               bass_rule=bass_rule)  # fmt: skip
 
 
 def _metric_frame(rows: list[dict], attrs: dict) -> pd.DataFrame:
@@ -322,8 +377,8 @@ def _metric_frame(rows: list[dict], attrs: dict) -> pd.DataFrame:
 
 def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike, *,
            n: int | None = None, temperatures=METRIC_TABLE_TEMPERATURES, seed: int = 0, device=None,
-           batch_size: int | None = None, cache: str | os.PathLike | None = None,
-           progress: bool = True) -> pd.DataFrame:  # fmt: skip
+           batch_size: int | None = None, cache: str | os.PathLike | None = None, progress: bool = True,
+           bass_rules: Iterable[str] = ("paper",)) -> pd.DataFrame:  # fmt: skip
     """Table 3: the musical metrics (HD, FND, FNB, DB, OS, US, UP, ND) of the training set and of loops generated
     by each model, beside the paper's published values.
 
@@ -341,6 +396,8 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     data : the loop data set the models were trained on (its "train" split is the reference)
     n : loops generated per row (default: the training split's size)
     temperatures : the VQ-VAE rows
+    bass_rules : the VQ-VAE rows are decoded under each of these (``loopkit.models.blocks.BASS_RULES``): "paper"
+        gives the paper's rows; any other adds rows labelled as not the paper's, without paper values
     cache : a folder that keeps every finished row (and the sampled codes): re-running resumes, and
         ``table4`` with the same cache reuses the codes
     device, batch_size, progress : as in ``loopkit.generate.generate``
@@ -348,8 +405,9 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     Returns
     -------
     DataFrame: ``model``; for each metric ``M`` the columns ``M`` (ours) and ``M (paper)``; ``n`` (loops
-    measured), ``profile`` and ``epochs`` (of the checkpoint), ``data`` (data set name and fingerprint),
-    ``trained_on_same_data``; VQ-VAE rows also ``temperature`` and ``prior_epochs``. ``attrs`` names the table,
+    measured), ``UP (per bar)`` (UP under the paper's wording), ``profile`` and ``epochs`` (of the checkpoint),
+    ``data`` (data set name and fingerprint), ``trained_on_same_data``; VQ-VAE rows also ``temperature``,
+    ``prior_epochs`` and ``bass_rule``. ``attrs`` names the table,
     the data, n, seed, the missing models and the metric definitions.
     """
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
@@ -361,7 +419,8 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
         else:
             missing.append(name)
     if ev.has_vq():
-        rows += [ev.vq_row(t, None, "after", paper.TABLE3_MUSICAL_METRICS) for t in temperatures]
+        rows += [ev.vq_row(t, None, "after", paper.TABLE3_MUSICAL_METRICS, rule) for rule in bass_rules
+                 for t in temperatures]  # fmt: skip
     else:
         missing += [m for m in ("vq_vae", "prior") if m not in ev.checkpoints]
     attrs = {"table": "Table 3", "title": "Musical metric results", "data": ev.data, "n": ev.n, "seed": seed,
@@ -373,15 +432,16 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
 def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike, *,
            n: int | None = None, temperatures=METRIC_TABLE_TEMPERATURES, copy="paper", mode: str = "after",
            seed: int = 0, device=None, batch_size: int | None = None, cache: str | os.PathLike | None = None,
-           progress: bool = True) -> pd.DataFrame:  # fmt: skip
+           progress: bool = True, bass_rules: Iterable[str] = ("paper",)) -> pd.DataFrame:  # fmt: skip
     """Table 4: Table 3's VQ-VAE rows with the latent space manipulated, beside the paper's published values.
 
     The paper copies latent steps 0, 1 onto 16, 17 before decoding (``copy="paper"``; see
     ``loopkit.latent.LatentCopy``; a bar form such as ``"ABAB ABCD"`` is the general case). ``mode="after"``
-    (the paper's) copies within the sequences sampled with ``seed``: the same sequences Table 3 measured when the
-    seeds agree (and, with a shared ``cache``, literally reused). ``mode="condition"`` samples again with the
-    copied codes forced. Other parameters and the columns as in ``table3``; ``attrs["manipulation"]`` describes
-    the copy.
+    copies within the sequences sampled with ``seed``: the same sequences Table 3 measured when the seeds agree
+    (and, with a shared ``cache``, literally reused), so it is paired with Table 3 and its US cannot rise.
+    ``mode="condition"`` samples afresh with the copied codes forced, so later codes follow the copy. The paper
+    does not say which it did (``loopkit.latent``). Other parameters and the columns as in ``table3``;
+    ``attrs["manipulation"]`` describes the copy.
     """
     check_mode(mode)
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
@@ -392,7 +452,7 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     plan = LatentCopy.parse(copy, vq.latent_steps)
     if plan is None:
         raise LoopkitError("Table 4 manipulates the latent space: give copy='paper' or a bar form")
-    rows = [ev.vq_row(t, plan, mode, paper.TABLE4_MANIPULATED) for t in temperatures]
+    rows = [ev.vq_row(t, plan, mode, paper.TABLE4_MANIPULATED, rule) for rule in bass_rules for t in temperatures]
     for row in rows:
         row.update(manipulation=plan.name, mode=mode)
     attrs = {"table": "Table 4", "title": "Musical metrics by manipulating latent space", "data": ev.data,

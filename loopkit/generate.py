@@ -38,7 +38,7 @@ from .config import CONTINUOUS_MODELS
 from .dataset import PACKED_BYTES, PackedRolls, pack_rolls
 from .errors import LoopkitError
 from .latent import LatentCopy, check_mode
-from .models.blocks import threshold
+from .models.blocks import BASS_RULES, binarize
 from .sampling import (
     Temperature,
     batches,
@@ -73,7 +73,7 @@ def sample_codes(
     prior : a ``loopkit.models.LSTMPrior`` (its ``first_code_counts`` give p(z_0))
     temperature : divides the logits; 0 or ``"argmax"`` takes the most likely code at every step after z_0
     copy : a ``LatentCopy``, ``"paper"``, a bar form, or None
-    mode : ``"after"`` (copy after sampling, the paper's) or ``"condition"`` (force the copies while sampling)
+    mode : ``"after"`` (copy after sampling) or ``"condition"`` (force the copies while sampling); see ``loopkit.latent``
     seed, generator : a ``torch.Generator`` on the device, or a seed to make one
     """
     device = model_device(prior, device)
@@ -159,6 +159,7 @@ def generate(
     batch_size: int | None = None,
     device=None,
     progress: bool = True,
+    bass_rule: str = "paper",
 ) -> Generated:
     """Generate ``n`` loops from a trained model (see the module docstring for the sampling rules).
 
@@ -169,11 +170,12 @@ def generate(
     prior : the VQ-VAE's ``LSTMPrior``
     temperature : VQ-VAE only: divides the prior's logits; 0 or ``"argmax"`` for argmax sampling
     copy : VQ-VAE only: ``"paper"``, a bar form (``"ABAB ABCD"``), a ``LatentCopy`` or None
-    mode : ``"after"`` (the paper's) or ``"condition"``; see ``loopkit.latent``
+    mode : ``"after"`` or ``"condition"``; see ``loopkit.latent`` (the paper does not say which it used)
     seed : seeds a fresh ``torch.Generator`` on the device (ignored when ``generator`` is given)
     batch_size : loops per batch (default 1,024 on CPU, 16,384 on CUDA)
     device : where to sample (default: the model's device; the models must already be there)
     progress : show a tqdm bar over loops
+    bass_rule : "paper" (every sigmoid >= 0.5) or the labelled variant "sum" (``loopkit.models.blocks.binarize``)
 
     Returns
     -------
@@ -188,10 +190,13 @@ def generate(
     if batch_size < 1:
         raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
     check_mode(mode)
+    if bass_rule not in BASS_RULES:
+        raise LoopkitError(f"bass_rule must be one of {', '.join(BASS_RULES)}, got {bass_rule!r}")
     temperature = parse_temperature(temperature)
     generator = generator if generator is not None else make_generator(seed, device)
     settings: dict = {"model": name, "n": n, "seed": seed, "batch_size": batch_size, "device": str(device),
-                      "checkpoint": _checkpoint_info(model), "loopkit_version": __version__}  # fmt: skip
+                      "checkpoint": _checkpoint_info(model), "bass_rule": bass_rule,
+                      "loopkit_version": __version__}  # fmt: skip
     started = time.perf_counter()
     if name == "vq_vae":
         if prior is None:
@@ -204,7 +209,8 @@ def generate(
                         copy=copy.to_dict() if copy else None, prior_checkpoint=_checkpoint_info(prior))  # fmt: skip
         codes = sample_codes(prior, n, temperature, copy=copy, mode=mode, generator=generator, batch_size=batch_size,
                              device=device, progress=progress)  # fmt: skip
-        rolls = decode_codes(model, codes, packed=True, batch_size=batch_size, device=device, progress=progress)
+        rolls = decode_codes(model, codes, packed=True, batch_size=batch_size, device=device, progress=progress,
+                             bass_rule=bass_rule)
     elif name in CONTINUOUS_MODELS:
         if prior is not None:
             raise LoopkitError(f"a {name} samples z ~ N(0, I): it takes no prior")
@@ -218,7 +224,7 @@ def generate(
         with torch.no_grad():
             for start, b in batches(n, batch_size, f"generate {name}", progress):
                 z = torch.randn((b, model.latent_dim), generator=generator, device=device)
-                packed[start : start + b] = pack_rolls(threshold(model.decode(z)).cpu().numpy())
+                packed[start : start + b] = pack_rolls(binarize(model.decode(z), bass_rule).cpu().numpy())
         rolls = PackedRolls(packed)
     elif name == "prior":
         raise LoopkitError("that is the prior: generate from its VQ-VAE with prior=this model")

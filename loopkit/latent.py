@@ -14,10 +14,18 @@ copy is the *first half* of bar 1 onto the first half of bar 5. A ``LatentCopy``
 
 and applied while sampling (``loopkit.generate.sample_codes``) in one of two ``MODES``:
 
-* ``"after"`` (the paper's): the prior samples the whole sequence freely, then the copy overwrites the targets.
-  The codes right after a target were sampled given the *original* code there, so the seams may not fit.
+* ``"after"``: the prior samples the whole sequence freely, then the copy overwrites the targets. The codes
+  right after a target were sampled given the *original* code there, so the seams may not fit. Applied to
+  Table 3's own sequences, it is paired with Table 3 loop by loop; it can merge sequences but never create new
+  distinct ones, so its US can only stay or fall.
 * ``"condition"``: the copied codes are forced while sampling: at a target step the prior is fed the source's
   code instead of a sample, so every later step is conditioned on the copy (the prior's own continuation of it).
+  These are fresh samples, not Table 3's.
+
+The paper ("We copied latent features at latent time step 0, 1 to 16, 17") does not say which one it did. Its
+Table 4 US *rises* over Table 3 (0.50 -> 0.62 at temperature 1; 4.08e-3 -> 4.11e-3 at argmax), which "after"
+cannot do and "condition" can; neither mode is called the paper's here, and the book computes Table 4 both
+ways.
 
 The editing functions below (``swap_bars``, ``single_code_sequence``, ``resample_steps``) are notebook 3's
 tweakable cells; ``crossfade_codes`` (a bar-by-bar crossfade from one loop's codes to another's) and

@@ -10,7 +10,12 @@ A window of 8 bars is a loop when
 3. a bass pitch sounds on its first step.
 
 The fourth rule of the paper (only the lowest bass pitch) is a property of the roll itself, enforced when
-MIDI is read (``loopkit.pianoroll``). Windows start every ``stride_bars`` bars (1 finds every start point).
+MIDI is read (``loopkit.pianoroll``).
+
+Windows start every ``stride_bars`` bars. The paper says only "While scanning a song with 8 bars striding
+window, multiple loops can be detected", which reads as a window 8 bars wide moved by an unstated stride (or as
+a stride of 8 bars). loopkit uses a stride of 1 bar by default: it finds every start point, so a loop that begins
+on bar 3 of a song is not missed; ``stride_bars = 8`` is the other reading, as a named setting.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class LoopRules:
     require_kick: bool = True
     require_crash: bool = True
     require_bass: bool = True
-    stride_bars: int = 1
+    stride_bars: int = 1  # the paper's stride is not stated: 1 finds every start point (module docstring)
     bars: int = BARS_PER_LOOP
     #: the two bars compared (0-based): the paper's first and fifth bar
     compared_bars: tuple[int, int] = (0, 4)

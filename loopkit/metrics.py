@@ -60,6 +60,14 @@ UNIQUE_PITCH_COLUMNS = {
     "drums": DRUM_COLUMNS,
 }
 
+#: Named spans over which UP counts distinct columns (``unique_pitch``); ``"loop"`` is the default.
+UNIQUE_PITCH_SPANS = {
+    "loop": "distinct columns used anywhere in the 8-bar loop (fits the paper's training-set 10.50: 10.3 on the "
+    "demo loops, 11.3 on 941 real pop loops)",
+    "bar": "distinct columns used per bar, averaged over the 8 bars (the paper's wording and the authors' "
+    "follow-up code; 6.4 on the demo loops, 6.6 on real pop loops, against the paper's 10.50)",
+}
+
 #: One line per Table 3 column, as ``musical_metrics`` computes it with its defaults (for table captions).
 METRIC_DEFINITIONS = {
     "HD": "mean over loops of the Hamming distance between bar 1 and bar 5, in differing cells / (16 x 93)",
@@ -68,7 +76,7 @@ METRIC_DEFINITIONS = {
     "DB": "share of all time steps (silent ones included) with more than one bass pitch",
     "OS": "share of generated code sequences that also occur in the training set's code sequences",
     "US": "number of distinct generated code sequences / number generated",
-    "UP": "mean number of distinct columns (bass pitches and drum components) used per bar",
+    "UP": "mean number of distinct columns (bass pitches and drum components) used in a loop",
     "ND": "mean share of a bar's 16 steps with at least one active cell",
 }
 
@@ -159,13 +167,22 @@ def _hd_sum(bars: tuple[int, int], normalisation: str) -> Callable[[np.ndarray],
     return lambda x: float(bar_hamming(x, bars=bars, normalisation=normalisation).sum())
 
 
+def first_step_counts(first: np.ndarray) -> tuple[int, int]:
+    """FND's and FNB's counts from the first steps of loops only: ``first`` (b, 93) bool, row b = ``x[b, 0]``.
+
+    Returns (loops with kick and crash, loops with any bass pitch); ``first_note_drum`` and ``first_note_bass``
+    divide them by b. The trainer uses it on each epoch's reconstructions without copying whole rolls."""
+    first = np.asarray(first, dtype=bool)
+    fnd = int(np.count_nonzero(first[:, drum_column("kick")] & first[:, drum_column("crash")]))
+    return fnd, int(np.count_nonzero(first[:, BASS_COLUMNS].any(axis=1)))
+
+
 def _fnd_count(x: np.ndarray) -> int:
-    first = x[:, 0]
-    return int(np.count_nonzero(first[:, drum_column("kick")] & first[:, drum_column("crash")]))
+    return first_step_counts(x[:, 0])[0]
 
 
 def _fnb_count(x: np.ndarray) -> int:
-    return int(np.count_nonzero(x[:, 0, BASS_COLUMNS].any(axis=1)))
+    return first_step_counts(x[:, 0])[1]
 
 
 def _bass_per_step(x: np.ndarray) -> np.ndarray:
@@ -177,18 +194,25 @@ def _db_count(x: np.ndarray) -> int:
     return int(np.count_nonzero(_bass_per_step(x) > 1))
 
 
-def _up_sum(columns: str) -> Callable[[np.ndarray], int]:
+def _up_sum(columns: str, span: str = "loop") -> Callable[[np.ndarray], int]:
     if columns not in UNIQUE_PITCH_COLUMNS:
         raise LoopkitError(f"unknown column set {columns!r}; known: {', '.join(UNIQUE_PITCH_COLUMNS)}")
+    if span not in UNIQUE_PITCH_SPANS:
+        raise LoopkitError(f"unknown UP span {span!r}; known: {', '.join(UNIQUE_PITCH_SPANS)}")
     cols = UNIQUE_PITCH_COLUMNS[columns]
+    steps = STEPS_PER_BAR if span == "bar" else LOOP_STEPS
 
     def up(x: np.ndarray) -> int:
-        bars = x.reshape(len(x), -1, STEPS_PER_BAR, x.shape[2])
+        spans = x.reshape(len(x), -1, steps, x.shape[2])
         if columns != "all":
-            bars = bars[..., cols]
-        return int(np.count_nonzero(bars.any(axis=2)))
+            spans = spans[..., cols]
+        return int(np.count_nonzero(spans.any(axis=2)))
 
     return up
+
+
+def _up_denominator(span: str, n: int) -> int:
+    return n * (BARS_PER_LOOP if span == "bar" else 1)
 
 
 def _nd_sum(definition: str) -> Callable[[np.ndarray], int]:
@@ -308,18 +332,24 @@ def dup_bass(loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE, progress: b
 
 
 def unique_pitch(
-    loops: LoopsLike, columns: str = "all", batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False
+    loops: LoopsLike, columns: str = "all", span: str = "loop", batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = False,
 ) -> float:
-    """UP (Table 3, Table 4): mean number of distinct columns used per bar.
+    """UP (Table 3, Table 4): mean number of distinct columns used, per loop (default) or per bar.
 
-    ``UP = 1/(B * 8) sum_{b,bar} |{p in C : exists t in bar: x_{b,t,p}}|``
+    * ``span="loop"``: ``UP = 1/B sum_b |{p in C : exists t: x_{b,t,p}}|``, the columns used anywhere in a loop.
+    * ``span="bar"``: ``UP = 1/(B * 8) sum_{b,bar} |{p in C : exists t in bar: x_{b,t,p}}|``, silent bars (0)
+      included.
 
-    ``C`` is the column set named by ``columns``: ``"all"`` (default: the 84 bass pitches and the 9 drum
-    components, as the authors' follow-up code counts), ``"bass"`` or ``"drums"``. Every bar of every loop
-    counts, silent bars (0) included. The paper's training set has 10.50.
+    The paper says "the average number of used pitches per bar" and the authors' follow-up code counts per
+    bar, but the paper's training-set value, 10.50, is what a count over the whole loop gives on real loops
+    (10.3 on the demo corpus, 11.3 on 941 real pop loops) and not what a count per bar gives (6.4, 6.6): the
+    published numbers were computed per loop, so that is the default here, and the book shows both
+    (``UNIQUE_PITCH_SPANS``). ``C`` is the column set named by ``columns``: ``"all"`` (default: the 84 bass
+    pitches and the 9 drum components), ``"bass"`` or ``"drums"``.
     """
-    total, n = _accumulate(loops, {"up": _up_sum(columns)}, batch_size, progress)
-    return total["up"] / (n * BARS_PER_LOOP)
+    total, n = _accumulate(loops, {"up": _up_sum(columns, span)}, batch_size, progress)
+    return total["up"] / _up_denominator(span, n)
 
 
 def note_density(
@@ -431,6 +461,7 @@ def musical_metrics(
     *,
     nd: str = "step_share",
     up_columns: str = "all",
+    up_span: str = "loop",
     hd_normalisation: str = _RULES.hamming_normalisation,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = False,
@@ -444,7 +475,7 @@ def musical_metrics(
     codes : (b, t) int, the code sequences of ``loops``; without it US and OS are NaN (the continuous VAEs)
     train_codes : (n, t) int, the training set's code sequences; without it OS is NaN. For the training set's
         own row pass its codes as both ``codes`` and ``train_codes`` (OS is then 1 by definition)
-    nd, up_columns, hd_normalisation : the named definitions of ``note_density``, ``unique_pitch``,
+    nd, up_columns, up_span, hd_normalisation : the named definitions of ``note_density``, ``unique_pitch``,
         ``ham_dist``; the defaults are the ones ``METRIC_DEFINITIONS`` describes
     progress : show a tqdm bar over the loops
 
@@ -457,7 +488,7 @@ def musical_metrics(
         "FND": _fnd_count,
         "FNB": _fnb_count,
         "DB": _db_count,
-        "UP": _up_sum(up_columns),
+        "UP": _up_sum(up_columns, up_span),
         "ND": _nd_sum(nd),
     }
     n_loops = len(_check_loops(loops))
@@ -475,7 +506,7 @@ def musical_metrics(
         "DB": totals["DB"] / (n * LOOP_STEPS),
         "OS": overlap_sample(codes, train_codes) if train_codes is not None else math.nan,
         "US": unique_sample(codes) if codes is not None else math.nan,
-        "UP": totals["UP"] / (n * BARS_PER_LOOP),
+        "UP": totals["UP"] / _up_denominator(up_span, n),
         "ND": totals["ND"] / _nd_denominator(nd, n),
     }
     return {k: float(row[k]) for k in METRIC_COLUMNS}

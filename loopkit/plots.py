@@ -401,6 +401,51 @@ def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = No
     return fig
 
 
+def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], empty: Mapping[str, float] | None = None,
+                         figsize: tuple[float, float] | None = None):  # fmt: skip
+    """Learning apart from generalisation, per optimizer step, from the runs' ``metrics.csv``.
+
+    Panels: the reconstruction error on the training split (``train_error``, solid) and on the validation split
+    (``val_error``, dashed), with the empty output's error on each (``empty``: {"train": e, "valid": e}) as grey
+    lines: a model under them has learnt something; then FNB of the reconstructions on both splits (every loop
+    has a bass note on its first step, so 1 is the target); and, for the VQ-VAE, the codes it used in each epoch.
+
+    Parameters
+    ----------
+    metrics_csv_paths : label -> a run's ``metrics.csv``
+    empty : the empty output's reconstruction error on the training and the validation split
+    """
+    labels = list(metrics_csv_paths)
+    frames = [_read_metrics(Path(p)) for p in metrics_csv_paths.values()]
+    if not frames:
+        raise LoopkitError("no metrics files to plot")
+    panels = [("error", "reconstruction error"), ("FNB", "first-step bass (FNB) of reconstructions")]
+    if any("codes_used" in f for f in frames):
+        panels.append(("codes_used", "VQ-VAE: codes used per epoch"))
+    fig = _figure(figsize or (5.0 * len(panels), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    colours = [f"C{i}" for i in range(len(frames))]
+    for ax, (column, name) in zip(axes, panels):
+        for frame, label, colour in zip(frames, labels, colours):
+            x = frame["step"] if "step" in frame else frame["epoch"]
+            if column == "codes_used":
+                if column in frame:
+                    ax.plot(x, frame[column], color=colour, label=label)
+                continue
+            for split, style in (("train", "-"), ("val", "--")):
+                if f"{split}_{column}" in frame:
+                    ax.plot(x, frame[f"{split}_{column}"], style, color=colour,
+                            label=f"{label}, {'training' if split == 'train' else 'validation'}")
+        if column == "error" and empty:
+            for split, style in (("train", "-"), ("valid", "--")):
+                if split in empty:
+                    ax.axhline(empty[split], color="0.5", ls=style, lw=1, label=f"empty output, {split}")
+        ax.set_xlabel("optimizer step")
+        ax.set_title(name)
+        ax.legend(fontsize="x-small")
+    return fig
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
     """Write a figure (format from the suffix, e.g. .png, .svg) atomically; returns the path."""
     path = Path(path)

@@ -162,14 +162,16 @@ def step_prior(prior, codes: "torch.Tensor", draw: Collection[int], temperature:
 
 
 def decode_codes(vqvae, codes, *, packed: bool = False, batch_size: int | None = None, device=None,
-                 progress: bool = False):  # fmt: skip
+                 progress: bool = False, bass_rule: str = "paper"):  # fmt: skip
     """Decode code sequences (b, t) with a VQ-VAE, thresholded at 0.5: (b, 128, 93) bool loops.
 
+    ``bass_rule`` "paper" thresholds every cell; "sum" is the labelled variant of
+    ``loopkit.models.blocks.binarize``.
     With ``packed=True`` the loops come back as ``PackedRolls`` (1,488 bytes a loop instead of 11,904), decoded
     and packed batch by batch: use it for many loops. ``codes`` may be a numpy array or a tensor.
     """
     torch = _torch()
-    from .models.blocks import threshold
+    from .models.blocks import binarize
 
     device = model_device(vqvae, device)
     codes = codes.long() if isinstance(codes, torch.Tensor) else torch.as_tensor(np.asarray(codes), dtype=torch.long)
@@ -183,5 +185,5 @@ def decode_codes(vqvae, codes, *, packed: bool = False, batch_size: int | None =
     with torch.no_grad():
         for start, b in batches(len(codes), batch_size, "decode", progress):
             chunk = codes[start : start + b].to(device)
-            out[start : start + b] = pack_rolls(threshold(vqvae.decode_codes(chunk)).cpu().numpy())
+            out[start : start + b] = pack_rolls(binarize(vqvae.decode_codes(chunk), bass_rule).cpu().numpy())
     return PackedRolls(out) if packed else unpack_rolls(out)

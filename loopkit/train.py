@@ -52,6 +52,7 @@ from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, model_confi
 from .dataset import ROLL_CELLS, ROLL_SHAPE, Loops, PackedRolls, as_loops
 from .errors import LoopkitError, differences
 from .models import build_model
+from .metrics import first_step_counts
 from .pianoroll import BASS_COLUMNS
 from .version import __version__
 
@@ -118,33 +119,65 @@ def transpose_bass(x: torch.Tensor, semitones: int, generator: torch.Generator |
 # ------------------------------------------------------------------------------------------------ metrics
 
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def amp_dtype(model, device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype of a model under ``TrainConfig.amp``, or None for float32: mixed precision only on
+    CUDA, for a model marked ``amp_safe``, when ``amp`` is "bf16" or "fp16"; "off" (every profile's default)
+    is float32 throughout."""
+    if device.type == "cuda" and amp in AMP_DTYPES and getattr(model, "amp_safe", False):
+        return AMP_DTYPES[amp]
+    return None
+
+
+def autocast_for(model, device: torch.device, amp: str):
+    """The autocast context for ``amp_dtype(model, device, amp)`` (disabled when that is None)."""
+    dtype = amp_dtype(model, device, amp)
+    return torch.autocast(device_type=device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 @torch.no_grad()
-def model_reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
-                         device: str | torch.device | None = None) -> float:
-    """The paper's reconstruction error (Table 1) of a model: mean per-cell Hamming distance between x and its
-    reconstruction (``loopkit.metrics.reconstruction_error`` compares two sets of loops instead).
+def reconstruction_report(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
+                          device: str | torch.device | None = None, amp: str = "off",
+                          bass_rule: str = "paper") -> dict:  # fmt: skip
+    """The paper's reconstruction error (Table 1) of a model on loops, with FND and FNB of the reconstructions.
 
     ``error = sum_b sum_{t,p} [x_btp != reconstruct(x)_btp] / (b * 128 * 93)``, with ``reconstruct`` the
     thresholded (sigmoid >= 0.5) output: decode(mu) for the continuous VAEs (full sampling for the AR
-    model), decode(quantise(encode(x))) for the VQ-VAE. ``rolls`` are the loops to evaluate (e.g. the valid
-    split); the model is switched to eval mode.
+    model), decode(quantise(encode(x))) for the VQ-VAE. ``FND`` and ``FNB`` are the shares of reconstructions
+    with kick and crash, and with a bass note, on the first step (``loopkit.metrics.first_step_counts``): every
+    training loop has both, so they say whether a model keeps the loops' starting point. ``rolls`` are the loops
+    to evaluate (e.g. the valid split); the model is switched to eval mode. ``amp`` as ``TrainConfig.amp``
+    ("off": float32); ``bass_rule`` as ``loopkit.models.blocks.binarize``.
+
+    Returns ``{"error", "FND", "FNB", "n"}``.
     """
     if isinstance(rolls, Loops):
         rolls = rolls.rolls
     device = torch.device(device) if device is not None else next(model.parameters()).device
     packed = rolls if isinstance(rolls, torch.Tensor) else _packed_tensor(rolls, device)
-    if len(packed) == 0:
+    n = len(packed)
+    if n == 0:
         raise LoopkitError("no loops to evaluate")
     model.eval()
-    use_amp = device.type == "cuda" and getattr(model, "amp_safe", False)
     wrong = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, len(packed), batch_size):
-        rows = packed[start : start + batch_size]
-        x = unpack_batch(rows.to(device))
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            rec = model.reconstruct(x)
+    firsts = []
+    for start in range(0, n, batch_size):
+        x = unpack_batch(packed[start : start + batch_size].to(device))
+        with autocast_for(model, device, amp):
+            rec = model.reconstruct(x, bass_rule)
         wrong += (rec != x.bool()).sum()
-    return float(wrong) / (len(packed) * ROLL_CELLS)
+        firsts.append(rec[:, 0])
+    fnd, fnb = first_step_counts(torch.cat(firsts).cpu().numpy())
+    return {"error": float(wrong) / (n * ROLL_CELLS), "FND": fnd / n, "FNB": fnb / n, "n": n}
+
+
+def model_reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
+                               device: str | torch.device | None = None, amp: str = "off") -> float:
+    """The paper's reconstruction error (Table 1) of a model (``reconstruction_report``'s ``error``);
+    ``loopkit.metrics.reconstruction_error`` compares two sets of loops instead."""
+    return reconstruction_report(model, rolls, batch_size, device, amp)["error"]
 
 
 def teacher_forcing_ratio(epoch: int, rate: float) -> float:
@@ -170,9 +203,16 @@ class _RollTask:
         self.model, self.cfg, self.device = model, cfg, device
         self.train = _packed_tensor(loops.split("train").rolls, device)
         self.valid = _packed_tensor(loops.split("valid").rolls, device)
+        self.fit_check = self.train[: cfg.train_eval_loops]  # the first loops of the split, in storage order
         self.n = len(self.train)
         self.continuous = model.name != "vq_vae"
         self.metric = "val_error"
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        if not self.continuous:  # the codes taken in this epoch, accumulated on the device
+            self.code_counts = torch.zeros(self.model.codebook_size, device=self.device)
+            self.restarts = torch.zeros((), dtype=torch.long, device=self.device)
 
     def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
         x = _fetch(self.train, idx, self.device)
@@ -187,19 +227,39 @@ class _RollTask:
         if self.continuous:
             terms["kl"] = out["kl"]
         else:
+            q = self.model.quantizer
             terms["commit"] = out["commit"]
-            terms["perplexity"] = self.model.quantizer.last_perplexity
-            terms["dead_codes"] = self.model.quantizer.last_dead.float()
+            terms["perplexity"] = q.last_perplexity
+            terms["dead_codes"] = q.last_dead.float()
+            self.code_counts += q.last_counts
+            self.restarts += q.last_dead
         return loss, terms
 
     def epoch_columns(self, epoch: int, beta: float) -> dict:
+        """Per-epoch columns: beta and the teacher-forcing ratio; for the VQ-VAE the codes used in the epoch,
+        the perplexity of the epoch's code counts and the dead-code restarts of the epoch."""
         cols = {"beta": beta} if self.continuous else {}
         if self.model.name == "ar_lstm_vae":
             cols["teacher_forcing"] = teacher_forcing_ratio(epoch, self.cfg.sampling_rate)
+        if not self.continuous:
+            counts = self.code_counts
+            probs = counts / counts.sum()
+            cols["codes_used"] = int((counts > 0).sum())
+            cols["code_perplexity"] = float(torch.exp(-(probs * torch.log(probs + 1e-10)).sum()))
+            cols["restarts"] = int(self.restarts)
+            self._new_epoch()
         return cols
 
     def validate(self) -> dict:
-        return {"val_error": model_reconstruction_error(self.model, self.valid, self.cfg.eval_batch_size, self.device)}
+        """Reconstruction error, FND and FNB on the valid split (``val_*``) and on the first
+        ``train_eval_loops`` training loops (``train_error``, ``train_FND``, ``train_FNB``): learning apart from
+        generalisation."""
+        row = {}
+        for prefix, rolls in (("val", self.valid), ("train", self.fit_check)):
+            if len(rolls):
+                rep = reconstruction_report(self.model, rolls, self.cfg.eval_batch_size, self.device, self.cfg.amp)
+                row.update({f"{prefix}_error": rep["error"], f"{prefix}_FND": rep["FND"], f"{prefix}_FNB": rep["FNB"]})
+        return row
 
     def eligible(self, beta: float) -> bool:
         """Only epochs that end at the full beta may be the best (see TrainConfig)."""
@@ -262,9 +322,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     total_steps = cfg.epochs * steps_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - 1, 1), eta_min=cfg.lr_min)
-    use_amp = device.type == "cuda" and cfg.amp != "off" and model.amp_safe
-    amp_dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(model, device, cfg.amp) == torch.float16)
 
     epoch, step, history, best = 0, 0, [], None
     last_path, best_path = out / LAST, out / BEST
@@ -318,7 +376,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             beta = 0.0
             for idx in torch.tensor_split(order, steps_per_epoch):
                 beta = beta_at(step, total_steps, cfg)
-                with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+                with autocast_for(model, device, cfg.amp):
                     loss, terms = task.step(idx, epoch, beta)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()

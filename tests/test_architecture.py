@@ -35,6 +35,7 @@ LAYERS = [
     ("latent",),
     ("generate",),
     ("evaluate",),
+    ("ablation", "claims"),
     ("audio", "plots"),
     ("display", "samples", "ownloop", "listening", "listening.*"),
     ("book", "lab"),

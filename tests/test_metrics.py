@@ -143,9 +143,20 @@ def test_unique_pitch_counts_distinct_columns_per_bar():
     x = style_loops()
     # used columns per bar: loop 0 bar 1 {C1, kick} = 2; bar 2 {kick, snare, D1, E1} = 4; loop 1 bar 8: 93;
     # the other 13 bars: 0. UP = (2 + 4 + 93) / 16 bars
-    assert M.unique_pitch(x) == pytest.approx(99 / 16)
-    assert M.unique_pitch(x, columns="bass") == pytest.approx((1 + 2 + 84) / 16)
-    assert M.unique_pitch(x, columns="drums") == pytest.approx((1 + 2 + 9) / 16)
+    assert M.unique_pitch(x, span="bar") == pytest.approx(99 / 16)
+    assert M.unique_pitch(x, columns="bass", span="bar") == pytest.approx((1 + 2 + 84) / 16)
+    assert M.unique_pitch(x, columns="drums", span="bar") == pytest.approx((1 + 2 + 9) / 16)
+
+
+def test_unique_pitch_counts_distinct_columns_per_loop_by_default():
+    x = style_loops()
+    # loop 0 uses {C1, D1, E1, kick, snare} = 5 columns in all (kick in two bars counts once); loop 1: all 93
+    assert M.unique_pitch(x) == pytest.approx((5 + 93) / 2)
+    assert M.unique_pitch(x, columns="bass") == pytest.approx((3 + 84) / 2)
+    assert M.unique_pitch(x, columns="drums") == pytest.approx((2 + 9) / 2)
+    assert M.musical_metrics(x, up_span="bar")["UP"] == pytest.approx(99 / 16)
+    with pytest.raises(ValueError, match="span"):
+        M.unique_pitch(x, span="beat")
 
 
 def test_note_density_definitions():
@@ -254,8 +265,8 @@ def test_musical_metrics_row_by_hand():
         "DB": 1 / 256,
         "OS": 2 / 2,  # both generated sequences are [1, 2], which the training set holds
         "US": 1 / 2,
-        # used columns: loop 0 bar 1 and bar 5 {kick, crash, E1} = 3 each; loop 1 bar 1 {kick, E1, E2} = 3
-        "UP": 9 / 16,
+        # used columns per loop: loop 0 {kick, crash, E1} = 3 (in bars 1 and 5); loop 1 {kick, E1, E2} = 3
+        "UP": 6 / 2,
         # active steps: loop 0 steps 0 and 64; loop 1 step 0 -> 3 of 256
         "ND": 3 / 256,
     }

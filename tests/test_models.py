@@ -91,8 +91,11 @@ def test_continuous_vae_losses_combine_with_beta():
     assert model.loss(out, 0.5).item() == pytest.approx(out["recon"].item() + 0.5 * out["kl"].item())
 
 
-def test_ar_decoder_feeds_back_its_own_thresholded_outputs():
-    model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", "smoke")).eval()
+@pytest.mark.parametrize("init", ["direct", "projection"])
+def test_ar_decoder_feeds_back_its_own_thresholded_outputs(init):
+    hidden = {"direct": 8, "projection": 12}[init]
+    model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", "smoke", decoder_init=init,
+                                                    decoder_hidden=hidden)).eval()
     z = torch.randn(B, model.latent_dim)
     with torch.no_grad():
         free = model.decode(z)  # full sampling, step by step
@@ -101,6 +104,61 @@ def test_ar_decoder_feeds_back_its_own_thresholded_outputs():
         assert torch.allclose(free, forced, atol=1e-5)
         # scheduled sampling with ratio 0 is full sampling too, whatever the target
         assert torch.allclose(model._decode(z, _x(), teacher_forcing=0.0), free, atol=1e-5)
+
+
+def test_ar_decoder_state_is_z_as_appendix_a_says():
+    """Appendix A (a): "At time = 0, h, c = z" (the paper profile); 'projection' is the named deviation."""
+    model = build_model("ar_lstm_vae")
+    assert model.config.decoder_init == "direct" and model.config.decoder_hidden == model.latent_dim == 128
+    z = torch.randn(B, 128)
+    h, c = model.initial_state(z)
+    assert torch.equal(h[0], z) and torch.equal(c[0], z) and not hasattr(model, "init_state")
+    with pytest.raises(ValueError, match="decoder_hidden"):
+        model_config("ar_lstm_vae", decoder_hidden=256)
+    proj = build_model("ar_lstm_vae", model_config("ar_lstm_vae", decoder_init="projection", decoder_hidden=256))
+    assert proj.initial_state(z)[0].shape == (1, B, 256)
+
+
+def test_ar_scheduled_sampling_takes_the_truth_where_the_coin_says():
+    """With every coin on "truth" scheduled sampling is teacher forcing; with every coin on "own" it is full
+    sampling; a mixed draw gives logits between the two decodings step by step (the first differing step is
+    the first own-output input that differs from the truth)."""
+    model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", "smoke")).eval()
+    z, x = torch.randn(B, model.latent_dim), _x()
+    with torch.no_grad():
+        forced = model._decode(z, x, teacher_forcing=1.0)
+        all_truth = model._decode(z, x, 0.5, truth=torch.ones(B, LOOP_STEPS, dtype=torch.bool))
+        all_own = model._decode(z, x, 0.5, truth=torch.zeros(B, LOOP_STEPS, dtype=torch.bool))
+        assert torch.allclose(all_truth, forced, atol=1e-5)
+        assert torch.allclose(all_own, model.decode(z), atol=1e-5)
+        mixed = torch.zeros(B, LOOP_STEPS, dtype=torch.bool)
+        mixed[:, :10] = True  # steps 1..10 read the truth, later steps their own output
+        out = model._decode(z, x, 0.5, truth=mixed)
+        assert torch.allclose(out[:, :11], forced[:, :11], atol=1e-5)
+
+
+def test_bass_rules_on_a_hand_made_probability_roll():
+    """"paper": each bass pitch independently at 0.5; "sum": one note at the argmax when the pitch probabilities
+    sum to >= 0.5. Drums are the same under both."""
+    from loopkit.models.blocks import binarize
+    from loopkit.pianoroll import BASS_COLUMNS
+
+    q = torch.full((1, 4, N_COLUMNS), 0.01)
+    lo, hi = bass_column(40), bass_column(43)
+    q[0, 0, lo], q[0, 0, hi] = 0.3, 0.35  # unsure which pitch: sum 0.65 (+ 82 x 0.01)
+    q[0, 1, lo], q[0, 1, hi] = 0.6, 0.7  # two pitches above 0.5: a duplicate bass under the paper's rule
+    q[0, 2, BASS_COLUMNS] = 0.001  # silence: sum 0.084
+    q[0, 3, lo] = 0.9
+    q[0, :, drum_column("kick")] = torch.tensor([0.7, 0.2, 0.5, 0.49])
+    logits = torch.logit(q)
+    paper, summed = binarize(logits), binarize(logits, "sum")
+    bass = lambda r, t: sorted(int(c) for c in torch.nonzero(r[0, t, BASS_COLUMNS])[:, 0] + BASS_COLUMNS.start)
+    assert [bass(paper, t) for t in range(4)] == [[], [lo, hi], [], [lo]]
+    assert [bass(summed, t) for t in range(4)] == [[hi], [hi], [], [lo]]
+    assert torch.equal(paper[..., drum_column("kick")], summed[..., drum_column("kick")])
+    assert paper[0, :, drum_column("kick")].tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match="bass_rule"):
+        binarize(logits, "max")
 
 
 def _accent_batch() -> torch.Tensor:
@@ -129,7 +187,7 @@ def _groove_batch() -> torch.Tensor:
 # Small but not tiny sizes: memorising needs some capacity. The LSTM decoders learn periodic patterns from a
 # constant input slowly (hundreds of steps), so they memorise the accent batch; the CNNs the groove batch.
 _OVERFIT = {
-    "ar_lstm_vae": (dict(encoder_hidden=32, decoder_hidden=64, latent_dim=16), _accent_batch, 200),
+    "ar_lstm_vae": (dict(encoder_hidden=32, decoder_hidden=64, latent_dim=64), _accent_batch, 200),
     "nonar_lstm_vae": (dict(encoder_hidden=32, decoder_hidden=64, latent_dim=16), _accent_batch, 200),
     "cnn_vae": (dict(channels=16, latent_dim=32), _groove_batch, 500),
     "vq_vae": (dict(channels=16, embedding_channels=32, latent_dim=8, codebook_size=32), _groove_batch, 500),

@@ -52,8 +52,9 @@ def test_eval_mode_never_moves_the_codebook():
 
 def test_dead_codes_restart_from_encoder_outputs_with_reset_statistics():
     torch.manual_seed(0)
-    # codes 2 and 3 sit far away and have EMA counts below 1: after one batch they are dead
-    q = _quantizer([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-100.0, -100.0]], [5.0, 5.0, 0.5, 0.5])
+    # codes 2 and 3 sit far away with EMA counts 0.5 -> 0.495, below 0.2 x 5 vectors = 1: after one batch they are dead
+    q = _quantizer([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-100.0, -100.0]], [5.0, 5.0, 0.5, 0.5],
+                   dead_share=0.2)
     z = torch.tensor([[[0.5, 0.0], [0.0, 0.5], [9.5, 10.0], [10.0, 9.5], [10.5, 10.0]]])
     q.train()
     q(z)
@@ -68,14 +69,42 @@ def test_dead_codes_restart_from_encoder_outputs_with_reset_statistics():
     assert q.embedding[0].abs().max().item() < 1 and 9 < q.embedding[1].min().item() < 11
 
 
+@pytest.mark.parametrize("loops, dead", [(2048, [False, False, True, True]), (32, [False, False, False, True])])
+def test_dead_code_rule_is_a_share_of_the_batch(loops, dead):
+    """The paper's "EMA count < 1" at 2,048 loops x 32 latent steps is the share 1 / 65,536 of a batch.
+
+    Hand-made EMA counts (after this batch's update, where none of these codes is used): 130 (a code in common
+    use at batch 2,048), 2.5 (common at batch 32), 0.9 (below 1) and 0.01. At 2,048 loops the bar is 1 vector
+    (0.9 and 0.01 are dead, the authors' rule); at 32 loops it is 1,024 / 65,536 = 1/64 of a vector (0.01 is
+    dead: a code taking 0.9 of a batch's 1,024 vectors is in use, not dead)."""
+    K, d, t = 4, 2, 32
+    counts = torch.tensor([130.0, 2.5, 0.9, 0.01]) / 0.99  # the EMA multiplies by 0.99 before the check
+    q = _quantizer([[0.0, 0.0], [1.0, 1.0], [50.0, 50.0], [-50.0, -50.0]], counts.tolist())
+    assert q.dead_share == pytest.approx(1 / 65536)
+    z = torch.zeros(loops, t, d)  # every vector takes code 0: the others get no new count
+    q.train()
+    q(z)
+    assert q.last_dead.item() == sum(dead)
+    restarted = (q.cluster_size == 1.0).tolist()
+    assert restarted[1:] == dead[1:]
+
+
 def test_first_batch_initialises_the_codebook_from_encoder_outputs():
+    """Counts start at 0: after the first batch every code that took no vector is dead and restarts from an
+    encoder output; a code that took some holds their (smoothed) mean. Either way the codebook moves from its
+    random start (around 0) onto the batch (around 50)."""
     torch.manual_seed(1)
-    q = EMAQuantizer(8, 3)  # counts start at 0: every code is dead after the first batch
+    q = EMAQuantizer(8, 3)
     z = torch.randn(2, 5, 3) + 50
     q.train()
     q(z)
-    rows = {tuple(r) for r in z.reshape(-1, 3).tolist()}
-    assert all(tuple(e) in rows for e in q.embedding.tolist())
+    flat = z.reshape(-1, 3)
+    rows = {tuple(r) for r in flat.tolist()}
+    used = q.last_counts > 0
+    assert all(tuple(e) in rows for e in q.embedding[~used].tolist())
+    assert q.last_dead.item() == int((~used).sum())
+    low, high = flat.min(0).values - 1e-4, flat.max(0).values + 1e-4
+    assert bool(((q.embedding >= low) & (q.embedding <= high)).all())
 
 
 def test_quantised_value_is_exactly_the_codebook_and_gradients_pass_straight_through():
@@ -86,6 +115,41 @@ def test_quantised_value_is_exactly_the_codebook_and_gradients_pass_straight_thr
     assert torch.equal(z_q, q.lookup(idx))  # exact, not z + (z_q - z)
     (z_q * torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])).sum().backward()
     assert torch.equal(z.grad, torch.tensor([[[1.0, 2.0], [3.0, 4.0]]]))  # identity gradient
+
+
+def test_codes_are_exact_float32_under_bf16_autocast():
+    """The nearest-code search ignores autocast: codes with and without bf16 autocast are identical (a bf16
+    distance would flip close calls, and OS/US compare code sequences exactly)."""
+    torch.manual_seed(0)
+    model = VQVAE(model_config("vq_vae", "smoke", codebook_size=64))
+    x = (torch.rand(16, 128, 93) < 0.05).float()
+    model.train()
+    for _ in range(3):
+        model(x)  # spread the codebook over real encoder outputs
+    model.eval()
+    q = model.quantizer
+    z_e = model.encode(x).detach()
+    z_e = z_e + 1e-3 * torch.randn_like(z_e)  # close calls
+    plain = q.nearest(z_e)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = q.nearest(z_e)
+        codes = model.codes(x)
+    assert torch.equal(plain, mixed)
+    assert torch.equal(codes, model.codes(x))
+
+
+def test_loss_reduction_mean_divides_each_term_by_its_count():
+    torch.manual_seed(0)
+    x = (torch.rand(2, 128, 93) < 0.05).float()
+    summed = VQVAE(model_config("vq_vae", "smoke"))
+    mean = VQVAE(model_config("vq_vae", "smoke", loss_reduction="mean"))
+    out = summed(x)
+    c = summed.config
+    assert summed.loss(out).item() == pytest.approx(out["recon"].item() + out["commit"].item())
+    want = out["recon"].item() / (128 * 93) + out["commit"].item() / (c.latent_steps * c.latent_dim)
+    assert mean.loss(out).item() == pytest.approx(want)
+    with pytest.raises(ValueError, match="loss_reduction"):
+        model_config("vq_vae", loss_reduction="max")
 
 
 def test_vqvae_eval_output_equals_decode_of_its_indices():

@@ -117,7 +117,7 @@ class _Constant(torch.nn.Module):
         self.echo = echo
         self.weight = torch.nn.Parameter(torch.zeros(1))
 
-    def reconstruct(self, x):
+    def reconstruct(self, x, bass_rule="paper"):
         return x.bool() if self.echo else torch.zeros_like(x, dtype=torch.bool)
 
 
@@ -128,6 +128,21 @@ def test_reconstruction_error_by_hand():
     loops = loops_from_arrays(rolls)
     assert model_reconstruction_error(_Constant(False), loops, batch_size=1) == pytest.approx(8 / (2 * 128 * 93))
     assert model_reconstruction_error(_Constant(True), loops) == 0.0
+
+
+def test_reconstruction_report_first_step_shares_by_hand():
+    from loopkit.pianoroll import bass_column, drum_column
+    from loopkit.train import reconstruction_report
+
+    rolls = np.zeros((4, 128, 93), dtype=bool)
+    rolls[:3, 0, drum_column("kick")] = True
+    rolls[:2, 0, drum_column("crash")] = True  # loops 0, 1: kick and crash on step 0
+    rolls[[0, 2, 3], 0, bass_column(40)] = True  # loops 0, 2, 3: a bass note on step 0
+    rolls[1, 1, bass_column(40)] = True  # loop 1: bass on step 1 only
+    rep = reconstruction_report(_Constant(True), loops_from_arrays(rolls), batch_size=3)
+    assert rep == {"error": 0.0, "FND": 2 / 4, "FNB": 3 / 4, "n": 4}
+    empty = reconstruction_report(_Constant(False), loops_from_arrays(rolls))
+    assert (empty["FND"], empty["FNB"]) == (0.0, 0.0) and empty["error"] == pytest.approx(9 / (4 * 128 * 93))
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -195,7 +210,8 @@ def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):
     ckpt = load_checkpoint(path)
     assert ckpt["best"]["epoch"] == 3 and ckpt["train_config"]["select"] == "last"
     assert ckpt["best"]["value"] == pd.read_csv(tmp_path / "p" / METRICS)["val_ce"].iloc[-1]
-    assert train_config("prior", "cpu").select == "last" and train_config("vq_vae", "cpu").select == "valid"
+    assert train_config("prior", "cpu").select == "last" and train_config("vq_vae", "cpu").select == "last"
+    assert train_config("vq_vae", "paper").select == "valid"
 
 
 def test_data_without_a_validation_split_is_refused(tmp_path):
@@ -341,9 +357,25 @@ def test_transpose_bass_moves_only_the_bass_and_keeps_it_in_range():
     assert shifts == set(range(-6, 7))
 
 
-def test_transposition_is_off_in_the_paper_profile_and_on_for_cpu():
-    assert all(train_config(n, "paper").transpose == 0 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
-    assert all(train_config(n, "cpu").transpose == 6 for n in ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae", "vq_vae"))
+def test_transposition_is_off_in_the_paper_and_cpu_profiles():
+    for profile in ("paper", "cpu"):
+        assert all(train_config(n, profile).transpose == 0 for n in MODEL_NAMES)
+
+
+def test_paper_profile_is_float32_unless_asked():
+    """No autocast unless a run asks for it: the paper profile's amp is "off", and autocast_for is disabled
+    for it on any device (and on CPU whatever is asked)."""
+    from loopkit.train import amp_dtype
+
+    assert all(train_config(n, "paper").amp == "off" for n in (*MODEL_NAMES, "prior"))
+    model = torch.nn.Linear(2, 2)
+    model.amp_safe = True
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert amp_dtype(model, cuda, "off") is None
+    assert amp_dtype(model, cuda, "bf16") == torch.bfloat16 and amp_dtype(model, cuda, "fp16") == torch.float16
+    assert amp_dtype(model, cpu, "bf16") is None
+    model.amp_safe = False
+    assert amp_dtype(model, cuda, "bf16") is None
 
 
 @pytest.mark.gpu

@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                    help="the VQ-VAE rows, comma-separated (default argmax,1,1.5,2)")  # fmt: skip
     p.add_argument("--form", default="paper",
                    help="Table 4's manipulation: 'paper' (latent steps 0,1 onto 16,17) or a bar form ('ABAB ABCD')")  # fmt: skip
-    p.add_argument("--mode", default="after", help="Table 4: 'after' (the paper's) or 'condition'")
+    p.add_argument("--mode", default="after", help="Table 4: 'after' (copy within Table 3's sequences) or 'condition' (fresh samples with the copy "
+                   "forced); the paper does not say which it used")
     p.add_argument("--tables", default="3,4", help="which tables, comma-separated (default 3,4)")
     p.add_argument("--seed", type=int, default=0, help="random seed of every row (default 0)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")

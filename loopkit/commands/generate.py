@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--span", type=int, default=None,
                    help="with a bar form: copy only the first SPAN latent steps of each bar (default the whole bar)")  # fmt: skip
     p.add_argument("--mode", default="after",
-                   help="'after' (sample, then copy: the paper's) or 'condition' (force the copied codes while "
+                   help="'after' (sample, then copy) or 'condition' (force the copied codes while "
                    "sampling, so later steps follow them); default after")  # fmt: skip
     p.add_argument("--bpm", type=float, default=DEFAULT_BPM, help=f"tempo of the MIDI and audio files (default {DEFAULT_BPM:g})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -13,7 +13,7 @@ from .blocks import ContinuousVAE, LSTMEncoder, he_init, threshold
 
 
 class ARLSTMVAE(ContinuousVAE):
-    """Bi-LSTM encoder -> z (d = 128) -> LSTM decoder initialised from z, reading ``concat(x[t-1], z)``.
+    """Bi-LSTM encoder -> z (d = 128) -> LSTM decoder whose state starts at z, reading ``concat(x[t-1], z)``.
 
     ``forward(x, teacher_forcing=1.0)`` decodes with the ground truth as the previous step with probability
     ``teacher_forcing`` (per loop and step), else with the model's own thresholded previous output (scheduled
@@ -29,7 +29,8 @@ class ARLSTMVAE(ContinuousVAE):
         c = config
         self.latent_dim = c.latent_dim
         self.encoder = LSTMEncoder(c.columns, c.encoder_hidden, c.latent_dim)
-        self.init_state = nn.Linear(c.latent_dim, 2 * c.decoder_layers * c.decoder_hidden)
+        if c.decoder_init == "projection":
+            self.init_state = nn.Linear(c.latent_dim, 2 * c.decoder_layers * c.decoder_hidden)
         self.decoder = nn.LSTM(c.columns + c.latent_dim, c.decoder_hidden, num_layers=c.decoder_layers, batch_first=True)
         self.output = nn.Linear(c.decoder_hidden, c.columns)
         he_init(self)
@@ -38,20 +39,34 @@ class ARLSTMVAE(ContinuousVAE):
         """x (b, t, p) float -> mu, logvar, each (b, d)."""
         return self.encoder(x)
 
-    def _state(self, z: torch.Tensor):
+    def initial_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's (h, c), each (layers, b, hidden), from z (b, d): see ``ARLSTMVAEConfig.decoder_init``."""
         c = self.config
+        if c.decoder_init == "direct":  # appendix A (a): "at time = 0, h, c = z"
+            h = z[None].expand(c.decoder_layers, -1, -1).contiguous()
+            return h, h.clone()
         s = torch.tanh(self.init_state(z)).view(z.shape[0], 2, c.decoder_layers, c.decoder_hidden)
-        h, cell = s[:, 0].transpose(0, 1).contiguous(), s[:, 1].transpose(0, 1).contiguous()
-        return h, cell
+        return s[:, 0].transpose(0, 1).contiguous(), s[:, 1].transpose(0, 1).contiguous()
 
-    def _decode(self, z: torch.Tensor, target: torch.Tensor | None, teacher_forcing: float) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, target: torch.Tensor | None, teacher_forcing: float,
+                truth: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode z (b, d) to logits (b, t, p).
+
+        With ``target`` (b, t, p) and ``teacher_forcing >= 1`` the input of step t is ``target[t - 1]``: one LSTM
+        call over all steps. Otherwise the steps run one by one and the input of step t is ``target[t - 1]`` where
+        ``truth[:, t - 1]`` is set, else the model's own thresholded output of step t - 1 (zeros at t = 0).
+        ``truth`` (b, t) bool defaults to a fresh draw, ``rand < teacher_forcing`` (all False without a target:
+        full sampling).
+        """
         b, c = z.shape[0], self.config
-        state = self._state(z)
+        state = self.initial_state(z)
         if target is not None and teacher_forcing >= 1.0:  # teacher forcing: one call over all steps
             prev = torch.cat([target.new_zeros(b, 1, c.columns), target[:, :-1]], dim=1)
             inp = torch.cat([prev, z[:, None, :].expand(b, c.steps, c.latent_dim)], dim=-1)
             out, _ = self.decoder(inp, state)
             return self.output(out)
+        if target is not None and truth is None:
+            truth = torch.rand(b, c.steps, device=z.device) < teacher_forcing
         prev = z.new_zeros(b, c.columns)
         logits = []
         for t in range(c.steps):
@@ -59,11 +74,7 @@ class ARLSTMVAE(ContinuousVAE):
             step_logits = self.output(out[:, 0])
             logits.append(step_logits)
             own = threshold(step_logits).to(z.dtype)
-            if target is not None and teacher_forcing > 0.0:
-                use_truth = torch.rand(b, 1, device=z.device) < teacher_forcing
-                prev = torch.where(use_truth, target[:, t], own)
-            else:
-                prev = own
+            prev = torch.where(truth[:, t : t + 1], target[:, t], own) if truth is not None else own
         return torch.stack(logits, dim=1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import LoopkitError
+from ..pianoroll import BASS_COLUMNS
+
+#: How a decoder's bass probabilities become notes (``binarize``): the paper's rule, and a labelled variant.
+BASS_RULES = {
+    "paper": "every cell on where sigmoid(logit) >= 0.5, bass pitches independently (the paper's eq. 3 rule)",
+    "sum": "bass sounds at a step when its 84 pitch probabilities sum to >= 0.5, at the most likely pitch "
+    "(not the paper's; DB is 0 by construction); drums as the paper's rule",
+}
+
 
 def threshold(logits: torch.Tensor) -> torch.Tensor:
     """The paper's decision rule: a cell is on when ``sigmoid(logits) >= 0.5`` (bool, same shape)."""
     return torch.sigmoid(logits.float()) >= 0.5
+
+
+def binarize(logits: torch.Tensor, bass_rule: str = "paper") -> torch.Tensor:
+    """Logits (b, t, p) -> bool roll (b, t, p) under a bass rule (``BASS_RULES``).
+
+    ``"paper"`` is ``threshold``. ``"sum"``: the drum columns as ``threshold``; in the bass columns, with
+    q_tk = sigmoid(logit_tk) for the 84 pitches k, step t holds exactly one note, at ``argmax_k q_tk``, when
+    ``sum_k q_tk >= 0.5``, else none. A decoder unsure *which* pitch starts a loop (q spread over neighbours,
+    none above 0.5) plays nothing under the paper's rule and its most likely pitch under this one.
+    """
+    if bass_rule not in BASS_RULES:
+        raise LoopkitError(f"bass_rule must be one of {', '.join(BASS_RULES)}, got {bass_rule!r}")
+    on = threshold(logits)
+    if bass_rule == "sum":
+        q = torch.sigmoid(logits[..., BASS_COLUMNS].float())
+        sounding = q.sum(-1, keepdim=True) >= 0.5
+        top = F.one_hot(q.argmax(-1), q.shape[-1]).bool()
+        on[..., BASS_COLUMNS] = top & sounding
+    return on
 
 
 def bce_per_loop(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -142,7 +171,7 @@ class ContinuousVAE(nn.Module):
         return out["recon"] + beta * out["kl"]
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> bool (b, t, p): decode(mu), thresholded at 0.5."""
+    def reconstruct(self, x: torch.Tensor, bass_rule: str = "paper") -> torch.Tensor:
+        """x (b, t, p) -> bool (b, t, p): decode(mu), thresholded at 0.5 (``binarize``'s ``bass_rule``)."""
         mu, _ = self.encode(x.float())
-        return threshold(self.decode(mu))
+        return binarize(self.decode(mu), bass_rule)

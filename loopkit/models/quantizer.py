@@ -10,10 +10,20 @@ appendix)::
     N~_k = (N_k + eps) / (sum_j N_j + K eps) * sum_j N_j   (Laplace smoothing)
     e_k  = m_k / N~_k
 
-with decay 0.99 and eps 1e-5. A code whose EMA count ``N_k`` is below ``dead_threshold`` (1: used less than
-once a batch on average) is dead: it is restarted from a random encoder output of the batch, and its
-statistics are reset to one observation of it (``N_k = 1``, ``m_k = e_k``). Before the first batch all counts
-are 0, so the first batch initialises the codebook from encoder outputs.
+with decay 0.99 and eps 1e-5. ``N_k`` estimates how many of a batch's ``n = b * t`` latent vectors code k takes.
+
+Dead codes. The paper's authors restart a code whose EMA count falls below 1 (follow-up code, batch 2,048). A
+count per batch means something else at every batch size: at the paper's batch (2,048 loops x 32 steps = 65,536
+vectors, 128 per code on average) "below 1" is "almost never used"; at a batch of 32 loops (1,024 vectors, 2 per
+code) most codes fall below it on some step. The rule is therefore stated as a share of the batch: code k is
+**dead when** ``N_k < dead_share * n``, i.e. when it takes less than ``dead_share`` of a batch's vectors on
+average. ``dead_share = 1 / 65,536`` is exactly the paper's rule at the paper's batch. A dead code is restarted
+from a random encoder output of the batch, and its statistics are reset to one observation of it (``N_k = 1``,
+``m_k = e_k``). Before the first batch all counts are 0, so the first batch initialises the codebook from
+encoder outputs.
+
+Exactness. The nearest-code search and the EMA sums run in float32 with autocast and TF32 off, wherever they
+run: the codes of a loop never depend on mixed-precision settings (they are compared exactly by OS and US).
 
 The encoder is trained by the commitment loss ``commitment * ||z_e - sg[e_k]||^2`` (summed over t and d,
 mean over b; commitment 0.25) and by the reconstruction loss through the straight-through estimator: the
@@ -24,6 +34,25 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+class _exact_float32:
+    """Autocast off, and TF32 off for CUDA matmuls, inside the block (restored after)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __enter__(self):
+        self.autocast = torch.autocast(device_type=self.device.type, enabled=False)
+        self.autocast.__enter__()
+        self.tf32 = torch.backends.cuda.matmul.allow_tf32
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = False
+        return self
+
+    def __exit__(self, *exc):
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        return self.autocast.__exit__(*exc)
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -45,9 +74,11 @@ class EMAQuantizer(nn.Module):
     ----------
     codebook_size : K
     dim : d, the width of each latent vector (the paper's L)
-    decay, epsilon, commitment, dead_threshold : see the module docstring
+    decay, epsilon, commitment, dead_share : see the module docstring
 
     Buffers: ``embedding`` (K, d), ``cluster_size`` (K,) the EMA counts N_k, ``embed_sum`` (K, d) the EMA sums m_k.
+    Statistics of the last training batch (tensors on the codebook's device, so that reading them never syncs a
+    GPU): ``last_counts`` (K,) the vectors each code took, ``last_dead`` the codes restarted, ``last_perplexity``.
     """
 
     def __init__(
@@ -57,7 +88,7 @@ class EMAQuantizer(nn.Module):
         decay: float = 0.99,
         epsilon: float = 1e-5,
         commitment: float = 0.25,
-        dead_threshold: float = 1.0,
+        dead_share: float = 1.0 / 65536,
     ):
         super().__init__()
         self.codebook_size = codebook_size
@@ -65,20 +96,24 @@ class EMAQuantizer(nn.Module):
         self.decay = decay
         self.epsilon = epsilon
         self.commitment = commitment
-        self.dead_threshold = dead_threshold
+        self.dead_share = dead_share
         self.register_buffer("embedding", torch.randn(codebook_size, dim))
         self.register_buffer("cluster_size", torch.zeros(codebook_size))
         self.register_buffer("embed_sum", torch.zeros(codebook_size, dim))
-        #: statistics of the last training batch (tensors, so that reading them never syncs a GPU)
+        self.last_counts = torch.zeros(codebook_size)
         self.last_dead = torch.zeros((), dtype=torch.long)
         self.last_perplexity = torch.zeros(())
 
     def nearest(self, z_e: torch.Tensor) -> torch.Tensor:
-        """Indices of the nearest codebook entries: z_e (b, t, d) -> (b, t) long. Never updates the codebook."""
-        flat = z_e.detach().float().reshape(-1, self.dim)
-        emb = self.embedding
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ emb.t() + emb.pow(2).sum(1)[None, :]
-        return dist.argmin(1).reshape(z_e.shape[:-1])
+        """Indices of the nearest codebook entries: z_e (b, t, d) -> (b, t) long. Never updates the codebook.
+
+        ``argmin_k ||z - e_k||^2 = argmin_k (|e_k|^2 - 2 z.e_k)`` (|z|^2 is the same for every k), in exact
+        float32 whatever the autocast and TF32 settings around it."""
+        with _exact_float32(z_e.device):
+            flat = z_e.detach().float().reshape(-1, self.dim)
+            emb = self.embedding.float()
+            dist = torch.addmm(emb.pow(2).sum(1)[None, :], flat, emb.t(), alpha=-2.0)
+            return dist.argmin(1).reshape(z_e.shape[:-1])
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """The exact inverse: indices (b, t) -> codebook vectors (b, t, d)."""
@@ -93,7 +128,7 @@ class EMAQuantizer(nn.Module):
         indices : (b, t) long
         commit_loss : scalar, ``commitment * ||z_e - sg[z_q]||^2`` summed over t, d, mean over b
         """
-        with torch.autocast(device_type=z_e.device.type, enabled=False):
+        with _exact_float32(z_e.device):
             z = z_e.float()
             indices = self.nearest(z)
             z_q = self.lookup(indices)
@@ -107,9 +142,9 @@ class EMAQuantizer(nn.Module):
     def _update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
         """One EMA step of the codebook on a batch, then the dead-code restarts (see the module docstring)."""
         flat = z.reshape(-1, self.dim)
-        onehot = torch.nn.functional.one_hot(indices.reshape(-1), self.codebook_size).to(flat.dtype)  # (n, k)
-        counts = onehot.sum(0)
-        sums = onehot.t() @ flat
+        idx = indices.reshape(-1)
+        counts = torch.zeros(self.codebook_size, device=flat.device).index_add_(0, idx, flat.new_ones(len(idx)))
+        sums = torch.zeros_like(self.embed_sum).index_add_(0, idx, flat)
         self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.embed_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.cluster_size.sum()
@@ -117,8 +152,9 @@ class EMAQuantizer(nn.Module):
         self.embedding.copy_(self.embed_sum / smoothed[:, None])
 
         probs = counts / counts.sum()
+        self.last_counts = counts
         self.last_perplexity = torch.exp(-(probs * torch.log(probs + 1e-10)).sum())
-        dead = self.cluster_size < self.dead_threshold
+        dead = self.cluster_size < self.dead_share * flat.shape[0]
         self.last_dead = dead.sum()
         # Restart dead codes from random encoder outputs of this batch. Done for every code with a mask, so
         # the random draw (and the RNG stream) does not depend on how many codes are dead.
@@ -132,5 +168,5 @@ class EMAQuantizer(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"codebook_size={self.codebook_size}, dim={self.dim}, decay={self.decay}, epsilon={self.epsilon}, "
-            f"commitment={self.commitment}, dead_threshold={self.dead_threshold}"
+            f"commitment={self.commitment}, dead_share={self.dead_share:.3g}"
         )

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..config import VQVAEConfig
 from ..errors import LoopkitError
-from .blocks import ResidualBlock, Upsample, bce_per_loop, conv_block, he_init, threshold
+from .blocks import ResidualBlock, Upsample, bce_per_loop, binarize, conv_block, he_init
 from .quantizer import EMAQuantizer
 
 
@@ -45,7 +45,7 @@ class VQVAE(nn.Module):
         enc += [conv_block(c.channels, c.latent_dim, k, pad, 1, s), ResidualBlock(c.latent_dim, k, s)]
         self.encoder = nn.Sequential(*enc)
         self.quantizer = EMAQuantizer(
-            c.codebook_size, c.latent_dim, c.decay, c.epsilon, c.commitment, c.dead_code_threshold
+            c.codebook_size, c.latent_dim, c.decay, c.epsilon, c.commitment, c.dead_code_share
         )
         dec = [conv_block(c.latent_dim, c.channels, k, pad, 1, s)]
         for _ in range(n_down):
@@ -74,21 +74,31 @@ class VQVAE(nn.Module):
         logits = self.decode(z_q)
         return {"logits": logits, "recon": bce_per_loop(logits, x), "commit": commit, "indices": indices}
 
-    @staticmethod
-    def loss(out: dict, beta: float = 1.0) -> torch.Tensor:
-        """Eq. (2) with the EMA codebook: BCE + commitment loss (beta is the VAEs' and is ignored here)."""
+    def loss(self, out: dict, beta: float = 1.0) -> torch.Tensor:
+        """Eq. (2) with the EMA codebook: BCE + commitment loss (beta is the VAEs' and is ignored here).
+
+        ``out["recon"]`` is the BCE summed over a loop's cells and ``out["commit"]`` the commitment term summed
+        over its t x L latent values (batch means); ``config.loss_reduction`` "mean" divides each by its count
+        (see ``VQVAEConfig``)."""
+        if self.config.loss_reduction == "mean":
+            cells = out["logits"].shape[1] * out["logits"].shape[2]
+            return out["recon"] / cells + out["commit"] / (self.latent_steps * self.latent_dim)
         return out["recon"] + out["commit"]
 
     @torch.no_grad()
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> code indices (b, t') long. Never moves the codebook."""
-        return self.quantizer.nearest(self.encode(x.float()))
+        """x (b, t, p) -> code indices (b, t') long. Never moves the codebook.
+
+        Encoder and search run in float32 whatever autocast is active around the call: a loop's codes (the
+        prior's training data, compared exactly by OS and US) never depend on mixed-precision settings."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.quantizer.nearest(self.encode(x.float()))
 
     def decode_codes(self, indices: torch.Tensor) -> torch.Tensor:
         """The exact inverse of quantisation: indices (b, t') -> logits (b, t, p)."""
         return self.decode(self.quantizer.lookup(indices))
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x (b, t, p) -> bool (b, t, p): decode_codes(codes(x)) thresholded at 0.5."""
-        return threshold(self.decode_codes(self.codes(x)))
+    def reconstruct(self, x: torch.Tensor, bass_rule: str = "paper") -> torch.Tensor:
+        """x (b, t, p) -> bool (b, t, p): decode_codes(codes(x)) thresholded at 0.5 (``binarize``'s rule)."""
+        return binarize(self.decode_codes(self.codes(x)), bass_rule)

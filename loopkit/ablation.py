@@ -1,0 +1,106 @@
+"""What a profile's deviations from the paper do: the VQ-VAE retrained with one setting changed at a time.
+
+The ``cpu`` profile departs from the paper's settings where a laptop and a corpus of a few hundred loops force it
+(``loopkit.config.PROFILES``). ``ablation`` trains the VQ-VAE once per named variant, each the profile with one
+setting changed, for the same number of epochs, and measures what the paper's Table 1 measures (reconstruction
+error) and what its loop properties need (FND and FNB of the reconstructions), on the training split (what the
+model learnt) and on the validation split (what it generalises to). ``checkpoint_selection`` reads, from a run's
+``metrics.csv`` alone, what choosing the epoch by validation error instead of keeping the last one would have
+given.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .checkpoints import METRICS, load_model, resolve_device
+from .dataset import Loops, as_loops
+from .errors import LoopkitError
+from .evaluate import empty_output_error
+from .train import reconstruction_report, train
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One setting changed from a profile: ``arch`` overrides the VQ-VAE's configuration, ``training`` its
+    ``TrainConfig``; ``paper`` and ``profile`` say in words what the paper and the profile do."""
+
+    name: str
+    change: str
+    arch: Mapping = field(default_factory=dict)
+    training: Mapping = field(default_factory=dict)
+
+
+#: The ``cpu`` profile's VQ-VAE deviations and open choices, each as the one setting a run changes.
+CPU_VARIANTS = (
+    Variant("cpu profile", "as the book trains it (batch 32, no transposition, the authors' dead-code share)"),
+    Variant("transposition +-6", "bass moved by up to 6 semitones while training (the cpu profile's former "
+            "augmentation; not in the paper)", training={"transpose": 6}),
+    Variant("dead codes: count < 1 per batch", "a code is restarted when its EMA count falls below 1 vector of "
+            "a batch of 32 loops (share 1/1,024; the former rule, which means something else at every batch "
+            "size)", arch={"dead_code_share": 1 / 1024}),
+    Variant("whole split per batch", "one batch of all training loops per epoch (the paper's 2,048 is more "
+            "than the split holds): one optimizer step an epoch", training={"batch_size": 2048}),
+    Variant("loss per element", "BCE and commitment averaged per element (the authors' follow-up code) "
+            "instead of summed per loop", arch={"loss_reduction": "mean"}),
+)
+
+
+def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike, epochs: int,
+             variants: Iterable[Variant] = CPU_VARIANTS, device=None, seed: int = 0, progress: bool = False,
+             reuse: Mapping[str, str | os.PathLike] | None = None, batch_size: int = 2048) -> pd.DataFrame:  # fmt: skip
+    """Train the VQ-VAE under ``profile`` once per variant (``epochs`` each) and measure its reconstructions.
+
+    Each variant trains (or resumes, or reuses a finished run) in ``out/<variant name as a folder>``; ``reuse``
+    maps a variant name to a finished checkpoint trained with exactly its settings (e.g. Table 2's (32, 16, 512)
+    cell for the profile itself). The checkpoint kept is the one the profile selects.
+
+    Returns
+    -------
+    DataFrame, one row per variant: ``variant``, ``change``, and for the training and the validation split
+    ``<split> removed`` (share of the empty output's error removed), ``<split> error``, ``<split> FND``,
+    ``<split> FNB``; ``codes used`` (distinct codes in the last epoch), ``epoch``.
+    """
+    loops = as_loops(data)
+    device = resolve_device(device)
+    reuse = {k: Path(v) for k, v in (reuse or {}).items()}
+    empty = {split: empty_output_error(loops.split(split)) for split in ("train", "valid")}
+    rows = []
+    for v in variants:
+        if v.name in reuse:
+            best = reuse[v.name]
+        else:
+            folder = Path(out) / "".join(c if c.isalnum() else "_" for c in v.name.lower()).strip("_")
+            best = train("vq_vae", loops, profile, folder, device=device, seed=seed, progress=progress,
+                         epochs=epochs, overrides=dict(v.arch), train_settings=dict(v.training))  # fmt: skip
+        model = load_model(best, device)
+        row = {"variant": v.name, "change": v.change}
+        for split, label in (("train", "training"), ("valid", "validation")):
+            rep = reconstruction_report(model, loops.split(split), batch_size, device)
+            row.update({f"{label} removed": 1 - rep["error"] / empty[split], f"{label} error": rep["error"],
+                        f"{label} FND": rep["FND"], f"{label} FNB": rep["FNB"]})  # fmt: skip
+        history = pd.read_csv(Path(best).parent / METRICS)
+        row["codes used"] = int(history["codes_used"].iloc[-1]) if "codes_used" in history else None
+        row["epoch"] = model.checkpoint["epoch"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def checkpoint_selection(run: str | os.PathLike, metric: str = "val_error",
+                         show: Iterable[str] = ("train_error", "train_FNB", "val_FNB")) -> pd.DataFrame:  # fmt: skip
+    """From a run's ``metrics.csv``: the epoch the lowest ``metric`` would select beside the last epoch, with the
+    columns ``show`` at each (what "select by validation" would have kept instead of "last")."""
+    path = Path(run) / METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"no {METRICS} in {run}")
+    history = pd.read_csv(path)
+    if metric not in history:
+        raise LoopkitError(f"{path} has no column {metric!r}")
+    chosen = {"lowest " + metric: history.loc[history[metric].idxmin()], "last epoch": history.iloc[-1]}
+    cols = ["epoch", metric, *[c for c in show if c in history]]
+    return pd.DataFrame({k: r[cols] for k, r in chosen.items()}).T
