@@ -16,7 +16,10 @@ inside an archive, the archive's own member order. Nothing is left out silently:
 
 The source string of a file is the path as the user gave it (normalised), joined with the path inside the
 folder; an archive member is ``ARCHIVE!MEMBER``. The order and the strings depend only on the inputs, so
-every run over the same inputs enumerates the same sequence (what a resumed extraction relies on).
+every run over the same inputs enumerates the same sequence (what a resumed extraction relies on). A name that
+is not valid UTF-8 (Latin-1 names from old systems, in folders and as tar members) is read like any other and
+keeps its bytes as surrogate escapes: ``source_bytes`` gives them back exactly, ``readable_source`` writes them
+as ``\\xNN`` in the data set's CSV files.
 """
 
 from __future__ import annotations
@@ -88,6 +91,26 @@ def too_large(size: int | None, limit: int) -> str:
     """The failure reason of a file over the size limit."""
     what = f"{size / 2**20:.1f} MiB" if size is not None else "more"
     return f"file too large ({what}; the limit is {limit / 2**20:g} MiB)"
+
+
+def source_bytes(source: str) -> bytes:
+    """The exact bytes of a source string. A file name that is not valid UTF-8 (a Latin-1 name from an old system,
+    in a folder or inside an archive) reaches Python with its undecodable bytes as surrogate escapes
+    (``os.fsdecode``); they come back here as the bytes they were, so the name is kept losslessly."""
+    try:
+        return source.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: keep it as UTF-8 would spell it
+        return source.encode("utf-8", "surrogatepass")
+
+
+def readable_source(source: str) -> str:
+    """A source string as valid UTF-8 text for the data set's CSV files: bytes of the name that are not UTF-8 are
+    written as ``\\xNN`` escapes (``caf\\xe9.mid`` for a Latin-1 ``café.mid``); a valid name is returned as it is."""
+    try:
+        source.encode("utf-8")
+        return source
+    except UnicodeEncodeError:
+        return source_bytes(source).decode("utf-8", "backslashreplace")
 
 
 def normalise_source(source: str | os.PathLike) -> str:

@@ -5,6 +5,7 @@ A data set is one directory::
     rolls.npy       (n, 1488) uint8: each (128, 93) loop, row-major, np.packbits (big bit order)
     loops.csv       one row per loop: index, source, md5, start_bar, bpm, split
     files.csv       one row per input file: source, md5, status, rule, reason, n_loops, split
+                    (a source name that is not valid UTF-8 is written with its odd bytes as \\xNN)
                     status is "used" (gave loops), "rejected" (by the named rule), "failed" (with a reason)
                     or "skipped" (not a MIDI file name)
     failures.csv    source, reason: the failed files (a subset of files.csv)
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from .atomic import write_bytes
+from .corpus import readable_source
 from .errors import LoopkitError
 from .pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS
 
@@ -260,7 +262,7 @@ def _cell(value) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return "" if np.isnan(value) else repr(float(value))
-    return str(value)
+    return readable_source(str(value))  # a file name that is not UTF-8: its odd bytes as \xNN
 
 
 class _HashedFile:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_bytes
+from .corpus import source_bytes
 from .dataset import FILE_STATUSES, FILES, MANIFEST, REJECTION_RULES, FileResult
 from .errors import LoopkitError, differences
 
@@ -125,12 +126,15 @@ _RULES = ("",) + REJECTION_RULES
 
 
 def encode_record(index: int, source: str, r: FileResult) -> bytes:
-    """A journal payload: ``[length u32][JSON metadata][packed loops]``."""
+    """A journal payload: ``[length u32][JSON metadata][packed loops]``.
+
+    The JSON is ASCII (``\\uXXXX`` escapes), so a file name that is not valid UTF-8, which Python holds with
+    surrogate escapes, is journaled as it is and decoded back to the same string."""
     meta = json.dumps(
         [index, source, r.status, r.rule, r.reason, r.md5, list(r.start_bars), list(r.bpms)],
-        ensure_ascii=False,
+        ensure_ascii=True,
         separators=(",", ":"),
-    ).encode()
+    ).encode("ascii")
     return struct.pack("<I", len(meta)) + meta + r.packed
 
 
@@ -142,7 +146,7 @@ def decode_record(payload: bytes) -> tuple[int, str, FileResult]:
 
 
 def _source_hash(source: str) -> int:
-    return int.from_bytes(hashlib.blake2b(source.encode(), digest_size=8).digest(), "little") | 1
+    return int.from_bytes(hashlib.blake2b(source_bytes(source), digest_size=8).digest(), "little") | 1
 
 
 class Ledger:
