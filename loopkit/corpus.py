@@ -40,6 +40,11 @@ ZIP_SUFFIXES = (".zip",)
 ARCHIVE_SUFFIXES = TAR_SUFFIXES + ZIP_SUFFIXES
 #: separates an archive's path from a member's path in a source string
 MEMBER_SEPARATOR = "!"
+#: the largest input file extraction reads, in MiB (the default of ``ExtractionSettings.max_file_mib``, and the
+#: largest archive member ``loopkit data lmd`` hashes); far above any real MIDI file
+MAX_FILE_MIB = 64.0
+#: bytes read from an archive member or a file at a time, so a member that lies about its size costs this much
+READ_CHUNK = 1 << 20
 
 SKIP_NOT_MIDI = "not a MIDI file name (.mid .midi .kar .rmi)"
 SKIP_FOLDER_LINK = "symbolic link to a folder (not followed)"
@@ -85,6 +90,20 @@ def one_line(exc: BaseException | str, limit: int = 240) -> str:
         text = str(exc)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_bounded(fh, limit: int | None, chunk: int = READ_CHUNK) -> bytes:
+    """All bytes of a binary stream, read ``chunk`` bytes at a time; more than ``limit`` bytes raise
+    ``LoopkitError`` (``too_large``) after reading at most ``limit + chunk``, whatever the stream's header
+    claimed. A zip member whose header understates its size would otherwise be decompressed whole (up to 1 GiB
+    per call) before being cut to the stated size."""
+    parts, total = [], 0
+    while block := fh.read(chunk):
+        parts.append(block)
+        total += len(block)
+        if limit is not None and total > limit:
+            raise LoopkitError(too_large(None, limit))
+    return b"".join(parts)
 
 
 def too_large(size: int | None, limit: int) -> str:
@@ -327,7 +346,7 @@ def _tar_members(path: str, stream, max_member_bytes):
                 fh = tar.extractfile(member)
                 if fh is None:
                     raise OSError("archive member has no data")
-                return fh.read()
+                return read_bounded(fh, max_member_bytes)
 
             yield InputFile(source=source, read=reader)
 
@@ -367,14 +386,16 @@ def _zip(path: str, max_member_bytes, count):
             else:
 
                 def reader(info=info):
-                    return archive.read(info)
+                    with archive.open(info) as fh:
+                        return read_bounded(fh, max_member_bytes)
 
                 yield InputFile(source=source, read=reader)
         count(max(0, rest))
 
 
 def read_path(path: str | Path, max_bytes: int | None = None) -> bytes:
-    """Read a file on disk; one larger than ``max_bytes`` raises ``ValueError``."""
+    """Read a file on disk; one larger than ``max_bytes`` raises ``ValueError`` (after reading at most
+    ``max_bytes + 1`` bytes)."""
     with open(path, "rb") as fh:
         data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:

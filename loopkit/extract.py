@@ -45,7 +45,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .corpus import check_sources, iter_inputs, one_line, read_path, total_bytes
+from .corpus import MAX_FILE_MIB, check_sources, iter_inputs, one_line, read_path, total_bytes
 from .dataset import (
     DEFAULT_SPLIT_FRACTIONS,
     FILE_STATUSES,
@@ -108,7 +108,7 @@ class ExtractionSettings:
     missing_time_signature: str = "assume_4_4"
     bass_programs: tuple[int, ...] = BASS_PROGRAMS
     max_bars: int = 4096
-    max_file_mib: float = 64.0
+    max_file_mib: float = MAX_FILE_MIB
     time_limit_s: float = 30.0
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS
 

@@ -72,3 +72,110 @@ def test_names_that_are_not_utf8_are_extracted_and_kept_losslessly(tmp_path):
     with pytest.raises(ValueError, match="the inputs changed"):
         ledger.check_source(0, source.replace("\udce9", "\udce8"))
     assert readable_source(source).endswith("caf\\xe9/s\\xe9.mid") and readable_source("café") == "café"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. a zip member that lies about its size; 3. `loopkit data lmd` and huge members, and its target file name
+
+
+def lying_zip(path: Path, real_bytes: int, stated_bytes: int = 100) -> Path:
+    """A zip whose member bomb.mid holds ``real_bytes`` zeros (deflated to a few KB) while both of its headers
+    state ``stated_bytes``."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb.mid", bytes(real_bytes))
+        z.writestr("song.mid", loop_song(8))
+    raw = bytearray(path.read_bytes())
+    local = raw.index(b"PK\x03\x04")
+    central = raw.index(b"PK\x01\x02")
+    assert int.from_bytes(raw[local + 22 : local + 26], "little") == real_bytes
+    raw[local + 22 : local + 26] = stated_bytes.to_bytes(4, "little")  # uncompressed size, local header
+    raw[central + 24 : central + 28] = stated_bytes.to_bytes(4, "little")  # and central directory
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def peak_allocated(fn) -> tuple[object, int]:
+    """``fn()`` and the peak of Python memory allocated while it ran (tracemalloc: bytes objects, buffers)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_zip_member_that_understates_its_size_is_read_in_bounded_chunks(tmp_path):
+    from loopkit.corpus import iter_inputs
+
+    path = lying_zip(tmp_path / "bomb.zip", 64 << 20)
+    items = iter_inputs([path], max_member_bytes=1 << 20)  # a member is read before the iterator moves on
+    bomb = next(items)
+    assert bomb.source.endswith("bomb.mid")
+    errors = []
+
+    def read():
+        try:
+            bomb.read()
+        except Exception as exc:  # noqa: BLE001 - what the run records as the file's failure
+            errors.append(str(exc))
+
+    _, peak = peak_allocated(read)
+    assert peak < 8 << 20  # archive.read() decompressed all 64 MiB in one call before cutting to 100 bytes
+    assert "CRC" in errors[0]  # zipfile stops at the stated size, and the CRC says the bytes are wrong
+    items.close()
+    ds = extract([path], tmp_path / "out", workers=0, progress=False)
+    assert ds.files["status"].tolist() == ["failed", "used"]
+    assert ds.files["reason"][0].startswith("cannot read: ") and "CRC" in ds.files["reason"][0]
+
+
+def test_an_archive_member_over_the_size_limit_stops_the_read_at_the_limit(tmp_path):
+    from loopkit.corpus import read_bounded
+
+    stream = io.BytesIO(bytes(10 << 20))
+    with pytest.raises(ValueError, match=r"file too large \(more; the limit is 1 MiB\)"):
+        read_bounded(stream, 1 << 20, chunk=1 << 16)
+    assert stream.tell() == (1 << 20) + (1 << 16)  # read one chunk past the limit, not the 10 MiB
+    assert read_bounded(io.BytesIO(b"abc"), 3) == b"abc"
+
+
+def lmd_archive_with_a_huge_member(path: Path, size: int) -> Path:
+    import gzip
+    import hashlib
+
+    data = bytes(size)
+    digest = hashlib.md5(data).hexdigest()
+    with gzip.open(path, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
+        info = tarfile.TarInfo(f"lmd_full/{digest[0]}/{digest}.mid")
+        info.size = size
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_lmd_verification_streams_members_and_skips_those_over_the_limit(tmp_path):
+    from loopkit.sources.lmd import verify_tar_gz
+
+    path = lmd_archive_with_a_huge_member(tmp_path / "lmd_full.tar.gz", 48 << 20)
+    facts, peak = peak_allocated(lambda: verify_tar_gz(path, progress=False))
+    assert peak < 8 << 20  # reading the member whole took 48 MiB (and a 1 GiB member 3.2 GB)
+    assert (facts["files"], facts["md5_named"], facts["too_large"]) == (1, 1, 0)
+    facts = verify_tar_gz(path, progress=False, max_member_bytes=1 << 20)
+    assert (facts["files"], facts["md5_named"], facts["too_large"]) == (1, 0, 1)
+
+
+@pytest.mark.parametrize("tail", ["%2e%2e", "..", "%2E%2E%2F", "x%2f..%2fy.tar.gz", ".hidden.tar.gz", "notes.txt",
+                                  "a%00b.tar.gz"])  # fmt: skip
+def test_lmd_url_must_name_a_tar_gz_file(tmp_path, capsys, tail):
+    from loopkit.cli import main
+    from loopkit.sources.lmd import archive_name, download_lmd
+
+    out = tmp_path / "data"
+    with pytest.raises(ValueError, match="the download address must end in the archive's file name"):
+        download_lmd(out, url=f"http://127.0.0.1:9/lmd/{tail}", progress=False, echo=None)
+    assert main(["data", "lmd", "--out", str(out), "--url", f"http://127.0.0.1:9/lmd/{tail}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loopkit data: error: the download address must end") and err.count("\n") == 1
+    assert not out.exists() or not any(out.iterdir())
+    assert archive_name("/craffel/lmd/lmd_full.tar.gz") == "lmd_full.tar.gz"
+    assert archive_name("/a/my%20copy.tgz") == "my copy.tgz" and archive_name("/") == "lmd_full.tar.gz"
