@@ -179,3 +179,81 @@ def test_lmd_url_must_name_a_tar_gz_file(tmp_path, capsys, tail):
     assert not out.exists() or not any(out.iterdir())
     assert archive_name("/craffel/lmd/lmd_full.tar.gz") == "lmd_full.tar.gz"
     assert archive_name("/a/my%20copy.tgz") == "my copy.tgz" and archive_name("/") == "lmd_full.tar.gz"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. slow clients and the rating server
+
+
+@pytest.fixture(scope="module")
+def small_stimuli(tmp_path_factory):
+    """Two groups of two hand-made loops, rendered fast (the listening test's own test helpers)."""
+    from loopkit.listening.prepare import prepare_stimuli
+    from loopkit.pianoroll import write_midi
+    from test_listening_app import FAST, FAST_BPM, make_loop
+
+    root = tmp_path_factory.mktemp("small-stimuli")
+    groups = {}
+    for k, name in enumerate(("A", "B")):
+        (root / name).mkdir()
+        for i in range(2):
+            write_midi(make_loop(10 * k + i), root / name / f"{i}.mid")
+        groups[name] = str(root / name)
+    return prepare_stimuli(groups, root / "stimuli", per_group=2, familiarisation=0, bpm=FAST_BPM, settings=FAST,
+                           progress=False).root  # fmt: skip
+
+
+def test_listeners_are_served_while_150_slow_clients_hold_connections(small_stimuli, tmp_path):
+    import socket
+    import threading
+    import time
+
+    from loopkit.listening.app import create_app
+    from loopkit.listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
+    from test_listening_app import _listener
+
+    app = create_app(small_stimuli, tmp_path / "ratings.sqlite")
+    server = make_server(app, port=0)
+    assert (server.adj.connection_limit, server.adj.channel_timeout) == (CONNECTION_LIMIT, CHANNEL_TIMEOUT_S)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}"
+    slow: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle():  # each slow client sends one more byte of its request head every second, never finishing it
+        while not stop.wait(1.0):
+            for s in slow:
+                s.send(b"a")
+
+    try:
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", server.effective_port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        deadline = time.monotonic() + 10
+        while len(server.active_channels) < 150:  # the server has taken every slow connection
+            assert time.monotonic() < deadline, f"only {len(server.active_channels)} slow connections accepted"
+            time.sleep(0.05)
+        started = time.monotonic()
+        assert _listener(url, repeat_first=False) == 4  # a whole session: start, rate every loop
+        assert time.monotonic() - started < 10
+        assert len(server.active_channels) >= 150  # and the slow clients are still connected
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
+        server.close()
+        thread.join(timeout=10)
+
+
+def test_serve_options_are_checked(small_stimuli, tmp_path, capsys):
+    from loopkit.cli import main
+
+    base = ["listen", "serve", "--stimuli", str(small_stimuli), "--db", str(tmp_path / "r.sqlite")]
+    for flag, message in (("--connection-limit", "--connection-limit must be at least 1, got 0"),
+                          ("--channel-timeout", "--channel-timeout must be at least 1 second, got 0.0")):  # fmt: skip
+        assert main(base + [flag, "0"]) == 2
+        assert capsys.readouterr().err.strip() == f"loopkit listen: error: {message}"
