@@ -257,3 +257,72 @@ def test_serve_options_are_checked(small_stimuli, tmp_path, capsys):
                           ("--channel-timeout", "--channel-timeout must be at least 1 second, got 0.0")):  # fmt: skip
         assert main(base + [flag, "0"]) == 2
         assert capsys.readouterr().err.strip() == f"loopkit listen: error: {message}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. checkpoints of the right format with bad contents, and unreadable ones
+
+
+class _RunsCode:
+    """A pickled object that would create a file when unpickled (loading with weights_only=False runs it)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def crafted_checkpoints(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """{case: (path, words the one-line error must hold)}, each made from a real smoke VQ-VAE checkpoint."""
+    import torch
+
+    base = torch.load(good, weights_only=True)
+    cases = {
+        "codebook 2^38": ({"config": {**base["config"], "codebook_size": 2**38}},
+                          "codebook_size is 274,877,906,944, more than 64 times the paper's 512"),
+        "negative size": ({"config": {**base["config"], "latent_dim": -4}}, "latent_dim is -4, not a positive size"),
+        "a string": ({"config": {**base["config"], "channels": "8"}}, "channels is '8', not a whole number"),
+        "a float size": ({"config": {**base["config"], "channels": 8.5}}, "channels is 8.5, not a whole number"),
+        "NaN": ({"config": {**base["config"], "decay": float("nan")}}, "decay is nan, not a finite number"),
+        "unknown setting": ({"config": {**base["config"], "heads": 4}}, "unknown setting(s) heads"),
+        "no state_dict": ({"state_dict": None}, "holds no weights (no state_dict)"),
+        "other sizes": ({"config": {**base["config"], "codebook_size": 32}},
+                        "its weights do not fit its configuration: quantizer.embedding has shape (16, 4), "
+                        "the configuration needs (32, 4)"),
+        "unknown model": ({"model": "transformer"}, "names no known model ('transformer'"),
+        "no config": ({"config": None}, "holds no configuration of its vq_vae"),
+        "architecture": ({"config": {**base["config"], "latent_steps": 3}}, "its configuration does not build a vq_vae"),
+    }
+    out = {}
+    for i, (case, (change, words)) in enumerate(cases.items()):
+        path = root / f"bad{i}.pt"
+        torch.save({**base, **change}, path)
+        out[case] = (path, words)
+    marker = root / "code-ran"
+    torch.save({**base, "extra": _RunsCode(marker)}, root / "pickled.pt")
+    out["pickled code"] = (root / "pickled.pt", "holds Python objects besides tensors and plain data (")
+    data = good.read_bytes()
+    (root / "cut.pt").write_bytes(data[: len(data) // 2])
+    out["truncated"] = (root / "cut.pt", "is not a readable loopkit checkpoint: truncated or another kind of file")
+    (root / "text.pt").write_bytes(b"these are not weights\n")
+    out["text"] = (root / "text.pt", "is not a readable loopkit checkpoint")
+    return out
+
+
+def test_bad_checkpoints_are_one_line_that_names_the_file_and_never_advise_unsafe_loading(runs, tmp_path, capsys):
+    from loopkit.checkpoints import load_model
+    from loopkit.cli import main
+
+    for case, (path, words) in crafted_checkpoints(runs / "vq_vae" / "best.pt", tmp_path).items():
+        with pytest.raises(ValueError) as info:
+            load_model(path)
+        message = str(info.value)
+        assert message.startswith(str(path)) and words in message, (case, message)
+        assert "\n" not in message and "weights_only" not in message, case
+        assert main(["generate", "--checkpoint", str(path), "-n", "1", "--out", str(tmp_path / "gen")]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and "weights_only" not in captured.err, (case, captured.err)
+        assert captured.err.startswith("loopkit generate: error: ") and words in captured.err
+    assert not (tmp_path / "code-ran").exists()
+    assert load_model(runs / "vq_vae" / "best.pt").codebook_size == 16  # the real one still loads
