@@ -22,10 +22,9 @@ import numpy as np
 
 from .atomic import write_bytes
 from .corpus import source_bytes
-from .dataset import FILE_STATUSES, FILES, MANIFEST, REJECTION_RULES, FileResult
+from .dataset import FILE_STATUSES, FILES, JOURNAL, MANIFEST, REJECTION_RULES, FileResult, damaged_files
 from .errors import LoopkitError, differences
 
-JOURNAL = ".extract-journal"
 JOURNAL_FORMAT = "loopkit-extract-journal-1"
 
 
@@ -224,33 +223,56 @@ def clear_output(out: Path) -> None:
             p.unlink()
 
 
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of the hidden temporaries of a write in progress: ``.<name>.tmp-*``
+    (``loopkit.atomic``) or ``.<name>.partial`` (``loopkit.dataset.DatasetWriter``)."""
+    return name.startswith(".") and (".tmp-" in name or name.endswith(".partial"))
+
+
+def remove_temporaries(out: Path) -> list[str]:
+    """Delete the temporaries a run killed while writing left in ``out`` (``is_temporary``); returns their names.
+    The data itself is always whole (files are renamed into place); only these would otherwise stay forever."""
+    removed = []
+    for p in out.iterdir():
+        if is_temporary(p.name) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
+
+
 def prepare_output(out: Path, document: dict, overwrite: bool) -> str:
-    """Decide what to do with the output folder: "complete", "resume" or "start" (clearing it for a start).
+    """Decide what to do with the output folder: "complete", "resume", "start" (clearing it for a start) or
+    "rebuild" (a start over a damaged data set).
 
     ``document`` is what settings.json will hold (settings, sources, version): a finished data set or an
-    unfinished journal with another document is refused unless ``overwrite``.
+    unfinished journal with another document is refused unless ``overwrite``. A finished data set with this
+    document whose files no longer match its manifest (``loopkit.dataset.damaged_files``) is extracted again
+    ("rebuild"). Temporaries of a run killed while writing are removed in every case.
     """
     if out.exists() and not out.is_dir():
         raise LoopkitError(f"the output folder {out} is a file, not a folder")
     if not out.exists():
         return "start"
+    remove_temporaries(out)
     header = {"format": JOURNAL_FORMAT, **document}
     if (out / MANIFEST).exists():
         try:
             old = json.loads((out / "settings.json").read_text())
         except (OSError, ValueError):
             old = {}
-        if old == document and not overwrite:
+        damaged = damaged_files(out) if not overwrite else []
+        if old == document and not overwrite and not damaged:
             (out / JOURNAL).unlink(missing_ok=True)
             return "complete"
-        if not overwrite:
+        if not overwrite and old != document:
             diff = "; ".join(differences(old, document)[:4])
+            state = f"a damaged data set ({damaged[0]})" if damaged else "a data set"
             raise LoopkitError(
-                f"{out} already holds a data set extracted with other settings or sources ({diff}): "
+                f"{out} already holds {state} extracted with other settings or sources ({diff}): "
                 "choose another output folder or overwrite it"
             )
-        clear_output(out)
-        return "start"
+        clear_output(out)  # overwrite, or a damaged data set of these very settings: extract it again
+        return "rebuild" if damaged else "start"
     if (out / JOURNAL).exists():
         old = Journal.read_header(out / JOURNAL)
         if old == header and not overwrite:

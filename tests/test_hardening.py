@@ -326,3 +326,98 @@ def test_bad_checkpoints_are_one_line_that_names_the_file_and_never_advise_unsaf
         assert captured.err.startswith("loopkit generate: error: ") and words in captured.err
     assert not (tmp_path / "code-ran").exists()
     assert load_model(runs / "vq_vae" / "best.pt").codebook_size == 16  # the real one still loads
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6. a data set proves its integrity; 9c. an empty data folder
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    root = tmp_path / "corpus"
+    for i in range(4):
+        write(root / f"s{i}.mid", loop_song(8 + i, bass_pitch=36 + i, crash_bars=(0, 1)))
+    return root
+
+
+def test_a_flipped_bit_in_a_data_set_is_named_and_the_same_extract_rebuilds_it(small_corpus, tmp_path, capsys):
+    from loopkit.cli import main
+
+    out = tmp_path / "loops"
+    ds = extract([small_corpus], out, workers=0, progress=False)
+    good = {name: (out / name).read_bytes() for name in ("rolls.npy", "loops.csv", "manifest.json")}
+    rolls = bytearray(good["rolls.npy"])
+    rolls[-100] ^= 0x08  # one bit of one loop
+    (out / "rolls.npy").write_bytes(bytes(rolls))
+    with pytest.raises(ValueError) as info:
+        load_loops(out)
+    message = str(info.value)
+    assert message.startswith(f"the data set at {out} is damaged: rolls.npy: its SHA-256 differs from the one "
+                              "manifest.json records; rebuild it")  # fmt: skip
+    assert f"`loopkit extract {small_corpus}` into this folder" in message and "\n" not in message
+    assert len(load_loops(out, verify=False)) == len(ds)  # the check can be skipped for very large sets
+    argv = ["train", "vq_vae", "--data", str(out), "--profile", "smoke", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loopkit train: error: the data set at") and "rolls.npy" in err and err.count("\n") == 1
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+    (out / "loops.csv").write_text("index,source\n")  # a second damaged file, of another size
+    report = {}
+    again = extract([small_corpus], out, workers=0, progress=False, report=report)
+    assert report["state"] == "rebuild" and len(again) == len(ds)
+    assert {name: (out / name).read_bytes() for name in good} == good  # byte for byte what it was
+    assert main(["extract", str(small_corpus), "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    assert "already complete" in capsys.readouterr().out
+
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"is damaged: manifest.json: unreadable \(JSONDecodeError\)"):
+        load_loops(out)
+
+
+def test_an_empty_data_folder_is_not_called_an_unfinished_extraction(tmp_path, capsys):
+    from loopkit.cli import main
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no loop data set at .*empty \\(no manifest.json\\): extract one"):
+        load_loops(tmp_path / "empty")
+    argv = ["train", "cnn_vae", "--data", str(tmp_path / "empty"), "--profile", "smoke", "--out", str(tmp_path / "r")]
+    assert main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "extract one there first" in err and "run the same" not in err
+    (tmp_path / "empty" / ".extract-journal").write_bytes(b"")  # an extraction that was interrupted
+    with pytest.raises(FileNotFoundError, match="incomplete .* run the same `loopkit extract` command again"):
+        load_loops(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 7. temporaries left by a kill during the final write
+
+
+def test_temporaries_of_a_killed_write_are_removed_by_the_next_run(small_corpus, tmp_path):
+    from loopkit.extract import settings_document, ExtractionSettings
+    from loopkit.journal import JOURNAL, JOURNAL_FORMAT, Journal
+
+    out = tmp_path / "loops"
+    extract([small_corpus], out, workers=0, progress=False)
+    stale = [".settings.json.tmp-k1ll3d", ".funnel.json.tmp-x", ".rolls.npy.partial", ".loops.csv.partial"]
+    for name in stale:
+        (out / name).write_bytes(b"half a file")
+    (out / "notes.txt").write_text("mine")  # not ours: kept
+    report = {}
+    extract([small_corpus], out, workers=0, progress=False, report=report)
+    assert report["state"] == "complete"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert (out / "notes.txt").exists()
+
+    # an unfinished run (its journal) with the temporaries of a kill during its final write
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    doc = settings_document(ExtractionSettings(), [str(small_corpus)])
+    Journal.create(unfinished / JOURNAL, {"format": JOURNAL_FORMAT, **doc}).close()
+    for name in stale:
+        (unfinished / name).write_bytes(b"half a file")
+    report = {}
+    extract([small_corpus], unfinished, workers=0, progress=False, report=report)
+    assert report["state"] == "resume"
+    assert sorted(p.name for p in unfinished.iterdir() if p.name.startswith(".")) == []

@@ -114,6 +114,8 @@ def run(args) -> int:
     if report.get("state") == "complete":
         print(f"{args.out} is already complete (same sources and settings); nothing to do")
     else:
+        if report.get("state") == "rebuild":
+            print(f"{args.out} held a damaged data set (its files did not match manifest.json): extracted it again")
         files, seconds = report["files"], report["seconds"]
         done = report["files_processed"]
         resumed = f", {report['resumed_files']:,} from the interrupted run" if report["resumed_files"] else ""
