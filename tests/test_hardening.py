@@ -421,3 +421,30 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_run(small_corpus,
     extract([small_corpus], unfinished, workers=0, progress=False, report=report)
     assert report["state"] == "resume"
     assert sorted(p.name for p in unfinished.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_truncated_last_checkpoint_says_how_to_go_on_and_training_removes_stale_temporaries(tmp_path, capsys):
+    import pandas as pd
+
+    from loopkit.cli import main
+    from loopkit.dataset import FILE_COLUMNS, write_dataset
+    from loopkit.synthetic import synthetic_dataset
+
+    loops = synthetic_dataset(40, seed=5)
+    write_dataset(tmp_path / "data", loops.rolls.packed, loops.meta, pd.DataFrame(columns=FILE_COLUMNS), {}, {})
+    run = tmp_path / "run"
+    argv = ["train", "cnn_vae", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out", str(run),
+            "--device", "cpu", "--epochs", "1", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    (run / ".last.pt.tmp-k1ll3d").write_bytes(b"half a checkpoint")  # a kill while the last epoch was written
+    assert main(argv) == 0  # the finished run is not trained again, and its leftovers go
+    assert not (run / ".last.pt.tmp-k1ll3d").exists()
+    capsys.readouterr()
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 3])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"loopkit train: error: {run / 'last.pt'} is not a readable loopkit checkpoint")
+    assert f"cannot resume from it: delete {run / 'last.pt'}" in err and "another output directory" in err
+    assert err.count("\n") == 1 and "weights_only" not in err
