@@ -16,7 +16,8 @@ a one-line reason, or ``skipped`` (not a MIDI file name). What happens to one fi
    the drum map keeps;
 4. a song whose bass/drum notes reach past ``max_bars`` bars is failed ("absurd length");
 5. ``no_loops``: no 8-bar window passes the loop rules (``LoopRules``); otherwise the file is used and every
-   passing window is a loop, with the tempo in effect at its first bar.
+   passing window is a loop, with the tempo in effect at its first bar; a loop whose tempo is 0 microseconds per
+   quarter note (stored as bpm ``inf`` before) or faster than ``MAX_BPM`` fails the file ("absurd tempo").
 
 Robustness: the files go through worker processes (``loopkit.workers``) with a per-file time limit; a worker
 that overruns it (a hung parser cannot be interrupted in-process) is killed and replaced, and the file is failed
@@ -68,8 +69,10 @@ from .pianoroll import (
     BEATS_PER_BAR,
     DEFAULT_BPM,
     DRUM_MAPS,
+    MAX_BPM,
     STEPS_PER_BAR,
     bar_origin,
+    mspq_to_bpm,
     notes_to_roll,
     score_notes,
     ticks_to_steps,
@@ -223,16 +226,29 @@ def time_signature_rule(score, missing: str = "assume_4_4") -> tuple[str, str] |
 
 
 def tempo_at(score, ticks: np.ndarray) -> np.ndarray:
-    """Tempo (quarter notes per minute) in effect at each tick; ``DEFAULT_BPM`` (120) before the first tempo event."""
+    """Tempo (quarter notes per minute) in effect at each tick; ``DEFAULT_BPM`` (120) before the first tempo event;
+    ``inf`` where a tempo of 0 microseconds per quarter note is in effect."""
     tempos = score.tempos.numpy()
     times = np.asarray(tempos["time"], dtype=np.int64)
     if len(times) == 0:
         return np.full(len(ticks), DEFAULT_BPM)
     order = np.argsort(times, kind="stable")
     times = times[order]
-    qpm = 60_000_000.0 / np.asarray(tempos["mspq"], dtype=np.float64)[order]
+    qpm = mspq_to_bpm(tempos["mspq"])[order]
     idx = np.searchsorted(times, ticks, side="right") - 1
     return np.where(idx >= 0, qpm[np.maximum(idx, 0)], DEFAULT_BPM)
+
+
+def tempo_rule(bpm: np.ndarray, start_bars: np.ndarray) -> str | None:
+    """The failure reason when a loop's tempo (``tempo_at`` its first bar) is not one loopkit stores: 0 microseconds
+    per quarter note, or faster than ``MAX_BPM``; else None."""
+    bad = np.nonzero(~(bpm <= MAX_BPM))[0]
+    if len(bad) == 0:
+        return None
+    i = int(bad[0])
+    what = "a tempo of 0 microseconds per quarter note" if np.isinf(bpm[i]) else f"a tempo of {f'{bpm[i]:,.2f}'.rstrip('0').rstrip('.')} bpm"
+    return (f"absurd tempo: {what} at the loop starting on bar {int(start_bars[i])} (loopkit stores tempos up to "
+            f"{MAX_BPM:g} bpm)")  # fmt: skip
 
 
 def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings()) -> FileResult:
@@ -267,6 +283,8 @@ def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings(
     packed = pack_rolls(cut_loops(roll, starts, settings.rules.bars))
     tpq = int(score.ticks_per_quarter)
     bpm = tempo_at(score, bar_origin(score) + starts.astype(np.int64) * BEATS_PER_BAR * tpq)
+    if (absurd := tempo_rule(bpm, starts)) is not None:
+        return FileResult("failed", reason=absurd, md5=md5)
     return FileResult(
         "used",
         md5=md5,

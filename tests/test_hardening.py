@@ -448,3 +448,54 @@ def test_a_truncated_last_checkpoint_says_how_to_go_on_and_training_removes_stal
     assert err.startswith(f"loopkit train: error: {run / 'last.pt'} is not a readable loopkit checkpoint")
     assert f"cannot resume from it: delete {run / 'last.pt'}" in err and "another output directory" in err
     assert err.count("\n") == 1 and "weights_only" not in err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 8. tempo 0 and absurd tempos
+
+
+def with_tempo(microseconds: int, at: int = 0) -> bytes:
+    """The 8-bar loop song with one more tempo event (on a track of its own) of ``microseconds`` per quarter."""
+    import mido
+
+    mid = mido.MidiFile(file=io.BytesIO(loop_song(8)))
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=microseconds, time=at)]))
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "microseconds, status, bpm, reason",
+    [
+        (0, "failed", None, "absurd tempo: a tempo of 0 microseconds per quarter note at the loop starting on bar 0 "
+                            "(loopkit stores tempos up to 1000 bpm)"),
+        (1, "failed", None, "absurd tempo: a tempo of 60,000,000 bpm at the loop starting on bar 0"),
+        (59_999, "failed", None, "absurd tempo: a tempo of 1,000.02 bpm"),
+        (60_000, "used", 1000.0, ""),
+        (16_777_215, "used", 3.58, ""),  # the slowest tempo MIDI can state
+    ],
+)
+def test_tempo_zero_and_absurd_tempos_fail_with_a_named_reason(microseconds, status, bpm, reason):
+    import warnings
+
+    from loopkit.extract import process_midi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning (divide by zero)
+        r = process_midi(with_tempo(microseconds))
+    assert r.status == status and r.reason.startswith(reason)
+    assert r.bpms == ((bpm,) if bpm else ())
+
+
+def test_an_absurd_tempo_after_the_loops_does_not_matter_and_writing_checks_the_tempo():
+    from loopkit.extract import process_midi
+    from loopkit.pianoroll import roll_to_midi
+    from midi_builder import bar
+
+    r = process_midi(with_tempo(0, at=bar(8)))  # after the song's only loop (bars 0-7)
+    assert (r.status, r.bpms) == ("used", (120.0,))
+    roll = np.zeros((128, 93), dtype=bool)
+    for bad in (0, -5, float("inf"), float("nan"), 60_000_000):
+        with pytest.raises(ValueError, match="tempo must be positive and at most 1000 bpm"):
+            roll_to_midi(roll, bpm=bad)
