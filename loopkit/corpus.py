@@ -9,8 +9,9 @@ inside an archive, the archive's own member order. Nothing is left out silently:
 * an archive (``ARCHIVE_SUFFIXES``) given as a source or met inside a folder is opened and its members are
   enumerated (``folder/x.tar.gz!member/path.mid``); a ``.tar*`` archive is read as a stream, so LMD-full's
   .tar.gz is never unpacked; an archive inside an archive is listed as skipped;
-* any other file, a link inside an archive and a symbolic link to a folder are listed as skipped, each with
-  its reason;
+* any other file, a link inside an archive, a symbolic link to a folder and a symbolic link (in a source
+  folder) to a file outside that folder are listed as skipped, each with its reason: a corpus cannot make
+  extraction read, or quote, files elsewhere on the machine;
 * a folder that cannot be listed, an archive that cannot be opened or ends early, and an archive member that
   cannot be read are listed as failed, with the error.
 
@@ -48,6 +49,7 @@ READ_CHUNK = 1 << 20
 
 SKIP_NOT_MIDI = "not a MIDI file name (.mid .midi .kar .rmi)"
 SKIP_FOLDER_LINK = "symbolic link to a folder (not followed)"
+SKIP_OUTSIDE_LINK = "symbolic link to a file outside the source folder (not followed)"
 SKIP_NESTED_ARCHIVE = "archive inside an archive (not opened)"
 SKIP_ARCHIVE_LINK = "link inside an archive (not followed)"
 SKIP_SPECIAL = "not a regular file"
@@ -170,23 +172,31 @@ def total_bytes(sources: Iterable[str | os.PathLike]) -> int:
     """Bytes ``iter_inputs`` will report through ``on_bytes`` for these sources (sizes of files on disk,
     archives counted by their own size). Walks folders once, without reading files."""
     total = 0
-    stack = [normalise_source(s) for s in sources]
+    stack = [(p, os.path.realpath(p)) for p in map(normalise_source, sources)]  # sub-folders: never links
     while stack:
-        path = stack.pop()
+        path, root = stack.pop()
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
+            if os.path.isdir(path):
                 with os.scandir(path) as it:
                     for entry in it:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif not entry.is_symlink() or not entry.is_dir():
-                            st = entry.stat()
-                            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                stack.append((entry.path, root))
+                            elif not entry.is_symlink() or (not entry.is_dir() and _inside(entry.path, root)):
+                                st = entry.stat()
+                                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+                        except OSError:
+                            continue
             elif os.path.isfile(path):
                 total += os.path.getsize(path)
         except OSError:
             continue
     return total
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path``, with every symbolic link resolved, lies inside the folder ``root`` (itself resolved)."""
+    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def iter_inputs(
@@ -208,7 +218,7 @@ def iter_inputs(
     for src in sources:
         src = normalise_source(src)
         if os.path.isdir(src):
-            yield from _walk(src, max_member_bytes, count)
+            yield from _walk(src, max_member_bytes, count, os.path.realpath(src))
         else:
             yield from _file(src, os.path.basename(src), max_member_bytes, count)
 
@@ -228,7 +238,7 @@ def _file(path: str, name: str, max_member_bytes, count, entry: os.DirEntry | No
         yield InputFile(source=path, skip=SKIP_NOT_MIDI)
 
 
-def _walk(folder: str, max_member_bytes, count):
+def _walk(folder: str, max_member_bytes, count, root: str):
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -239,14 +249,18 @@ def _walk(folder: str, max_member_bytes, count):
         path = os.path.join(folder, entry.name)
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
-            if not is_dir and entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-                yield InputFile(source=path, skip=SKIP_FOLDER_LINK)
-                continue
+            if not is_dir and entry.is_symlink():
+                if entry.is_dir(follow_symlinks=True):
+                    yield InputFile(source=path, skip=SKIP_FOLDER_LINK)
+                    continue
+                if not _inside(path, root):
+                    yield InputFile(source=path, skip=SKIP_OUTSIDE_LINK)
+                    continue
         except OSError as exc:
             yield InputFile(source=path, error=f"cannot stat: {one_line(exc)}")
             continue
         if is_dir:
-            yield from _walk(path, max_member_bytes, count)
+            yield from _walk(path, max_member_bytes, count, root)
         else:
             yield from _file(path, entry.name, max_member_bytes, count, entry)
 

@@ -499,3 +499,32 @@ def test_an_absurd_tempo_after_the_loops_does_not_matter_and_writing_checks_the_
     for bad in (0, -5, float("inf"), float("nan"), 60_000_000):
         with pytest.raises(ValueError, match="tempo must be positive and at most 1000 bpm"):
             roll_to_midi(roll, bpm=bad)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 9a. symbolic links out of a source folder
+
+
+def test_links_out_of_a_source_folder_are_skipped_unread_and_links_inside_are_followed(tmp_path):
+    from loopkit.corpus import total_bytes
+
+    secret = tmp_path / "elsewhere" / "secret.txt"
+    write(secret, b"TOPSECRET password=hunter2\n")
+    write(tmp_path / "elsewhere" / "song.mid", loop_song(8))
+    root = tmp_path / "corpus"
+    write(root / "a" / "own.mid", loop_song(8, bass_pitch=41))
+    (root / "leak.mid").symlink_to(secret)  # would fail as "not a MIDI file (it starts with b'TOPS')"
+    (root / "outside.mid").symlink_to(tmp_path / "elsewhere" / "song.mid")
+    (root / "relative.mid").symlink_to(Path("..") / "elsewhere" / "song.mid")
+    (root / "inside.mid").symlink_to(Path("a") / "own.mid")
+    ds = extract([root], tmp_path / "out", workers=0, progress=False)
+    rows = dict(zip((Path(s).name for s in ds.files["source"]), zip(ds.files["status"], ds.files["reason"])))
+    outside = ("skipped", "symbolic link to a file outside the source folder (not followed)")
+    assert rows == {"own.mid": ("used", ""), "inside.mid": ("used", ""), "leak.mid": outside,
+                    "outside.mid": outside, "relative.mid": outside}  # fmt: skip
+    written = b"".join((tmp_path / "out" / name).read_bytes() for name in ("files.csv", "failures.csv", "loops.csv"))
+    assert b"TOPS" not in written and b"hunter2" not in written
+    assert total_bytes([root]) == 2 * len(loop_song(8, bass_pitch=41))  # own.mid and the link to it
+    # a source folder that is itself a link is walked like any other
+    (tmp_path / "via").symlink_to(root)
+    assert len(extract([tmp_path / "via"], tmp_path / "out2", workers=0, progress=False)) == 2
