@@ -72,6 +72,7 @@ class FileResult(NamedTuple):
     start_bars: tuple[int, ...] = ()
     bpms: tuple[float, ...] = ()
     packed: bytes = b""  # (n_loops, 1488) uint8, row-major
+    recovered: bool = False  # read by the tolerant reader after the parser refused it (``ExtractionSettings``)
 
     @property
     def n_loops(self) -> int:

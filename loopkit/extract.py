@@ -7,7 +7,9 @@ a one-line reason, or ``skipped`` (not a MIDI file name). What happens to one fi
 
 1. read the bytes (at most ``max_file_mib``); a RIFF ``RMID`` wrapper is unwrapped; the header must be a
    standard MIDI header with ticks per quarter note (not SMPTE) and the file must hold as many track chunks as
-   the header announces; then symusic parses it (failed: the parser's error);
+   the header announces; then symusic parses it (failed: the parser's error); with ``tolerant_reader`` (off by
+   default) a file the parser refuses is read once more leniently (``tolerant_midi_bytes``) and, if that works,
+   goes on marked as recovered;
 2. ``not_4_4``: any time-signature event (from any track) other than 4/4 rejects the file, and so does a 4/4
    event off the bar lines (an irregular bar; bar lines: see ``loopkit.pianoroll``);
    ``no_time_signature``: a file without any such event counts as 4/4 (the MIDI standard's default) unless
@@ -104,6 +106,9 @@ class ExtractionSettings:
     max_file_mib : a larger input file fails without being parsed
     time_limit_s : per-file time limit in a worker process (reading, parsing and the rules)
     split_fractions : train, valid, test shares of loops (splits are by file, see ``assign_splits``)
+    tolerant_reader : read a file the parser refuses once more with ``tolerant_midi_bytes`` (data bytes over 127
+        clipped, a chunk length past the end of the file cut there); off by default, so the default stays the
+        parser's (and pretty_midi's) behaviour. The funnel counts the files it recovered.
     """
 
     rules: LoopRules = LoopRules()
@@ -114,6 +119,7 @@ class ExtractionSettings:
     max_file_mib: float = MAX_FILE_MIB
     time_limit_s: float = 30.0
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS
+    tolerant_reader: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "bass_programs", tuple(int(p) for p in self.bass_programs))
@@ -191,6 +197,32 @@ def standard_midi_bytes(data: bytes) -> bytes:
     return data
 
 
+#: what files.csv says of a file the tolerant reader recovered (in its reason column)
+RECOVERED_NOTE = "recovered by the tolerant reader"
+
+
+def tolerant_midi_bytes(data: bytes) -> bytes:
+    """A standard MIDI file rewritten from ``data`` by a lenient reading (``ExtractionSettings.tolerant_reader``):
+    the header checks of ``standard_midi_bytes`` still apply; a track chunk whose stated length runs past the end
+    of the file is cut at the end; mido reads the file with ``clip=True`` (data bytes over 127, such as a
+    velocity of 200, become 127) and writes it out again. Raises whatever mido raises on what it cannot read."""
+    import io
+
+    import mido
+
+    data = bytearray(standard_midi_bytes(data))
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if pos + 8 + length > len(data):
+            data[pos + 4 : pos + 8] = (len(data) - pos - 8).to_bytes(4, "big")
+            break
+        pos += 8 + length
+    out = io.BytesIO()
+    mido.MidiFile(file=io.BytesIO(bytes(data)), clip=True).save(file=out)
+    return out.getvalue()
+
+
 def _unwrap_rmid(data: bytes) -> bytes:
     if data[8:12] != b"RMID":
         raise LoopkitError(f"a RIFF file of type {bytes(data[8:12])!r}, not a RIFF MIDI file (RMID)")
@@ -259,7 +291,21 @@ def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings(
     try:
         score = symusic.Score.from_midi(standard_midi_bytes(data))
     except (ValueError, RuntimeError) as exc:
-        return FileResult("failed", reason=one_line(exc), md5=md5)
+        if not settings.tolerant_reader or isinstance(exc, LoopkitError):  # header refusals stand in any case
+            return FileResult("failed", reason=one_line(exc), md5=md5)
+        try:
+            score = symusic.Score.from_midi(tolerant_midi_bytes(data))
+        except Exception:  # noqa: BLE001 - mido raises EOFError, OSError, KeyError, ... on what it cannot read
+            return FileResult("failed", reason=f"{one_line(exc)} (the tolerant reader could not read it either)",
+                              md5=md5)  # fmt: skip
+        result = _rules(score, md5, settings)
+        reason = f"{result.reason}; {RECOVERED_NOTE}" if result.reason else RECOVERED_NOTE
+        return result._replace(reason=reason, recovered=True)
+    return _rules(score, md5, settings)
+
+
+def _rules(score, md5: str, settings: ExtractionSettings) -> FileResult:
+    """Steps 2-5 of the module docstring on a parsed score."""
     rejected = time_signature_rule(score, settings.missing_time_signature)
     if rejected:
         return FileResult("rejected", rule=rejected[0], reason=rejected[1], md5=md5)

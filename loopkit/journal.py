@@ -129,19 +129,19 @@ def encode_record(index: int, source: str, r: FileResult) -> bytes:
 
     The JSON is ASCII (``\\uXXXX`` escapes), so a file name that is not valid UTF-8, which Python holds with
     surrogate escapes, is journaled as it is and decoded back to the same string."""
-    meta = json.dumps(
-        [index, source, r.status, r.rule, r.reason, r.md5, list(r.start_bars), list(r.bpms)],
-        ensure_ascii=True,
-        separators=(",", ":"),
-    ).encode("ascii")
+    fields = [index, source, r.status, r.rule, r.reason, r.md5, list(r.start_bars), list(r.bpms)]
+    if r.recovered:
+        fields.append(True)
+    meta = json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return struct.pack("<I", len(meta)) + meta + r.packed
 
 
 def decode_record(payload: bytes) -> tuple[int, str, FileResult]:
     """``(index, source, result)`` of a payload written by ``encode_record``."""
     (n,) = struct.unpack_from("<I", payload)
-    index, source, status, rule, reason, md5, bars, bpms = json.loads(payload[4 : 4 + n])
-    return index, source, FileResult(status, rule, reason, md5, tuple(bars), tuple(bpms), payload[4 + n :])
+    index, source, status, rule, reason, md5, bars, bpms, *recovered = json.loads(payload[4 : 4 + n])
+    return index, source, FileResult(status, rule, reason, md5, tuple(bars), tuple(bpms), payload[4 + n :],
+                                     bool(recovered and recovered[0]))  # fmt: skip
 
 
 def _source_hash(source: str) -> int:
@@ -150,7 +150,7 @@ def _source_hash(source: str) -> int:
 
 class Ledger:
     """Per-input-file bookkeeping of a run, in flat arrays (about 40 bytes a file): where each file's record is
-    in the journal, its status, rule, number of loops and MD5."""
+    in the journal, its status, rule, number of loops, MD5 and whether the tolerant reader recovered it."""
 
     def __init__(self):
         self.n = 0
@@ -160,13 +160,14 @@ class Ledger:
         self.rule = np.zeros(1024, dtype=np.int8)
         self.n_loops = np.zeros(1024, dtype=np.int32)
         self.md5 = np.zeros((1024, 16), dtype=np.uint8)
+        self.recovered = np.zeros(1024, dtype=bool)
 
     def _grow(self, index: int) -> None:
         size = len(self.offset)
         if index < size:
             return
         new = max(2 * size, index + 1)
-        for name in ("offset", "source", "status", "rule", "n_loops", "md5"):
+        for name in ("offset", "source", "status", "rule", "n_loops", "md5", "recovered"):
             old = getattr(self, name)
             arr = np.full((new, *old.shape[1:]), -1 if name == "offset" else 0, dtype=old.dtype)
             arr[:size] = old
@@ -181,6 +182,7 @@ class Ledger:
         self.status[index] = FILE_STATUSES.index(r.status)
         self.rule[index] = _RULES.index(r.rule)
         self.n_loops[index] = r.n_loops
+        self.recovered[index] = r.recovered
         if r.md5:
             self.md5[index] = np.frombuffer(bytes.fromhex(r.md5), dtype=np.uint8)
         self.n = max(self.n, index + 1)
@@ -196,7 +198,8 @@ class Ledger:
             )
 
     def counts(self, n_items: int) -> Counter:
-        """How many of the first ``n_items`` files have each status, and each rejection rule."""
+        """How many of the first ``n_items`` files have each status, each rejection rule, and how many the
+        tolerant reader recovered (``"recovered"``)."""
         status = self.status[:n_items]
         rule = self.rule[:n_items]
         c = Counter()
@@ -204,6 +207,7 @@ class Ledger:
             c[name] = int(np.count_nonzero(status == s))
         for k in range(1, len(_RULES)):
             c[_RULES[k]] = int(np.count_nonzero((status == FILE_STATUSES.index("rejected")) & (rule == k)))
+        c["recovered"] = int(np.count_nonzero(self.recovered[:n_items]))
         return c
 
 

@@ -528,3 +528,64 @@ def test_links_out_of_a_source_folder_are_skipped_unread_and_links_inside_are_fo
     # a source folder that is itself a link is walked like any other
     (tmp_path / "via").symlink_to(root)
     assert len(extract([tmp_path / "via"], tmp_path / "out2", workers=0, progress=False)) == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# also: the tolerant MIDI reader, a named setting off by default
+
+
+def refused_by_the_parser() -> dict[str, bytes]:
+    """The loop song three ways the parser (like pretty_midi) refuses, and once cut inside a track."""
+    song = bytearray(loop_song(8))
+    first_bass = song.index(bytes([0x91, 40, 100]))  # note-on, channel 2, pitch 40, velocity 100
+    velocity = bytearray(song)
+    velocity[first_bass + 2] = 200  # a data byte over 127
+    pitch = bytearray(song)
+    pitch[first_bass + 1] = 168
+    chunks, pos = [], 14
+    while pos < len(song):
+        chunks.append(pos)
+        pos += 8 + int.from_bytes(song[pos + 4 : pos + 8], "big")
+    length = bytearray(song)
+    last = chunks[-1]
+    length[last + 4 : last + 8] = (int.from_bytes(song[last + 4 : last + 8], "big") + 100).to_bytes(4, "big")
+    return {"velocity 200": bytes(velocity), "pitch 168": bytes(pitch), "chunk length past the end": bytes(length),
+            "cut inside a track": bytes(song[: chunks[2] + 40])}  # fmt: skip
+
+
+def test_the_tolerant_reader_recovers_what_the_parser_refuses_only_when_asked(tmp_path, capsys):
+    from loopkit.cli import main
+    from loopkit.extract import ExtractionSettings, process_midi
+
+    files = refused_by_the_parser()
+    tolerant = ExtractionSettings(tolerant_reader=True)
+    assert ExtractionSettings().tolerant_reader is False
+    for name, data in files.items():
+        strict = process_midi(data)
+        assert strict.status == "failed" and not strict.recovered, name
+        r = process_midi(data, tolerant)
+        if name == "cut inside a track":
+            assert r.status == "failed" and r.reason.endswith("(the tolerant reader could not read it either)")
+            assert not r.recovered
+            continue
+        assert r.recovered and r.md5 == strict.md5, name  # the md5 of the file's own bytes
+        if name == "pitch 168":  # clipped to 127, out of the bass range: the first bass note is gone, so no loop
+            assert (r.status, r.rule, r.reason) == ("rejected", "no_loops", "no window passes the loop rules; "
+                                                                            "recovered by the tolerant reader")
+        else:
+            assert (r.status, r.reason, r.start_bars) == ("used", "recovered by the tolerant reader", (0,)), name
+    clipped = process_midi(files["velocity 200"], tolerant)
+    assert clipped.packed == process_midi(loop_song(8)).packed  # velocities are not in the roll
+
+    root = tmp_path / "corpus"
+    for i, data in enumerate(files.values()):
+        write(root / f"f{i}.mid", data)
+    write(root / "good.mid", loop_song(8, bass_pitch=45))
+    assert extract([root], tmp_path / "strict", workers=0, progress=False).funnel["recovered"] == 0
+    assert main(["extract", str(root), "--out", str(tmp_path / "tolerant"), "--tolerant-reader", "--workers", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    assert "3 recovered by the tolerant reader" in capsys.readouterr().out
+    ds = load_loops(tmp_path / "tolerant")
+    assert ds.funnel["recovered"] == 3 and ds.funnel["parsed"] == 4 and ds.funnel["failed"] == 1
+    assert ds.funnel["with_loops"] == 3 and ds.funnel["rejected"]["no_loops"] == 1
+    assert ds.settings["settings"]["tolerant_reader"] is True
