@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes
+from .atomic import remove_temporaries, write_bytes
 from .corpus import source_bytes
 from .dataset import FILE_STATUSES, FILES, JOURNAL, MANIFEST, REJECTION_RULES, FileResult, damaged_files
 from .errors import LoopkitError, differences
@@ -227,23 +227,6 @@ def clear_output(out: Path) -> None:
             p.unlink()
 
 
-def is_temporary(name: str) -> bool:
-    """Whether a file name is one of the hidden temporaries of a write in progress: ``.<name>.tmp-*``
-    (``loopkit.atomic``) or ``.<name>.partial`` (``loopkit.dataset.DatasetWriter``)."""
-    return name.startswith(".") and (".tmp-" in name or name.endswith(".partial"))
-
-
-def remove_temporaries(out: Path) -> list[str]:
-    """Delete the temporaries a run killed while writing left in ``out`` (``is_temporary``); returns their names.
-    The data itself is always whole (files are renamed into place); only these would otherwise stay forever."""
-    removed = []
-    for p in out.iterdir():
-        if is_temporary(p.name) and p.is_file():
-            p.unlink(missing_ok=True)
-            removed.append(p.name)
-    return removed
-
-
 def prepare_output(out: Path, document: dict, overwrite: bool) -> str:
     """Decide what to do with the output folder: "complete", "resume", "start" (clearing it for a start) or
     "rebuild" (a start over a damaged data set).
@@ -257,7 +240,7 @@ def prepare_output(out: Path, document: dict, overwrite: bool) -> str:
         raise LoopkitError(f"the output folder {out} is a file, not a folder")
     if not out.exists():
         return "start"
-    remove_temporaries(out)
+    remove_temporaries(out, (".partial",))  # of loopkit.atomic and of DatasetWriter, left by a kill mid-write
     header = {"format": JOURNAL_FORMAT, **document}
     if (out / MANIFEST).exists():
         try:
