@@ -9,7 +9,6 @@ checkpoints with ``torch.save``.
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import zipfile
@@ -19,10 +18,9 @@ import numpy as np
 import pytest
 
 from loopkit.corpus import readable_source, source_bytes
-from loopkit.dataset import load_loops
+from loopkit.dataset import FileResult, load_loops
 from loopkit.extract import extract
 from loopkit.journal import Ledger, decode_record, encode_record
-from loopkit.dataset import FileResult
 from midi_builder import loop_song, write
 
 LATIN1 = "café".encode("latin-1")  # b"caf\xe9": not valid UTF-8

@@ -33,7 +33,6 @@ import numpy as np
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from ..errors import LoopkitError
 from . import db
 from .prepare import ID_RE, StimulusSet, load_stimuli
 from .server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
