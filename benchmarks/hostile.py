@@ -52,6 +52,7 @@ from test_hardening import (  # noqa: E402
     lmd_archive_with_a_huge_member,
     lying_zip,
     refused_by_the_parser,
+    two_group_stimuli,
     with_tempo,
 )
 
@@ -472,18 +473,7 @@ def bad_requests(url: str) -> tuple[int, int]:
 def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
     from loopkit.listening.app import count_ratings
     from loopkit.listening.db import read_ratings
-    from loopkit.listening.prepare import prepare_stimuli
-    from loopkit.pianoroll import write_midi
-    from test_listening_app import FAST, FAST_BPM, make_loop
-
-    groups = {}
-    for k, name in enumerate(("A", "B")):
-        (work / name).mkdir()
-        for i in range(6):
-            write_midi(make_loop(10 * k + i), work / name / f"{i}.mid")
-        groups[name] = str(work / name)
-    stimuli = prepare_stimuli(groups, work / "stimuli", per_group=5, familiarisation=1, bpm=FAST_BPM, settings=FAST,
-                              progress=False).root  # fmt: skip
+    stimuli = two_group_stimuli(work, per_group=5, familiarisation=1)  # 10 test loops, 1 to get familiar with
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     db = work / "ratings.sqlite"

@@ -183,22 +183,26 @@ def test_lmd_url_must_name_a_tar_gz_file(tmp_path, capsys, tail):
 # 4. slow clients and the rating server
 
 
-@pytest.fixture(scope="module")
-def small_stimuli(tmp_path_factory):
-    """Two groups of two hand-made loops, rendered fast (the listening test's own test helpers)."""
+def two_group_stimuli(root: Path, per_group: int, familiarisation: int) -> Path:
+    """A stimulus set of two groups (A, B) of hand-made loops, rendered fast (the listening test's own helpers);
+    returns its folder."""
     from loopkit.listening.prepare import prepare_stimuli
     from loopkit.pianoroll import write_midi
     from test_listening_app import FAST, FAST_BPM, make_loop
 
-    root = tmp_path_factory.mktemp("small-stimuli")
     groups = {}
     for k, name in enumerate(("A", "B")):
         (root / name).mkdir()
-        for i in range(2):
+        for i in range(per_group + familiarisation):
             write_midi(make_loop(10 * k + i), root / name / f"{i}.mid")
         groups[name] = str(root / name)
-    return prepare_stimuli(groups, root / "stimuli", per_group=2, familiarisation=0, bpm=FAST_BPM, settings=FAST,
-                           progress=False).root  # fmt: skip
+    return prepare_stimuli(groups, root / "stimuli", per_group=per_group, familiarisation=familiarisation,
+                           bpm=FAST_BPM, settings=FAST, progress=False).root  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_stimuli(tmp_path_factory):
+    return two_group_stimuli(tmp_path_factory.mktemp("small-stimuli"), per_group=2, familiarisation=0)
 
 
 def test_listeners_are_served_while_150_slow_clients_hold_connections(small_stimuli, tmp_path):
