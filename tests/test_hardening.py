@@ -678,3 +678,19 @@ def test_ogg_padding_keeps_a_valid_stream():
         pad_ogg(data, len(data))
     with pytest.raises(ValueError, match="not an Ogg stream"):
         pad_ogg(b"RIFF....WAVE", 100)
+
+
+def test_the_connection_limit_fits_the_open_file_limit(small_stimuli, tmp_path):
+    import subprocess
+    import sys
+
+    code = (  # in a process of its own: a lowered hard limit cannot be raised again without root
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
+        "from loopkit.listening.app import create_app; from loopkit.listening.server import make_server; "
+        "s = make_server(create_app(sys.argv[1], sys.argv[2]), port=0, connection_limit=1000, threads=8); "
+        "print(s.adj.connection_limit, resource.getrlimit(resource.RLIMIT_NOFILE)[0]); s.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(small_stimuli), str(tmp_path / "r.sqlite")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(256 - 8 - 64), "256"]  # lowered to what fits, not refused

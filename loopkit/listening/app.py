@@ -274,6 +274,9 @@ def serve(
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: listening on {host}, reachable from other machines", flush=True)
+    if server.adj.connection_limit < connection_limit:
+        print(f"note: at most {server.adj.connection_limit} connections at once (the open-file limit of this "
+              f"process allows no more than that; {connection_limit} were asked for)", flush=True)  # fmt: skip
     server.run()  # returns on Ctrl-C after finishing the requests in flight
     print(f"stopped; {count_ratings(db_path)} rating(s) stored in {db_path}", flush=True)
 

@@ -28,9 +28,9 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 8
     """The waitress server of an app, with the connection limit and timeouts of a listening test (not started:
     ``.run()`` serves until Ctrl-C, ``.close()`` stops it from another thread).
 
-    The open-file limit of the process is raised to fit ``connection_limit`` where the system allows (a
-    ``LoopkitError`` says so where it does not), and waitress polls its sockets with ``poll`` (``select`` cannot
-    watch more than 1,024).
+    The open-file limit of the process is raised to fit ``connection_limit`` where the system allows; where it
+    does not, the connection limit is lowered to what fits (``server.adj.connection_limit`` says what it is).
+    waitress polls its sockets with ``poll`` (``select`` cannot watch more than 1,024).
     """
     import resource
 
@@ -43,16 +43,13 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 8
     need = connection_limit + threads + _SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < need:
-        if hard != resource.RLIM_INFINITY and hard < need:
-            raise LoopkitError(
-                f"a connection limit of {connection_limit} needs {need} open files, but this system allows "
-                f"{hard}: lower the connection limit"
-            )
+        allowed = need if hard == resource.RLIM_INFINITY else min(need, hard)
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-        except (ValueError, OSError) as exc:
-            raise LoopkitError(f"a connection limit of {connection_limit} needs {need} open files, and the limit of "
-                               f"{soft} could not be raised ({exc}): lower the connection limit") from None  # fmt: skip
+            resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+            soft = allowed
+        except (ValueError, OSError):
+            pass
+        connection_limit = max(1, min(connection_limit, soft - threads - _SPARE_FILES))
     timeout = max(1, round(channel_timeout))
     try:
         return create_server(app, host=host, port=port, threads=threads, ident="loopkit",
