@@ -30,11 +30,12 @@ test-all:
 	scripts/setup.sh --test
 	$(PY) -m pytest
 
-## Speed and memory figures quoted in the README.
+## Speed, memory and reliability figures quoted in the README.
 bench: setup
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/hostile.py
 
 clean:
 	rm -rf _build book/_generated runs

@@ -54,6 +54,20 @@ def write_json(path: str | os.PathLike, obj, **dumps_kwargs) -> Path:
     return write_text(path, json.dumps(obj, **dumps_kwargs) + "\n")
 
 
+def remove_temporaries(folder: str | os.PathLike, suffixes: tuple[str, ...] = ()) -> list[str]:
+    """Delete the temporaries that runs killed mid-write left in ``folder``: hidden files named ``.<name>.tmp-*``
+    (``write_with``'s) or ending in one of ``suffixes`` (e.g. ``.partial``); returns their names. The files they
+    were meant to become are whole (``os.replace`` is atomic); only these would otherwise stay forever. Call it
+    when a run starts in a folder it owns, never while another run may be writing there."""
+    removed = []
+    for p in Path(folder).iterdir():
+        name = p.name
+        if name.startswith(".") and (".tmp-" in name or name.endswith(suffixes)) and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(name)
+    return removed
+
+
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
     """The hex digest of a file's bytes (``hashlib`` algorithm name, SHA-256 by default), read in chunks."""
     digest = hashlib.new(algorithm)

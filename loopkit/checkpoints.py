@@ -1,7 +1,9 @@
 """Checkpoints (Experiment Details): the file format, writing and reading it, rebuilding a model from a checkpoint
 alone, and pairing a VQ-VAE with the prior trained on its codes.
 
-A checkpoint is a ``torch.save``'d dict (read back with ``weights_only=True``)::
+A checkpoint is a ``torch.save``'d dict, read back with ``weights_only=True`` (tensors and plain data only: a file
+holding other Python objects is refused, never loaded the unsafe way) and checked before a model is built from it
+(``check_checkpoint``: the configuration against its dataclass, the weights against the configuration)::
 
     format            "loopkit-checkpoint-1"
     kind              "best" or "last"
@@ -21,13 +23,18 @@ atomically (``loopkit.atomic``). Both the trainer and the generator depend on th
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 
 import torch
 
 from .atomic import file_hash, write_with
-from .config import config_from_dict
+from .config import CONFIG_CLASSES, config_from_dict
 from .errors import LoopkitError
 from .models import build_model
 
@@ -56,29 +63,126 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     return write_with(path, lambda fh: torch.save(state, fh))
 
 
+def _unreadable(path: Path, exc: Exception) -> LoopkitError:
+    """One line for a file ``torch.load`` refused. Never torch's own message: it advises loading again with
+    ``weights_only=False``, which would run whatever code an untrusted file carries."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return LoopkitError(f"{path} holds Python objects besides tensors and plain data{what}: refused, because "
+                            "loading such a file can run code (a loopkit checkpoint holds none)")  # fmt: skip
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "").split(". ")[0]
+    detail = f"{type(exc).__name__}: {first[:160]}" if first and "weights_only" not in first else type(exc).__name__
+    return LoopkitError(f"{path} is not a readable loopkit checkpoint: truncated or another kind of file ({detail})")
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """The raw checkpoint dict; a ``FileNotFoundError``/``LoopkitError`` with one line if it is unusable."""
+    """The raw checkpoint dict, read with ``weights_only=True`` (tensors and plain data only); a
+    ``FileNotFoundError``/``LoopkitError`` with one line if it is unusable."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise LoopkitError(f"{path} is not a readable loopkit checkpoint ({type(exc).__name__}: {exc})") from None
+        with warnings.catch_warnings():  # torch warns about foreign pickles on stderr: the error says it in one line
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a truncated, foreign or hostile file
+        raise _unreadable(path, exc) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise LoopkitError(f"{path} is not a loopkit checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt
 
 
+#: A size in a checkpoint's configuration may be at most this many times the paper's (its dataclass default): far
+#: above any model of the paper or its ablations, and far below what asks for terabytes (K = 2^38 did).
+MAX_SIZE_FACTOR = 64
+
+
+def config_problems(name: str, values: dict) -> list[str]:
+    """What is wrong with a stored configuration of model ``name``, checked against its dataclass
+    (``loopkit.config.CONFIG_CLASSES``) field by field: the type of the default (a whole number for an int, a
+    finite number for a float), sizes of at least 1 (0 where the default is 0) and at most ``MAX_SIZE_FACTOR``
+    times the default. Unknown settings are left to ``config_from_dict``; missing ones take their default."""
+    problems = []
+    for f in dataclasses.fields(CONFIG_CLASSES[name]):
+        if f.name not in values or f.default is dataclasses.MISSING:
+            continue
+        value, default = values[f.name], f.default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                problems.append(f"{f.name} is {value!r:.40}, not a whole number")
+            elif value < min(1, default):
+                problems.append(f"{f.name} is {value}, not a positive size")
+            elif value > max(default, 1) * MAX_SIZE_FACTOR:
+                problems.append(f"{f.name} is {value:,}, more than {MAX_SIZE_FACTOR} times the paper's {default}")
+            continue
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                problems.append(f"{f.name} is {value!r:.40}, not a finite number")
+            continue
+        else:
+            ok = isinstance(value, type(default)) or (isinstance(default, tuple) and isinstance(value, list))
+        if not ok:
+            problems.append(f"{f.name} is {value!r:.40}, not a {type(default).__name__}")
+    return problems
+
+
+def check_checkpoint(ckpt: dict, path: str | os.PathLike):
+    """``(model name, configuration)`` of a checkpoint read by ``load_checkpoint``, after checking, before anything
+    real is built, that it names a model, that its configuration passes ``config_problems``, and that its weights
+    (``state_dict``) have exactly the tensors and shapes that configuration builds (compared with the model built
+    on PyTorch's ``meta`` device, which allocates nothing). Anything else is a ``LoopkitError`` of one line that
+    names the file."""
+    name = ckpt.get("model")
+    if not isinstance(name, str) or name not in CONFIG_CLASSES:
+        raise LoopkitError(f"{path} names no known model ({name!r:.40}; known: {', '.join(CONFIG_CLASSES)})")
+    values = ckpt.get("config")
+    if not isinstance(values, dict):
+        raise LoopkitError(f"{path} holds no configuration of its {name} (config is {type(values).__name__})")
+    problems = config_problems(name, values)
+    if problems:
+        raise LoopkitError(f"{path} holds a {name} configuration loopkit refuses to build: {'; '.join(problems[:3])}")
+    try:
+        config = config_from_dict(name, values)
+    except LoopkitError as exc:
+        raise LoopkitError(f"{path}: {exc}") from None
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        raise LoopkitError(f"{path} holds no weights (no state_dict)")
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(name, config)
+    except Exception as exc:  # a combination of settings the architecture cannot take
+        first = (str(exc).splitlines() or [""])[0][:160]
+        why = first if isinstance(exc, LoopkitError) else f"{type(exc).__name__}: {first}"
+        raise LoopkitError(f"{path}: its configuration does not build a {name} ({why})") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    wrong = [f"{k} is missing" for k in expected if k not in found]
+    wrong += [f"{k} is not a tensor" for k in expected if k in found and found[k] is None]
+    wrong += [f"{k} has shape {found[k]}, the configuration needs {expected[k]}" for k in expected
+              if found.get(k) is not None and found[k] != expected[k]]  # fmt: skip
+    wrong += [f"{k} is not part of a {name}" for k in found if k not in expected]
+    if wrong:
+        more = f" (and {len(wrong) - 2} more)" if len(wrong) > 2 else ""
+        raise LoopkitError(f"{path}: its weights do not fit its configuration: {'; '.join(wrong[:2])}{more}")
+    return name, config
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Rebuild a trained model (or the prior) from a checkpoint alone, in eval mode on ``device``.
 
-    The model gets a ``checkpoint`` attribute: the checkpoint's metadata (``METADATA``: model, profile, epoch,
-    step, data fingerprint, best validation score, loopkit version, ...) and its path, without the tensors.
+    The checkpoint is checked first (``check_checkpoint``): a bad configuration or weights that do not fit it are a
+    one-line ``LoopkitError``, never an allocation of what a hostile configuration asks for. The model gets a
+    ``checkpoint`` attribute: the checkpoint's metadata (``METADATA``: model, profile, epoch, step, data fingerprint,
+    best validation score, loopkit version, ...) and its path, without the tensors.
     """
     ckpt = load_checkpoint(path, device)
-    name = ckpt["model"]
-    model = build_model(name, config_from_dict(name, ckpt["config"]))
+    name, config = check_checkpoint(ckpt, path)
+    model = build_model(name, config)
     model.load_state_dict(ckpt["state_dict"])
     model.to(device).eval()
     model.checkpoint = {k: ckpt.get(k) for k in METADATA} | {"path": str(path)}

@@ -9,14 +9,18 @@ inside an archive, the archive's own member order. Nothing is left out silently:
 * an archive (``ARCHIVE_SUFFIXES``) given as a source or met inside a folder is opened and its members are
   enumerated (``folder/x.tar.gz!member/path.mid``); a ``.tar*`` archive is read as a stream, so LMD-full's
   .tar.gz is never unpacked; an archive inside an archive is listed as skipped;
-* any other file, a link inside an archive and a symbolic link to a folder are listed as skipped, each with
-  its reason;
+* any other file, a link inside an archive, a symbolic link to a folder and a symbolic link (in a source
+  folder) to a file outside that folder are listed as skipped, each with its reason: a corpus cannot make
+  extraction read, or quote, files elsewhere on the machine;
 * a folder that cannot be listed, an archive that cannot be opened or ends early, and an archive member that
   cannot be read are listed as failed, with the error.
 
 The source string of a file is the path as the user gave it (normalised), joined with the path inside the
 folder; an archive member is ``ARCHIVE!MEMBER``. The order and the strings depend only on the inputs, so
-every run over the same inputs enumerates the same sequence (what a resumed extraction relies on).
+every run over the same inputs enumerates the same sequence (what a resumed extraction relies on). A name that
+is not valid UTF-8 (Latin-1 names from old systems, in folders and as tar members) is read like any other and
+keeps its bytes as surrogate escapes: ``source_bytes`` gives them back exactly, ``readable_source`` writes them
+as ``\\xNN`` in the data set's CSV files.
 """
 
 from __future__ import annotations
@@ -37,9 +41,15 @@ ZIP_SUFFIXES = (".zip",)
 ARCHIVE_SUFFIXES = TAR_SUFFIXES + ZIP_SUFFIXES
 #: separates an archive's path from a member's path in a source string
 MEMBER_SEPARATOR = "!"
+#: the largest input file extraction reads, in MiB (the default of ``ExtractionSettings.max_file_mib``, and the
+#: largest archive member ``loopkit data lmd`` hashes); far above any real MIDI file
+MAX_FILE_MIB = 64.0
+#: bytes read from an archive member or a file at a time, so a member that lies about its size costs this much
+READ_CHUNK = 1 << 20
 
 SKIP_NOT_MIDI = "not a MIDI file name (.mid .midi .kar .rmi)"
 SKIP_FOLDER_LINK = "symbolic link to a folder (not followed)"
+SKIP_OUTSIDE_LINK = "symbolic link to a file outside the source folder (not followed)"
 SKIP_NESTED_ARCHIVE = "archive inside an archive (not opened)"
 SKIP_ARCHIVE_LINK = "link inside an archive (not followed)"
 SKIP_SPECIAL = "not a regular file"
@@ -84,10 +94,44 @@ def one_line(exc: BaseException | str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def read_bounded(fh, limit: int | None, chunk: int = READ_CHUNK) -> bytes:
+    """All bytes of a binary stream, read ``chunk`` bytes at a time; more than ``limit`` bytes raise
+    ``LoopkitError`` (``too_large``) after reading at most ``limit + chunk``, whatever the stream's header
+    claimed. A zip member whose header understates its size would otherwise be decompressed whole (up to 1 GiB
+    per call) before being cut to the stated size."""
+    parts, total = [], 0
+    while block := fh.read(chunk):
+        parts.append(block)
+        total += len(block)
+        if limit is not None and total > limit:
+            raise LoopkitError(too_large(None, limit))
+    return b"".join(parts)
+
+
 def too_large(size: int | None, limit: int) -> str:
     """The failure reason of a file over the size limit."""
     what = f"{size / 2**20:.1f} MiB" if size is not None else "more"
     return f"file too large ({what}; the limit is {limit / 2**20:g} MiB)"
+
+
+def source_bytes(source: str) -> bytes:
+    """The exact bytes of a source string. A file name that is not valid UTF-8 (a Latin-1 name from an old system,
+    in a folder or inside an archive) reaches Python with its undecodable bytes as surrogate escapes
+    (``os.fsdecode``); they come back here as the bytes they were, so the name is kept losslessly."""
+    try:
+        return source.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: keep it as UTF-8 would spell it
+        return source.encode("utf-8", "surrogatepass")
+
+
+def readable_source(source: str) -> str:
+    """A source string as valid UTF-8 text for the data set's CSV files: bytes of the name that are not UTF-8 are
+    written as ``\\xNN`` escapes (``caf\\xe9.mid`` for a Latin-1 ``café.mid``); a valid name is returned as it is."""
+    try:
+        source.encode("utf-8")
+        return source
+    except UnicodeEncodeError:
+        return source_bytes(source).decode("utf-8", "backslashreplace")
 
 
 def normalise_source(source: str | os.PathLike) -> str:
@@ -128,23 +172,31 @@ def total_bytes(sources: Iterable[str | os.PathLike]) -> int:
     """Bytes ``iter_inputs`` will report through ``on_bytes`` for these sources (sizes of files on disk,
     archives counted by their own size). Walks folders once, without reading files."""
     total = 0
-    stack = [normalise_source(s) for s in sources]
+    stack = [(p, os.path.realpath(p)) for p in map(normalise_source, sources)]  # sub-folders: never links
     while stack:
-        path = stack.pop()
+        path, root = stack.pop()
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
+            if os.path.isdir(path):
                 with os.scandir(path) as it:
                     for entry in it:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        elif not entry.is_symlink() or not entry.is_dir():
-                            st = entry.stat()
-                            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                stack.append((entry.path, root))
+                            elif not entry.is_symlink() or (not entry.is_dir() and _inside(entry.path, root)):
+                                st = entry.stat()
+                                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+                        except OSError:
+                            continue
             elif os.path.isfile(path):
                 total += os.path.getsize(path)
         except OSError:
             continue
     return total
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path``, with every symbolic link resolved, lies inside the folder ``root`` (itself resolved)."""
+    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def iter_inputs(
@@ -166,7 +218,7 @@ def iter_inputs(
     for src in sources:
         src = normalise_source(src)
         if os.path.isdir(src):
-            yield from _walk(src, max_member_bytes, count)
+            yield from _walk(src, max_member_bytes, count, os.path.realpath(src))
         else:
             yield from _file(src, os.path.basename(src), max_member_bytes, count)
 
@@ -186,7 +238,7 @@ def _file(path: str, name: str, max_member_bytes, count, entry: os.DirEntry | No
         yield InputFile(source=path, skip=SKIP_NOT_MIDI)
 
 
-def _walk(folder: str, max_member_bytes, count):
+def _walk(folder: str, max_member_bytes, count, root: str):
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -197,14 +249,18 @@ def _walk(folder: str, max_member_bytes, count):
         path = os.path.join(folder, entry.name)
         try:
             is_dir = entry.is_dir(follow_symlinks=False)
-            if not is_dir and entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-                yield InputFile(source=path, skip=SKIP_FOLDER_LINK)
-                continue
+            if not is_dir and entry.is_symlink():
+                if entry.is_dir(follow_symlinks=True):
+                    yield InputFile(source=path, skip=SKIP_FOLDER_LINK)
+                    continue
+                if not _inside(path, root):
+                    yield InputFile(source=path, skip=SKIP_OUTSIDE_LINK)
+                    continue
         except OSError as exc:
             yield InputFile(source=path, error=f"cannot stat: {one_line(exc)}")
             continue
         if is_dir:
-            yield from _walk(path, max_member_bytes, count)
+            yield from _walk(path, max_member_bytes, count, root)
         else:
             yield from _file(path, entry.name, max_member_bytes, count, entry)
 
@@ -304,7 +360,7 @@ def _tar_members(path: str, stream, max_member_bytes):
                 fh = tar.extractfile(member)
                 if fh is None:
                     raise OSError("archive member has no data")
-                return fh.read()
+                return read_bounded(fh, max_member_bytes)
 
             yield InputFile(source=source, read=reader)
 
@@ -344,14 +400,16 @@ def _zip(path: str, max_member_bytes, count):
             else:
 
                 def reader(info=info):
-                    return archive.read(info)
+                    with archive.open(info) as fh:
+                        return read_bounded(fh, max_member_bytes)
 
                 yield InputFile(source=source, read=reader)
         count(max(0, rest))
 
 
 def read_path(path: str | Path, max_bytes: int | None = None) -> bytes:
-    """Read a file on disk; one larger than ``max_bytes`` raises ``ValueError``."""
+    """Read a file on disk; one larger than ``max_bytes`` raises ``ValueError`` (after reading at most
+    ``max_bytes + 1`` bytes)."""
     with open(path, "rb") as fh:
         data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:

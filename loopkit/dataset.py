@@ -5,12 +5,14 @@ A data set is one directory::
     rolls.npy       (n, 1488) uint8: each (128, 93) loop, row-major, np.packbits (big bit order)
     loops.csv       one row per loop: index, source, md5, start_bar, bpm, split
     files.csv       one row per input file: source, md5, status, rule, reason, n_loops, split
+                    (a source name that is not valid UTF-8 is written with its odd bytes as \\xNN)
                     status is "used" (gave loops), "rejected" (by the named rule), "failed" (with a reason)
                     or "skipped" (not a MIDI file name)
     failures.csv    source, reason: the failed files (a subset of files.csv)
     settings.json   the extraction settings, the sources and the loopkit version
     funnel.json     files seen -> parsed -> 4/4 -> with bass and drums -> with loops -> loops
-    manifest.json   written last: sizes and SHA-256 of the files above (a data set without it is incomplete)
+    manifest.json   written last: sizes and SHA-256 of the files above (a data set without it is incomplete);
+                    ``load_loops`` checks them, so a damaged file is named instead of trained on
 
 Splits are by source file, never by loop (loops of one song are near-copies): see ``assign_splits``.
 LMD-full's 150,750 loops take 224 MB packed, on disk and in memory; ``Loops.rolls`` unpacks on indexing.
@@ -32,7 +34,8 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .atomic import write_bytes
+from .atomic import file_hash, write_bytes
+from .corpus import readable_source
 from .errors import LoopkitError
 from .pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS
 
@@ -47,6 +50,8 @@ DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json")
 MANIFEST = "manifest.json"
+#: what an unfinished extraction keeps in the folder (``loopkit.journal``)
+JOURNAL = ".extract-journal"
 FORMAT = "loopkit-loops-1"
 LOOP_COLUMNS = ["index", "source", "md5", "start_bar", "bpm", "split"]
 FILE_COLUMNS = ["source", "md5", "status", "rule", "reason", "n_loops", "split"]
@@ -67,6 +72,7 @@ class FileResult(NamedTuple):
     start_bars: tuple[int, ...] = ()
     bpms: tuple[float, ...] = ()
     packed: bytes = b""  # (n_loops, 1488) uint8, row-major
+    recovered: bool = False  # read by the tolerant reader after the parser refused it (``ExtractionSettings``)
 
     @property
     def n_loops(self) -> int:
@@ -260,7 +266,7 @@ def _cell(value) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         return "" if np.isnan(value) else repr(float(value))
-    return str(value)
+    return readable_source(str(value))  # a file name that is not UTF-8: its odd bytes as \xNN
 
 
 class _HashedFile:
@@ -416,13 +422,51 @@ def write_dataset(
         raise
 
 
-def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
+def damaged_files(path: str | os.PathLike) -> list[str]:
+    """What is wrong with the files of a data set folder that has a manifest, checked against it (each file's size
+    and SHA-256, read in 1 MiB chunks): one ``"name: what"`` per damaged file, empty for an intact data set."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        entries = manifest["files"]
+        if manifest.get("format") != FORMAT or not isinstance(entries, dict) or sorted(entries) != sorted(FILES):
+            raise ValueError("not a loopkit data set manifest")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{MANIFEST}: unreadable ({type(exc).__name__})"]
+    problems = []
+    for name in FILES:
+        recorded = entries[name]
+        try:
+            size = (path / name).stat().st_size
+        except OSError:
+            problems.append(f"{name}: missing")
+            continue
+        if size != recorded.get("bytes"):
+            problems.append(f"{name}: {size:,} bytes, {MANIFEST} records {recorded.get('bytes')!r}")
+        elif file_hash(path / name) != recorded.get("sha256"):
+            problems.append(f"{name}: its SHA-256 differs from the one {MANIFEST} records")
+    return problems
+
+
+def _sources_of(path: Path) -> str:
+    try:
+        sources = json.loads((path / "settings.json").read_text())["sources"]
+        return " ".join(str(s) for s in sources)
+    except (OSError, ValueError, KeyError, TypeError):
+        return "SOURCES"
+
+
+def load_loops(path: str | os.PathLike, mmap: bool = False, verify: bool = True) -> Loops:
     """Load a data set directory written by ``loopkit extract``.
 
     Parameters
     ----------
     path : the directory
     mmap : memory-map the packed rolls instead of reading them (for data sets larger than memory)
+    verify : check every file against the size and SHA-256 that manifest.json records (``damaged_files``), so a
+        flipped bit never trains silently: it reads each byte once (about a second for LMD-full's 224 MB of rolls,
+        little next to training); False skips it for very large sets. A damaged set is a ``LoopkitError`` that
+        names the file and the command that rebuilds it.
     """
     import pandas as pd
 
@@ -430,9 +474,20 @@ def load_loops(path: str | os.PathLike, mmap: bool = False) -> Loops:
     if not path.is_dir():
         raise FileNotFoundError(f"no loop data set at {path}: extract one there first (`loopkit extract`)")
     if not (path / MANIFEST).exists():
+        unfinished = (path / JOURNAL).exists() or any((path / name).exists() for name in FILES)
+        if not unfinished:
+            raise FileNotFoundError(f"no loop data set at {path} (no {MANIFEST}): extract one there first "
+                                    "(`loopkit extract`), or name the folder that holds one")  # fmt: skip
         raise FileNotFoundError(
             f"the data set at {path} is incomplete (no {MANIFEST}): run the same `loopkit extract` command "
             "again to finish it"
+        )
+    if verify and (damaged := damaged_files(path)):
+        more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        raise LoopkitError(
+            f"the data set at {path} is damaged: {damaged[0]}{more}; rebuild it by running the `loopkit extract` "
+            f"command that made it again (`loopkit extract {_sources_of(path)}` into this folder, with the settings "
+            "in its settings.json): extraction replaces a damaged data set"
         )
     packed = np.load(path / "rolls.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
     meta = pd.read_csv(path / "loops.csv", keep_default_na=False, dtype={"source": str, "md5": str, "split": str})

@@ -7,7 +7,9 @@ a one-line reason, or ``skipped`` (not a MIDI file name). What happens to one fi
 
 1. read the bytes (at most ``max_file_mib``); a RIFF ``RMID`` wrapper is unwrapped; the header must be a
    standard MIDI header with ticks per quarter note (not SMPTE) and the file must hold as many track chunks as
-   the header announces; then symusic parses it (failed: the parser's error);
+   the header announces; then symusic parses it (failed: the parser's error); with ``tolerant_reader`` (off by
+   default) a file the parser refuses is read once more leniently (``tolerant_midi_bytes``) and, if that works,
+   goes on marked as recovered;
 2. ``not_4_4``: any time-signature event (from any track) other than 4/4 rejects the file, and so does a 4/4
    event off the bar lines (an irregular bar; bar lines: see ``loopkit.pianoroll``);
    ``no_time_signature``: a file without any such event counts as 4/4 (the MIDI standard's default) unless
@@ -16,7 +18,8 @@ a one-line reason, or ``skipped`` (not a MIDI file name). What happens to one fi
    the drum map keeps;
 4. a song whose bass/drum notes reach past ``max_bars`` bars is failed ("absurd length");
 5. ``no_loops``: no 8-bar window passes the loop rules (``LoopRules``); otherwise the file is used and every
-   passing window is a loop, with the tempo in effect at its first bar.
+   passing window is a loop, with the tempo in effect at its first bar; a loop whose tempo is 0 microseconds per
+   quarter note (stored as bpm ``inf`` before) or faster than ``MAX_BPM`` fails the file ("absurd tempo").
 
 Robustness: the files go through worker processes (``loopkit.workers``) with a per-file time limit; a worker
 that overruns it (a hung parser cannot be interrupted in-process) is killed and replaced, and the file is failed
@@ -45,7 +48,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .corpus import check_sources, iter_inputs, one_line, read_path, total_bytes
+from .corpus import MAX_FILE_MIB, check_sources, iter_inputs, one_line, read_path, total_bytes
 from .dataset import (
     DEFAULT_SPLIT_FRACTIONS,
     FILE_STATUSES,
@@ -68,8 +71,10 @@ from .pianoroll import (
     BEATS_PER_BAR,
     DEFAULT_BPM,
     DRUM_MAPS,
+    MAX_BPM,
     STEPS_PER_BAR,
     bar_origin,
+    mspq_to_bpm,
     notes_to_roll,
     score_notes,
     ticks_to_steps,
@@ -101,6 +106,9 @@ class ExtractionSettings:
     max_file_mib : a larger input file fails without being parsed
     time_limit_s : per-file time limit in a worker process (reading, parsing and the rules)
     split_fractions : train, valid, test shares of loops (splits are by file, see ``assign_splits``)
+    tolerant_reader : read a file the parser refuses once more with ``tolerant_midi_bytes`` (data bytes over 127
+        clipped, a chunk length past the end of the file cut there); off by default, so the default stays the
+        parser's (and pretty_midi's) behaviour. The funnel counts the files it recovered.
     """
 
     rules: LoopRules = LoopRules()
@@ -108,9 +116,10 @@ class ExtractionSettings:
     missing_time_signature: str = "assume_4_4"
     bass_programs: tuple[int, ...] = BASS_PROGRAMS
     max_bars: int = 4096
-    max_file_mib: float = 64.0
+    max_file_mib: float = MAX_FILE_MIB
     time_limit_s: float = 30.0
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS
+    tolerant_reader: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "bass_programs", tuple(int(p) for p in self.bass_programs))
@@ -188,6 +197,32 @@ def standard_midi_bytes(data: bytes) -> bytes:
     return data
 
 
+#: what files.csv says of a file the tolerant reader recovered (in its reason column)
+RECOVERED_NOTE = "recovered by the tolerant reader"
+
+
+def tolerant_midi_bytes(data: bytes) -> bytes:
+    """A standard MIDI file rewritten from ``data`` by a lenient reading (``ExtractionSettings.tolerant_reader``):
+    the header checks of ``standard_midi_bytes`` still apply; a track chunk whose stated length runs past the end
+    of the file is cut at the end; mido reads the file with ``clip=True`` (data bytes over 127, such as a
+    velocity of 200, become 127) and writes it out again. Raises whatever mido raises on what it cannot read."""
+    import io
+
+    import mido
+
+    data = bytearray(standard_midi_bytes(data))
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        if pos + 8 + length > len(data):
+            data[pos + 4 : pos + 8] = (len(data) - pos - 8).to_bytes(4, "big")
+            break
+        pos += 8 + length
+    out = io.BytesIO()
+    mido.MidiFile(file=io.BytesIO(bytes(data)), clip=True).save(file=out)
+    return out.getvalue()
+
+
 def _unwrap_rmid(data: bytes) -> bytes:
     if data[8:12] != b"RMID":
         raise LoopkitError(f"a RIFF file of type {bytes(data[8:12])!r}, not a RIFF MIDI file (RMID)")
@@ -223,16 +258,29 @@ def time_signature_rule(score, missing: str = "assume_4_4") -> tuple[str, str] |
 
 
 def tempo_at(score, ticks: np.ndarray) -> np.ndarray:
-    """Tempo (quarter notes per minute) in effect at each tick; ``DEFAULT_BPM`` (120) before the first tempo event."""
+    """Tempo (quarter notes per minute) in effect at each tick; ``DEFAULT_BPM`` (120) before the first tempo event;
+    ``inf`` where a tempo of 0 microseconds per quarter note is in effect."""
     tempos = score.tempos.numpy()
     times = np.asarray(tempos["time"], dtype=np.int64)
     if len(times) == 0:
         return np.full(len(ticks), DEFAULT_BPM)
     order = np.argsort(times, kind="stable")
     times = times[order]
-    qpm = 60_000_000.0 / np.asarray(tempos["mspq"], dtype=np.float64)[order]
+    qpm = mspq_to_bpm(tempos["mspq"])[order]
     idx = np.searchsorted(times, ticks, side="right") - 1
     return np.where(idx >= 0, qpm[np.maximum(idx, 0)], DEFAULT_BPM)
+
+
+def tempo_rule(bpm: np.ndarray, start_bars: np.ndarray) -> str | None:
+    """The failure reason when a loop's tempo (``tempo_at`` its first bar) is not one loopkit stores: 0 microseconds
+    per quarter note, or faster than ``MAX_BPM``; else None."""
+    bad = np.nonzero(~(bpm <= MAX_BPM))[0]
+    if len(bad) == 0:
+        return None
+    i = int(bad[0])
+    what = "a tempo of 0 microseconds per quarter note" if np.isinf(bpm[i]) else f"a tempo of {f'{bpm[i]:,.2f}'.rstrip('0').rstrip('.')} bpm"
+    return (f"absurd tempo: {what} at the loop starting on bar {int(start_bars[i])} (loopkit stores tempos up to "
+            f"{MAX_BPM:g} bpm)")  # fmt: skip
 
 
 def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings()) -> FileResult:
@@ -243,7 +291,21 @@ def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings(
     try:
         score = symusic.Score.from_midi(standard_midi_bytes(data))
     except (ValueError, RuntimeError) as exc:
-        return FileResult("failed", reason=one_line(exc), md5=md5)
+        if not settings.tolerant_reader or isinstance(exc, LoopkitError):  # header refusals stand in any case
+            return FileResult("failed", reason=one_line(exc), md5=md5)
+        try:
+            score = symusic.Score.from_midi(tolerant_midi_bytes(data))
+        except Exception:  # noqa: BLE001 - mido raises EOFError, OSError, KeyError, ... on what it cannot read
+            return FileResult("failed", reason=f"{one_line(exc)} (the tolerant reader could not read it either)",
+                              md5=md5)  # fmt: skip
+        result = _rules(score, md5, settings)
+        reason = f"{result.reason}; {RECOVERED_NOTE}" if result.reason else RECOVERED_NOTE
+        return result._replace(reason=reason, recovered=True)
+    return _rules(score, md5, settings)
+
+
+def _rules(score, md5: str, settings: ExtractionSettings) -> FileResult:
+    """Steps 2-5 of the module docstring on a parsed score."""
     rejected = time_signature_rule(score, settings.missing_time_signature)
     if rejected:
         return FileResult("rejected", rule=rejected[0], reason=rejected[1], md5=md5)
@@ -267,6 +329,8 @@ def process_midi(data: bytes, settings: ExtractionSettings = ExtractionSettings(
     packed = pack_rolls(cut_loops(roll, starts, settings.rules.bars))
     tpq = int(score.ticks_per_quarter)
     bpm = tempo_at(score, bar_origin(score) + starts.astype(np.int64) * BEATS_PER_BAR * tpq)
+    if (absurd := tempo_rule(bpm, starts)) is not None:
+        return FileResult("failed", reason=absurd, md5=md5)
     return FileResult(
         "used",
         md5=md5,
@@ -353,7 +417,8 @@ def extract(
     ``.funnel`` and funnel.json; ``loopkit.funnel.format_funnel`` prints it.
 
     Running the same call again after an interruption continues it; on a finished data set with the same
-    settings and sources it returns at once.
+    settings and sources it returns at once, unless the data set's files no longer match its manifest: then it
+    extracts it again (``report["state"]`` is "rebuild").
     """
     started = time.perf_counter()
     sources = check_sources(sources)
@@ -371,11 +436,11 @@ def extract(
     if report is not None:
         report.update(state=state, workers=workers)
     if state == "complete":
-        return load_loops(out, mmap=True)
+        return load_loops(out, mmap=True, verify=False)  # prepare_output has checked it against its manifest
     out.mkdir(parents=True, exist_ok=True)
     header = {"format": JOURNAL_FORMAT, **document}
     ledger = Ledger()
-    if state == "start":
+    if state in ("start", "rebuild"):
         journal = Journal.create(out / JOURNAL, header)
     else:
 
@@ -426,7 +491,7 @@ def extract(
             worker_restarts=run.restarts,
             funnel=funnel,
         )
-    return load_loops(out, mmap=True)
+    return load_loops(out, mmap=True, verify=False)  # the manifest's digests are of the bytes just written
 
 
 class _Run:

@@ -12,7 +12,8 @@ from .paper import CORPUS
 
 def funnel_from_counts(counts: Counter, n_loops: int, split_loops: dict[str, int]) -> dict:
     """The funnel from the number of files of each status and rule (``FILE_STATUSES``, ``REJECTION_RULES``), the
-    number of loops and the loops per split: the dict funnel.json holds."""
+    number of loops and the loops per split: the dict funnel.json holds. ``recovered`` counts the files only the
+    tolerant reader could read (``ExtractionSettings.tolerant_reader``; they are among the parsed files)."""
     seen = sum(counts[s] for s in FILE_STATUSES)
     midi = seen - counts["skipped"]
     parsed = midi - counts["failed"]
@@ -28,6 +29,7 @@ def funnel_from_counts(counts: Counter, n_loops: int, split_loops: dict[str, int
         "bass_and_drums": bass_drums,
         "with_loops": counts["used"],
         "loops": int(n_loops),
+        "recovered": counts["recovered"],
         "rejected": {rule: counts[rule] for rule in REJECTION_RULES},
         "split_loops": {s: int(split_loops.get(s, 0)) for s in SPLITS},
     }
@@ -72,6 +74,8 @@ def format_funnel(funnel: dict) -> str:
         notes.append(f"{funnel['skipped']:,} skipped (not MIDI file names)")
     if funnel["failed"]:
         notes.append(f"{funnel['failed']:,} failed (see failures.csv)")
+    if funnel.get("recovered"):
+        notes.append(f"{funnel['recovered']:,} recovered by the tolerant reader (the parser refused them)")
     rejected = ", ".join(f"{k} {v:,}" for k, v in funnel["rejected"].items() if v)
     if rejected:
         notes.append(f"rejected: {rejected}")

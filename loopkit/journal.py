@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes
-from .dataset import FILE_STATUSES, FILES, MANIFEST, REJECTION_RULES, FileResult
+from .atomic import remove_temporaries, write_bytes
+from .corpus import source_bytes
+from .dataset import FILE_STATUSES, FILES, JOURNAL, MANIFEST, REJECTION_RULES, FileResult, damaged_files
 from .errors import LoopkitError, differences
 
-JOURNAL = ".extract-journal"
 JOURNAL_FORMAT = "loopkit-extract-journal-1"
 
 
@@ -125,29 +125,32 @@ _RULES = ("",) + REJECTION_RULES
 
 
 def encode_record(index: int, source: str, r: FileResult) -> bytes:
-    """A journal payload: ``[length u32][JSON metadata][packed loops]``."""
-    meta = json.dumps(
-        [index, source, r.status, r.rule, r.reason, r.md5, list(r.start_bars), list(r.bpms)],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    """A journal payload: ``[length u32][JSON metadata][packed loops]``.
+
+    The JSON is ASCII (``\\uXXXX`` escapes), so a file name that is not valid UTF-8, which Python holds with
+    surrogate escapes, is journaled as it is and decoded back to the same string."""
+    fields = [index, source, r.status, r.rule, r.reason, r.md5, list(r.start_bars), list(r.bpms)]
+    if r.recovered:
+        fields.append(True)
+    meta = json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return struct.pack("<I", len(meta)) + meta + r.packed
 
 
 def decode_record(payload: bytes) -> tuple[int, str, FileResult]:
     """``(index, source, result)`` of a payload written by ``encode_record``."""
     (n,) = struct.unpack_from("<I", payload)
-    index, source, status, rule, reason, md5, bars, bpms = json.loads(payload[4 : 4 + n])
-    return index, source, FileResult(status, rule, reason, md5, tuple(bars), tuple(bpms), payload[4 + n :])
+    index, source, status, rule, reason, md5, bars, bpms, *recovered = json.loads(payload[4 : 4 + n])
+    return index, source, FileResult(status, rule, reason, md5, tuple(bars), tuple(bpms), payload[4 + n :],
+                                     bool(recovered and recovered[0]))  # fmt: skip
 
 
 def _source_hash(source: str) -> int:
-    return int.from_bytes(hashlib.blake2b(source.encode(), digest_size=8).digest(), "little") | 1
+    return int.from_bytes(hashlib.blake2b(source_bytes(source), digest_size=8).digest(), "little") | 1
 
 
 class Ledger:
     """Per-input-file bookkeeping of a run, in flat arrays (about 40 bytes a file): where each file's record is
-    in the journal, its status, rule, number of loops and MD5."""
+    in the journal, its status, rule, number of loops, MD5 and whether the tolerant reader recovered it."""
 
     def __init__(self):
         self.n = 0
@@ -157,13 +160,14 @@ class Ledger:
         self.rule = np.zeros(1024, dtype=np.int8)
         self.n_loops = np.zeros(1024, dtype=np.int32)
         self.md5 = np.zeros((1024, 16), dtype=np.uint8)
+        self.recovered = np.zeros(1024, dtype=bool)
 
     def _grow(self, index: int) -> None:
         size = len(self.offset)
         if index < size:
             return
         new = max(2 * size, index + 1)
-        for name in ("offset", "source", "status", "rule", "n_loops", "md5"):
+        for name in ("offset", "source", "status", "rule", "n_loops", "md5", "recovered"):
             old = getattr(self, name)
             arr = np.full((new, *old.shape[1:]), -1 if name == "offset" else 0, dtype=old.dtype)
             arr[:size] = old
@@ -178,6 +182,7 @@ class Ledger:
         self.status[index] = FILE_STATUSES.index(r.status)
         self.rule[index] = _RULES.index(r.rule)
         self.n_loops[index] = r.n_loops
+        self.recovered[index] = r.recovered
         if r.md5:
             self.md5[index] = np.frombuffer(bytes.fromhex(r.md5), dtype=np.uint8)
         self.n = max(self.n, index + 1)
@@ -193,7 +198,8 @@ class Ledger:
             )
 
     def counts(self, n_items: int) -> Counter:
-        """How many of the first ``n_items`` files have each status, and each rejection rule."""
+        """How many of the first ``n_items`` files have each status, each rejection rule, and how many the
+        tolerant reader recovered (``"recovered"``)."""
         status = self.status[:n_items]
         rule = self.rule[:n_items]
         c = Counter()
@@ -201,6 +207,7 @@ class Ledger:
             c[name] = int(np.count_nonzero(status == s))
         for k in range(1, len(_RULES)):
             c[_RULES[k]] = int(np.count_nonzero((status == FILE_STATUSES.index("rejected")) & (rule == k)))
+        c["recovered"] = int(np.count_nonzero(self.recovered[:n_items]))
         return c
 
 
@@ -221,32 +228,38 @@ def clear_output(out: Path) -> None:
 
 
 def prepare_output(out: Path, document: dict, overwrite: bool) -> str:
-    """Decide what to do with the output folder: "complete", "resume" or "start" (clearing it for a start).
+    """Decide what to do with the output folder: "complete", "resume", "start" (clearing it for a start) or
+    "rebuild" (a start over a damaged data set).
 
     ``document`` is what settings.json will hold (settings, sources, version): a finished data set or an
-    unfinished journal with another document is refused unless ``overwrite``.
+    unfinished journal with another document is refused unless ``overwrite``. A finished data set with this
+    document whose files no longer match its manifest (``loopkit.dataset.damaged_files``) is extracted again
+    ("rebuild"). Temporaries of a run killed while writing are removed in every case.
     """
     if out.exists() and not out.is_dir():
         raise LoopkitError(f"the output folder {out} is a file, not a folder")
     if not out.exists():
         return "start"
+    remove_temporaries(out, (".partial",))  # of loopkit.atomic and of DatasetWriter, left by a kill mid-write
     header = {"format": JOURNAL_FORMAT, **document}
     if (out / MANIFEST).exists():
         try:
             old = json.loads((out / "settings.json").read_text())
         except (OSError, ValueError):
             old = {}
-        if old == document and not overwrite:
+        damaged = damaged_files(out) if not overwrite else []
+        if old == document and not overwrite and not damaged:
             (out / JOURNAL).unlink(missing_ok=True)
             return "complete"
-        if not overwrite:
+        if not overwrite and old != document:
             diff = "; ".join(differences(old, document)[:4])
+            state = f"a damaged data set ({damaged[0]})" if damaged else "a data set"
             raise LoopkitError(
-                f"{out} already holds a data set extracted with other settings or sources ({diff}): "
+                f"{out} already holds {state} extracted with other settings or sources ({diff}): "
                 "choose another output folder or overwrite it"
             )
-        clear_output(out)
-        return "start"
+        clear_output(out)  # overwrite, or a damaged data set of these very settings: extract it again
+        return "rebuild" if damaged else "start"
     if (out / JOURNAL).exists():
         old = Journal.read_header(out / JOURNAL)
         if old == header and not overwrite:

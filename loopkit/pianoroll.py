@@ -89,6 +89,27 @@ BASS_PLAYBACK_PROGRAM = 33
 #: Tempo in quarter notes per minute where none is given: MIDI's default when a file sets none, and the tempo a
 #: roll is written and played at unless one is asked for.
 DEFAULT_BPM = 120.0
+#: The fastest tempo loopkit stores with a loop or writes into a MIDI file, in quarter notes per minute (a quarter
+#: note of 60 ms, a 16th of 15 ms). MIDI itself allows 1 microsecond per quarter note (60,000,000 bpm) and files
+#: hold 0 (a division by zero, which the standard does not allow); such tempos are refused with the reason.
+MAX_BPM = 1000.0
+
+
+def check_bpm(bpm: float) -> float:
+    """A tempo in quarter notes per minute, as a float, if it is a finite number above 0 and at most ``MAX_BPM``;
+    otherwise a ``LoopkitError`` that says which."""
+    bpm = float(bpm)
+    if not 0 < bpm <= MAX_BPM:
+        raise LoopkitError(f"tempo must be positive and at most {MAX_BPM:g} bpm, got {bpm:g} bpm")
+    return bpm
+
+
+def mspq_to_bpm(mspq) -> np.ndarray:
+    """Quarter notes per minute of MIDI tempos given in microseconds per quarter note; 0 (or less) gives ``inf``,
+    without numpy's division warning."""
+    mspq = np.asarray(mspq, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(mspq > 0, 60_000_000.0 / np.where(mspq > 0, mspq, 1.0), np.inf)
 
 
 def _invert(groups: Mapping[str, tuple[int, ...]]) -> dict[int, str]:
@@ -395,8 +416,7 @@ def roll_to_score(roll: np.ndarray, bpm: float = DEFAULT_BPM, tpq: int = 480):
     import symusic
 
     roll = check_roll(roll)
-    if not bpm > 0:
-        raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
+    bpm = check_bpm(bpm)
     if tpq % STEPS_PER_BEAT:
         raise LoopkitError(f"ticks per quarter ({tpq}) must be a multiple of {STEPS_PER_BEAT}")
     step = tpq // STEPS_PER_BEAT

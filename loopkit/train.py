@@ -326,8 +326,14 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
 
     epoch, step, history, best = 0, 0, [], None
     last_path, best_path = out / LAST, out / BEST
+    for stale in out.glob(".*.tmp-*"):  # left by a run killed while writing
+        stale.unlink(missing_ok=True)
     if last_path.exists():
-        ckpt = load_checkpoint(last_path, device)
+        try:
+            ckpt = load_checkpoint(last_path, device)
+        except LoopkitError as exc:  # e.g. truncated by a full disk or a copy cut short
+            raise LoopkitError(f"{exc}; the run in {out} cannot resume from it: delete {last_path} to start the run "
+                               "afresh there, or train into another output directory") from None  # fmt: skip
         differs = differences(ckpt, identity, keys=identity, ignore=_NOT_COMPARED)
         if differs:
             raise LoopkitError(
@@ -346,8 +352,6 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             if not best_path.exists():
                 raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
             return best_path
-    for stale in out.glob(".*.tmp-*"):  # left by a run killed while writing
-        stale.unlink(missing_ok=True)
 
     def checkpoint(kind: str) -> dict:
         state = dict(identity)

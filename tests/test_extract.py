@@ -281,6 +281,7 @@ def test_extract_accounts_for_every_file(corpus, tmp_path):
         "bass_and_drums": 5,
         "with_loops": 4,
         "loops": 5,
+        "recovered": 0,
         "rejected": {"not_4_4": 1, "no_time_signature": 0, "no_bass": 1, "no_drums": 1, "no_loops": 1},
         "split_loops": ds.funnel["split_loops"],
     }

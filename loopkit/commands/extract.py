@@ -66,6 +66,9 @@ def register(subparsers) -> None:
         metavar=("TRAIN", "VALID", "TEST"),
         help="shares of loops per split, by source file (%(default)s)",
     )
+    p.add_argument("--tolerant-reader", action="store_true",
+                   help="read files the parser refuses once more, leniently (data bytes over 127 clipped, chunk "
+                        "lengths past the end of the file cut there); off by default: the paper's parser behaviour")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a data set or unfinished run with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -86,6 +89,7 @@ def settings_from_args(args):
         max_bars=args.max_bars,
         time_limit_s=args.time_limit,
         split_fractions=tuple(args.split),
+        tolerant_reader=args.tolerant_reader,
     )
 
 
@@ -114,6 +118,8 @@ def run(args) -> int:
     if report.get("state") == "complete":
         print(f"{args.out} is already complete (same sources and settings); nothing to do")
     else:
+        if report.get("state") == "rebuild":
+            print(f"{args.out} held a damaged data set (its files did not match manifest.json): extracted it again")
         files, seconds = report["files"], report["seconds"]
         done = report["files_processed"]
         resumed = f", {report['resumed_files']:,} from the interrupted run" if report["resumed_files"] else ""

@@ -6,6 +6,7 @@ import argparse
 from typing import Sequence
 
 from . import UserError
+from ..listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT  # light (no Flask); the defaults live there
 from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
 
 
@@ -52,6 +53,11 @@ def register(subparsers) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
+    serve.add_argument("--connection-limit", type=int, default=CONNECTION_LIMIT, metavar="N",
+                       help=f"open connections held at once (default {CONNECTION_LIMIT}; a listener's browser opens "
+                            "up to 6, a slow client holds one as long as it likes)")  # fmt: skip
+    serve.add_argument("--channel-timeout", type=float, default=CHANNEL_TIMEOUT_S, metavar="S",
+                       help=f"seconds an idle connection is kept open (default {CHANNEL_TIMEOUT_S})")  # fmt: skip
     serve.set_defaults(handler=run_serve)
 
     export = sub.add_parser(
@@ -116,7 +122,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be 1..65535, got {args.port}")
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    serve(args.stimuli, args.db, host=args.host, port=args.port, threads=args.threads)
+    if args.connection_limit < 1:
+        raise UserError(f"--connection-limit must be at least 1, got {args.connection_limit}")
+    if not args.channel_timeout >= 1:
+        raise UserError(f"--channel-timeout must be at least 1 second, got {args.channel_timeout}")
+    serve(args.stimuli, args.db, host=args.host, port=args.port, threads=args.threads,
+          connection_limit=args.connection_limit, channel_timeout=args.channel_timeout)  # fmt: skip
     return 0
 
 

@@ -1,6 +1,7 @@
 """The listening-test web app (paper, Listening Test): blind 1..5 ratings of "How much does this sound like music?".
 
-A Flask app served by waitress (``serve``). A listener gets an anonymous id in a cookie, reads the
+A Flask app served by waitress (``serve``; the server's connection limit and timeouts: ``loopkit.listening.server``,
+so that slow clients cannot lock listeners out). A listener gets an anonymous id in a cookie, reads the
 instructions, hears the familiarisation loops, then rates every test loop in a random order drawn for them
 alone and stored, so closing the tab and coming back resumes where they left off. Nothing that reaches the
 browser names a group, a model or a source file: stimuli are known by their random ids only.
@@ -32,9 +33,9 @@ import numpy as np
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from ..errors import LoopkitError
 from . import db
 from .prepare import ID_RE, StimulusSet, load_stimuli
+from .server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
 
 COOKIE = "loopkit_listener"
 COOKIE_MAX_AGE = 180 * 24 * 3600
@@ -257,13 +258,15 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     threads: int = 8,
+    connection_limit: int = CONNECTION_LIMIT,
+    channel_timeout: float = CHANNEL_TIMEOUT_S,
 ) -> None:
-    """Serve the app with waitress until Ctrl-C (every rating is committed as it arrives)."""
-    from waitress import serve as waitress_serve
-
+    """Serve the app with waitress until Ctrl-C (every rating is committed as it arrives); ``connection_limit``
+    and ``channel_timeout`` as in ``make_server``."""
     app = create_app(stimuli_dir, db_path)
+    server = make_server(app, host, port, threads, connection_limit, channel_timeout)
     stimuli = app.config["LOOPKIT_STIMULI"]
-    where = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"
+    where = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{server.effective_port}/"
     print(
         f"listening test: {len(stimuli.test_ids)} loops to rate, {len(stimuli.familiarisation_ids)} to get familiar; "
         f"ratings go to {db_path}; open {where} (Ctrl-C stops)",
@@ -271,11 +274,10 @@ def serve(
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: listening on {host}, reachable from other machines", flush=True)
-    try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="loopkit")
-    except OSError as exc:  # the port is taken, or the address cannot be bound
-        raise LoopkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    # waitress returns on Ctrl-C after finishing the requests in flight
+    if server.adj.connection_limit < connection_limit:
+        print(f"note: at most {server.adj.connection_limit} connections at once (the open-file limit of this "
+              f"process allows no more than that; {connection_limit} were asked for)", flush=True)  # fmt: skip
+    server.run()  # returns on Ctrl-C after finishing the requests in flight
     print(f"stopped; {count_ratings(db_path)} rating(s) stored in {db_path}", flush=True)
 
 

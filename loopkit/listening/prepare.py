@@ -9,6 +9,9 @@ A stimulus set is one folder::
     stimuli.json     the manifest, written last: per stimulus its id, role ("test" or "familiarisation"),
                      group, source, audio file, size and SHA-256. Group labels live here, server-side only.
 
+Every audio file has the same size (``loopkit.listening.oggpad``: padded with a Vorbis comment), so that a
+listener looking at byte counts cannot tell groups apart (unpadded, they differed by group).
+
 Each group's loops come from a folder of .mid files (e.g. the output of ``loopkit generate``), a glob pattern,
 or a loop data set's training split (``data:DIR``). ``per_group`` loops are drawn at random (seeded) from each
 group for the test; the familiarisation loops are drawn from the loops left over, one group after another in a
@@ -31,12 +34,13 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import write_bytes
+from ..atomic import remove_temporaries, write_bytes
 from ..audio import AudioSettings, loop_seconds, roll_to_ogg
 from ..dataset import load_loops
 from ..errors import LoopkitError
 from ..pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
 from ..version import __version__
+from .oggpad import common_size, pad_ogg
 
 MANIFEST = "stimuli.json"
 PLAN = "plan.json"
@@ -269,6 +273,9 @@ def prepare_stimuli(
             )
         if (out / MANIFEST).exists():
             return load_stimuli(out)
+        for folder in (out, out / AUDIO_DIR, out / MIDI_DIR):  # what a kill mid-write left
+            if folder.is_dir():
+                remove_temporaries(folder)
     else:
         if out.exists() and any(out.iterdir()):
             raise LoopkitError(f"{out} exists and is not empty: choose a new folder for the stimulus set")
@@ -312,7 +319,16 @@ def prepare_stimuli(
                 ) from None
             write_midi(roll, out / MIDI_DIR / f"{entry['id']}.mid", bpm=bpm)
             write_bytes(audio_path, data)
-        data = audio_path.read_bytes()
+
+    # one size for every stimulus: unpadded, a file's byte count hinted at its group (see loopkit.listening.oggpad)
+    audio = {e["id"]: (out / AUDIO_DIR / f"{e['id']}.ogg").read_bytes() for e in plan["stimuli"]}
+    size = common_size(list(audio.values()))
+    for sid, data in audio.items():
+        if len(data) != size:
+            audio[sid] = pad_ogg(data, size)
+            write_bytes(out / AUDIO_DIR / f"{sid}.ogg", audio[sid])
+    for entry in plan["stimuli"]:
+        data = audio[entry["id"]]
         stimuli.append(
             {
                 **entry,

@@ -8,7 +8,10 @@ when you have a digest you trust. Every download is verified structurally instea
 corruption: the gzip stream is decompressed end to end (its CRC-32 and length trailer checked), the tar is read
 to its end, the files are counted, and every member named like LMD's files (``<32 hex digits>.mid``, the MD5 of
 the file's bytes) must have that MD5. The archive's MD5 and SHA-256 are printed and recorded in
-``lmd_full.tar.gz.json`` so a user can compare them with another copy.
+``lmd_full.tar.gz.json`` so a user can compare them with another copy. The official address is plain http, so
+these checks catch accidents, not a network that rewrites the download: a digest you trust is the only defence
+against that. Members are hashed as streams (memory stays flat, whatever a member's size), and the file name a
+download is saved under must be a plain .tar.gz name (``archive_name``).
 
 Resume: bytes arrive in ``<name>.part``; a later run (or an automatic retry after a dropped connection) asks
 for the rest with an HTTP ``Range: bytes=N-`` request. A server that answers ``200`` instead of ``206`` ignores
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..atomic import file_hash, write_json
+from ..corpus import MAX_FILE_MIB
 from ..errors import LoopkitError
 from ..version import __version__
 
@@ -198,14 +202,20 @@ class _HashingReader:
         return True
 
 
-def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
+def verify_tar_gz(path: str | os.PathLike, progress: bool = True,
+                  max_member_bytes: int | None = int(MAX_FILE_MIB * 2**20)) -> dict:  # fmt: skip
     """Read a .tar.gz end to end in one pass and return its digests and counts.
+
+    Members are streamed, never read whole: memory stays flat whatever a member's size. A member named by an MD5
+    but larger than ``max_member_bytes`` (extraction's limit, ``loopkit.corpus.MAX_FILE_MIB``) is not hashed:
+    extraction fails such a file without reading it.
 
     Returns
     -------
     dict
         ``bytes`` (compressed size), ``md5``, ``sha256`` (of the compressed file), ``files`` (regular members),
-        ``md5_named`` (members named ``<md5>.mid`` whose bytes have that MD5), ``uncompressed_bytes``.
+        ``md5_named`` (members named ``<md5>.mid`` whose bytes have that MD5), ``too_large`` (members named by an
+        MD5 over the size limit, not hashed), ``uncompressed_bytes``.
 
     Raises
     ------
@@ -217,7 +227,7 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
 
     path = Path(path)
     size = path.stat().st_size
-    files = md5_named = content = 0
+    files = md5_named = too_large = content = 0
     with open(path, "rb") as raw, tqdm(
         total=size, unit="B", unit_scale=True, unit_divisor=1024, desc="verifying", disable=not progress
     ) as bar:
@@ -232,8 +242,13 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
                         content += member.size
                         m = LMD_MEMBER_NAME.search(member.name)
                         if m:
-                            data = tar.extractfile(member).read()
-                            if hashlib.md5(data).hexdigest() != m.group(1):
+                            if max_member_bytes is not None and member.size > max_member_bytes:
+                                too_large += 1  # extraction fails it unread; streamed past, never hashed
+                                continue
+                            digest, fh = hashlib.md5(), tar.extractfile(member)
+                            while block := fh.read(CHUNK):  # streamed: a huge member costs one chunk of memory
+                                digest.update(block)
+                            if digest.hexdigest() != m.group(1):
                                 raise DownloadError(
                                     f"{path.name} is corrupt: member {member.name} does not have the MD5 its name "
                                     f"states"
@@ -253,10 +268,28 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True) -> dict:
         "sha256": reader.sha256.hexdigest(),
         "files": files,
         "md5_named": md5_named,
+        "too_large": too_large,
         "uncompressed_bytes": content,
     }
 
 
+
+
+def archive_name(url_path: str) -> str:
+    """The file name a download is saved under: the last segment of the address's path, percent-decoded
+    (``LMD_FULL_NAME`` when the path ends in ``/``). It must be a plain ``.tar.gz``/``.tgz`` file name: an address
+    ending in ``%2e%2e`` would otherwise name the download folder's parent, which "is already downloaded"."""
+    last = url_path.rsplit("/", 1)[-1]
+    if not last:
+        return LMD_FULL_NAME
+    name = urllib.parse.unquote(last)
+    if (name.startswith(".") or re.search(r"[\x00-\x1f\x7f/\\]", name) or len(name.encode()) > 255
+            or not name.lower().endswith((".tar.gz", ".tgz"))):  # fmt: skip
+        raise LoopkitError(
+            f"the download address must end in the archive's file name ({LMD_FULL_NAME} or another .tar.gz), "
+            f"not {last!r}"
+        )
+    return name
 
 
 def download_lmd(
@@ -281,7 +314,7 @@ def download_lmd(
     Raises
     ------
     ValueError
-        For a malformed digest or a URL that is not http(s).
+        For a malformed digest, a URL that is not http(s) or one that does not end in a .tar.gz file name.
     ChecksumError
         When a given digest does not match; the downloaded file is deleted.
     DownloadError
@@ -293,7 +326,7 @@ def download_lmd(
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise LoopkitError(f"the url must be an http:// or https:// address, not {url!r}")
-    name = Path(urllib.parse.unquote(parsed.path)).name or LMD_FULL_NAME
+    name = archive_name(parsed.path)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LoopkitError(f"the download folder {out} is a file, not a folder")
@@ -331,8 +364,9 @@ def download_lmd(
     checked = [a.upper() for a, e in (("md5", md5), ("sha256", sha256)) if e] + ["archive structure"]
     write_json(record, {"url": url, "file": name, "checked": checked, **facts}, indent=1)
     os.replace(part, final)
+    oversized = f"; {facts['too_large']:,} over the {MAX_FILE_MIB:g} MiB limit, not hashed" if facts["too_large"] else ""
     say(
         f"{final}: {facts['bytes']:,} bytes, {facts['files']:,} files ({facts['md5_named']:,} named by MD5 and "
-        f"matching), MD5 {facts['md5']}, SHA-256 {facts['sha256']}; verified by {', '.join(checked)}"
+        f"matching{oversized}), MD5 {facts['md5']}, SHA-256 {facts['sha256']}; verified by {', '.join(checked)}"
     )
     return final

@@ -1,0 +1,573 @@
+"""Reliability figures: loopkit attacked as a hostile corpus and a hostile network would, and counted.
+
+Builds its own hostile inputs (the crafted files of ``tests/test_hardening.py`` and many more: MIDI files cut at
+every few bytes and with random bytes changed, header lies, names that are not UTF-8, links out of the corpus, a
+file that never ends, archives that lie about their members), then:
+
+* extracts them with worker processes and checks that the run finishes and accounts for every file;
+* kills extraction (SIGKILL) at random moments and checks that the resumed run writes the bytes of an
+  uninterrupted one, leaving no temporary behind; kills training the same way and compares the weights;
+* flips one bit in each file of a data set and checks that ``load_loops`` names it;
+* loads crafted checkpoints and checks that each is one line and no code ran;
+* sends malformed requests to the rating server, rates through it beside 150 clients that trickle a byte a
+  second, and kills it (SIGKILL) while listeners rate, checking that no rating is lost or stored twice;
+* measures the parent's peak memory on a zip member that lies about its size and on a huge LMD member.
+
+    python benchmarks/hostile.py [--kills 10] [--train-kills 3] [--server-kills 3] [--seed 0]
+
+Prints one line per attack and a Markdown table for the README's reliability section; the exit status is 1 when
+something did not hold. Takes a few minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' MIDI builder and crafted inputs, not copied here
+
+from midi_builder import build, drum, loop_song, note, program, track, write  # noqa: E402
+from test_hardening import (  # noqa: E402
+    crafted_checkpoints,
+    lmd_archive_with_a_huge_member,
+    lying_zip,
+    refused_by_the_parser,
+    two_group_stimuli,
+    with_tempo,
+)
+
+DATASET_FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json",
+                 "manifest.json")  # fmt: skip
+ROWS: list[tuple[str, str, str, bool]] = []  # (attack, tried, result, held)
+
+
+def report(attack: str, tried: str, result: str, held: bool) -> None:
+    ROWS.append((attack, tried, result, held))
+    print(f"{'held  ' if held else 'FAILED'}  {attack}: {tried} -> {result}", flush=True)
+
+
+def kill_once_progressing(p: subprocess.Popen, progressed, delay: float) -> bool:
+    """SIGKILL ``p`` at a random moment up to ``delay`` seconds after ``progressed()`` first holds (so the kill
+    lands in the work, not in the start-up); False when it ended first."""
+    while p.poll() is None and not progressed():
+        time.sleep(0.01)
+    time.sleep(random.uniform(0, delay))
+    if p.poll() is not None:
+        p.communicate()
+        return False
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    return True
+
+
+def mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "loopkit", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=ROOT, **kw)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a hostile corpus
+
+
+def hostile_corpus(root: Path, rng: random.Random) -> int:
+    """Write the hostile files and archives under ``root``; returns the number of entries they hold."""
+    song = loop_song(10, crash_bars=(0, 1))
+    n = 0
+
+    def put(rel: str | bytes, data: bytes) -> None:
+        nonlocal n
+        path = os.path.join(os.fsencode(root), rel if isinstance(rel, bytes) else os.fsencode(rel))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        n += 1
+
+    for cut in range(0, len(song), 7):  # cut everywhere: inside the header, at and inside every chunk
+        put(f"cut/{cut:05d}.mid", song[:cut])
+    for i in range(80):  # 1 to 8 random bytes changed
+        data = bytearray(song)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        put(f"flipped/{i:03d}.mid", bytes(data))
+    for i in range(10):
+        put(f"noise/{i:02d}.mid", b"MThd" + rng.randbytes(rng.randint(0, 5000)))
+        put(f"noise/raw{i:02d}.mid", rng.randbytes(rng.randint(0, 5000)))
+    header = {
+        "65535 tracks": song[:10] + (65535).to_bytes(2, "big") + song[12:],
+        "header length 2^31": song[:4] + (2**31).to_bytes(4, "big") + song[8:],
+        "division 0": song[:12] + b"\0\0" + song[14:],
+        "SMPTE": song[:12] + bytes([0xE7, 0x28]) + song[14:],
+        "RIFF WAVE": b"RIFF\x10\0\0\0WAVEfmt " + song,
+        "RMID without data": b"RIFF\x04\0\0\0RMID",
+        "empty": b"",
+        "text": b"not music\n" * 50,
+        "track length 2^32-1": song[:18] + b"\xff\xff\xff\xff" + song[22:],
+    }
+    for i, data in enumerate(header.values()):
+        put(f"header/{i:02d}.mid", data)
+    for i, data in enumerate(refused_by_the_parser().values()):
+        put(f"parser/{i}.mid", data)
+    for us in (0, 1, 59_999):
+        put(f"tempo/{us}.mid", with_tempo(us))
+    put("length/absurd.mid", build(track(program(33, channel=1), note(40, 0, 480, channel=1)),
+                                   track(drum(36, 0), drum(49, 0), drum(36, 2**27))))  # fmt: skip
+    put(b"names/caf\xe9/s\xe9.mid", song)  # Latin-1 names
+    put(b"names/\xff\xfe.mid", song)
+    big = root / "big" / "too_large.mid"  # over the 64 MiB limit (sparse: no disk space used)
+    big.parent.mkdir()
+    with open(big, "wb") as fh:
+        fh.write(song)
+        fh.truncate(65 << 20)
+    n += 1
+    (root / "links").mkdir()
+    (root / "links" / "passwd.mid").symlink_to("/etc/passwd")
+    (root / "links" / "dangling.mid").symlink_to(root / "nowhere.mid")
+    (root / "links" / "up.mid").symlink_to(Path("..") / ".." / "elsewhere.mid")
+    n += 3
+    os.mkfifo(root / "links" / "never_ends.mid")  # a read that blocks forever: the per-file time limit
+    n += 1
+    # archives: a member lying about its size, Latin-1 member names, a link member, a nested archive, a cut tar.gz
+    (root / "archives").mkdir()
+    lying_zip(root / "archives" / "bomb.zip", 256 << 20)  # bomb.mid: 256 MiB stating 100 bytes; song.mid
+    n += 2
+    with tarfile.open(root / "archives" / "old.tar", "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        for name, data in (("caf\xe9/a.mid", song), ("caf\xe9/b.mid", song[:300])):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("caf\xe9/link.mid")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+        inner = tarfile.TarInfo("inner.zip")
+        inner.size = 4
+        tar.addfile(inner, io.BytesIO(b"PK\x03\x04"))
+    n += 4
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for i in range(20):
+            info = tarfile.TarInfo(f"c/{i:02d}.mid")
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    put("archives/cut.tar.gz", buf.getvalue()[: len(buf.getvalue()) // 2])  # members before the cut, then a failure
+    return n
+
+
+def clean_corpus(root: Path, copies: int) -> None:
+    songs = [loop_song(8 + i % 5, bass_pitch=30 + i, bpm=100 + i, crash_bars=(0, 1)) for i in range(25)]
+    for k in range(copies):
+        for i, data in enumerate(songs):
+            write(root / f"{k:03d}" / f"s{i:02d}.mid", data)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# extraction
+
+
+EXTRACT_FLAGS = ["--workers", "2", "--time-limit", "3", "--quiet"]
+
+
+def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
+    from loopkit.dataset import load_loops
+
+    hostile = work / "hostile"
+    entries = hostile_corpus(hostile, rng)
+    out = work / "hostile-loops"
+    p = cli("extract", str(hostile), "--out", str(out), *EXTRACT_FLAGS)
+    _, err = p.communicate(timeout=600)
+    ds = load_loops(out) if p.returncode == 0 else None
+    if ds is None:
+        report("hostile extraction inputs", f"{entries} files and archive members", f"the run ended: {err[-300:]}", False)
+        return out
+    counts = ds.files["status"].value_counts().to_dict()
+    seen = len(ds.files)
+    texts = b"".join((out / n).read_bytes() for n in ("files.csv", "failures.csv"))
+    leaked = any(secret in texts for secret in (b"root:", b"/bin/"))
+    held = seen >= entries and not leaked and (out / "files.csv").read_bytes().decode("utf-8") is not None
+    report("hostile extraction inputs", f"{seen} entries ({entries} crafted files and members)",
+           f"the run finished and listed every one: {counts.get('used', 0)} used, {counts.get('rejected', 0)} "
+           f"rejected, {counts.get('failed', 0)} failed with a reason, {counts.get('skipped', 0)} skipped; nothing "
+           "of /etc/passwd in the output", held)  # fmt: skip
+
+    tolerant = work / "tolerant-loops"
+    p = cli("extract", str(hostile), "--out", str(tolerant), "--tolerant-reader", *EXTRACT_FLAGS)
+    p.communicate(timeout=600)
+    recovered = load_loops(tolerant).funnel.get("recovered", 0) if p.returncode == 0 else -1
+    report("tolerant reader (off by default)", "the same inputs with --tolerant-reader",
+           f"{recovered} files recovered that the parser refuses", recovered > 0)  # fmt: skip
+
+    # kills: the hostile corpus and a clean one of 5,000 files, killed at random moments, then resumed
+    big = work / "big"
+    clean_corpus(big, 200)
+    sources = [str(hostile), str(big)]
+    ref = work / "ref-loops"
+    t0 = time.monotonic()
+    p = cli("extract", *sources, "--out", str(ref), *EXTRACT_FLAGS)
+    p.communicate(timeout=600)
+    duration = time.monotonic() - t0
+    out = work / "killed-loops"
+    done = 0
+    for _ in range(kills):
+        journal = out / ".extract-journal"
+        size = journal.stat().st_size if journal.exists() else 0
+        p = cli("extract", *sources, "--out", str(out), *EXTRACT_FLAGS)
+        done += kill_once_progressing(p, lambda: journal.exists() and journal.stat().st_size > size,
+                                      min(1.5, duration / 10))  # fmt: skip
+    p = cli("extract", *sources, "--out", str(out), *EXTRACT_FLAGS)
+    p.communicate(timeout=600)
+    same = p.returncode == 0 and all((ref / n).read_bytes() == (out / n).read_bytes() for n in DATASET_FILES)
+    leftovers = [x.name for x in out.iterdir() if x.name.startswith(".")]
+    report("SIGKILL of extraction", f"{done} kills at random moments of a {duration:.0f}-s run "
+           f"({len(load_loops(ref).files):,} inputs)", "the resumed run wrote the bytes of an uninterrupted one"
+           if same and not leftovers else f"differs or left {leftovers}", same and not leftovers)  # fmt: skip
+
+    # one bit flipped in each file of the data set
+    caught = 0
+    for name in DATASET_FILES[:-1]:
+        copy = work / f"flip-{name}"
+        shutil.copytree(ref, copy)
+        data = bytearray((copy / name).read_bytes())
+        i = rng.randrange(len(data))
+        data[i] ^= 1 << rng.randrange(8)
+        (copy / name).write_bytes(bytes(data))
+        try:
+            load_loops(copy)
+        except ValueError as exc:
+            caught += name in str(exc) and "loopkit extract" in str(exc)
+    report("data set integrity", f"one random bit flipped in each of the {len(DATASET_FILES) - 1} files",
+           f"{caught} named by load_loops with the command that rebuilds it", caught == len(DATASET_FILES) - 1)
+    return ref
+
+
+# ---------------------------------------------------------------------------------------------------------
+# memory: archives that lie
+
+
+_PEAK = """
+import sys
+from loopkit.workers import peak_rss
+kind, path = sys.argv[1], sys.argv[2]
+if kind == "zip":
+    from loopkit.corpus import iter_inputs
+    for item in iter_inputs([path], max_member_bytes=64 << 20):
+        if item.read is not None:
+            try:
+                item.read()
+            except Exception:
+                pass
+else:
+    from loopkit.sources.lmd import verify_tar_gz
+    verify_tar_gz(path, progress=False)
+print(peak_rss())
+"""
+
+
+def memory_attacks(work: Path) -> None:
+    base = int(subprocess.run([sys.executable, "-c", "from loopkit.workers import peak_rss; import loopkit.corpus, "
+                               "loopkit.sources.lmd; print(peak_rss())"], capture_output=True, text=True,
+                              cwd=ROOT).stdout)  # fmt: skip
+    zip_path = work / "archives-bomb.zip"
+    lying_zip(zip_path, 512 << 20)
+    lmd = lmd_archive_with_a_huge_member(work / "lmd_full.tar.gz", 256 << 20)
+    for what, kind, path, size in (("zip member stating 100 bytes", "zip", zip_path, "512 MiB"),
+                                   ("LMD member named by its MD5", "tar", lmd, "256 MiB")):  # fmt: skip
+        peak = int(subprocess.run([sys.executable, "-c", _PEAK, kind, str(path)], capture_output=True, text=True,
+                                  cwd=ROOT).stdout)  # fmt: skip
+        extra = (peak - base) / 2**20
+        report("archive memory", f"a {what}, {size} inside", f"peak memory {peak / 2**20:.0f} MiB ({extra:+.0f} MiB "
+               "over importing the modules)", extra < 64)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------
+# training and checkpoints
+
+
+def training_attacks(work: Path, rng: random.Random, kills: int) -> Path:
+    import pandas as pd
+    import torch
+
+    from loopkit.checkpoints import load_checkpoint
+    from loopkit.dataset import FILE_COLUMNS, write_dataset
+    from loopkit.synthetic import synthetic_dataset
+
+    loops = synthetic_dataset(400, seed=5)
+    write_dataset(work / "synthetic", loops.rolls.packed, loops.meta, pd.DataFrame(columns=FILE_COLUMNS), {}, {})
+    args = ["train", "vq_vae", "--data", str(work / "synthetic"), "--profile", "smoke", "--device", "cpu",
+            "--epochs", "30", "--quiet"]  # fmt: skip
+    t0 = time.monotonic()
+    p = cli(*args, "--out", str(work / "straight"))
+    p.communicate(timeout=600)
+    duration = time.monotonic() - t0
+    done = 0
+    last = work / "killed" / "last.pt"
+    for _ in range(kills):
+        before = mtime(last)
+        p = cli(*args, "--out", str(work / "killed"))
+        done += kill_once_progressing(p, lambda: mtime(last) != before, duration / 6)
+    p = cli(*args, "--out", str(work / "killed"))
+    p.communicate(timeout=600)
+    a, b = load_checkpoint(work / "straight" / "last.pt"), load_checkpoint(work / "killed" / "last.pt")
+    same = a["state_dict"].keys() == b["state_dict"].keys() and all(
+        torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    report("SIGKILL of training", f"{done} kills of a {duration:.0f}-s smoke-profile VQ-VAE run",
+           "the resumed run ended with the same weights, bit for bit" if same else "weights differ", same)
+
+    bad = crafted_checkpoints(work / "straight" / "best.pt", work)
+    one_line = 0
+    for path, _ in bad.values():
+        p = cli("generate", "--checkpoint", str(path), "-n", "1", "--out", str(work / "gen"))
+        _, err = p.communicate(timeout=300)
+        one_line += p.returncode == 2 and err.count("\n") == 1 and "weights_only" not in err
+    ran = (work / "code-ran").exists()
+    report("crafted checkpoints", f"{len(bad)} (K = 2^38, negative, string, NaN sizes, no weights, other shapes, "
+           "pickled code, truncated, text)", f"{one_line} refused in one line naming the file; code ran: "
+           f"{'yes' if ran else 'no'}", one_line == len(bad) and not ran)  # fmt: skip
+    return work / "straight"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the rating server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(stimuli: Path, db: Path, port: int) -> subprocess.Popen:
+    p = cli("listen", "serve", "--stimuli", str(stimuli), "--db", str(db), "--port", str(port))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=2).read()
+            return p
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("the server did not start: " + (p.stderr.read() if p.poll() is not None else ""))
+            time.sleep(0.2)
+
+
+def listener(url: str, latencies: list[float] | None = None, retry_s: float = 0.0, pause: float = 0.0
+             ) -> tuple[int, int]:  # fmt: skip
+    """One listener through a whole session (retrying while the server is down for up to ``retry_s``, pausing up
+    to ``pause`` seconds before each rating, as people do); returns (ratings acknowledged, requests retried)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    retried = 0
+
+    def call(path, payload=None):
+        nonlocal retried
+        deadline = time.monotonic() + retry_s
+        while True:
+            data = json.dumps(payload if payload is not None else {}).encode()
+            req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"})
+            t0 = time.monotonic()
+            try:
+                with opener.open(req, timeout=20) as resp:
+                    body = json.loads(resp.read())
+                if latencies is not None:
+                    latencies.append(time.monotonic() - t0)
+                return body
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                if time.monotonic() > deadline:
+                    raise
+                retried += 1
+                time.sleep(0.2)
+
+    state = call("/api/start")
+    state = call("/familiarised")
+    acknowledged = 0
+    while state.get("next"):
+        time.sleep(random.uniform(0, pause))
+        sid = state["next"]["id"]
+        state = call("/rate", {"stimulus": sid, "rating": 1 + sum(map(ord, sid)) % 5})
+        acknowledged += 1
+    return acknowledged, retried
+
+
+def bad_requests(url: str) -> tuple[int, int]:
+    """Malformed and hostile requests; returns (sent, answered 4xx)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    headers = {"Content-Type": "application/json"}
+    with opener.open(urllib.request.Request(url + "/api/start", data=b"{}", headers=headers)) as resp:
+        fam = json.loads(resp.read())["familiarisation"][0]["id"]
+    opener.open(urllib.request.Request(url + "/familiarised", data=b"{}", headers=headers)).read()
+    sid = json.loads(opener.open(url + "/api/state").read())["next"]["id"]
+    json_bodies = [{"stimulus": "0123456789abcdef", "rating": 3}, {"stimulus": "../stimuli.json", "rating": 3},
+                   {"stimulus": 12, "rating": 3}, {"stimulus": fam, "rating": 3}, {"stimulus": sid},
+                   [sid, 3], {"stimulus": sid, "rating": 3, "pad": "x" * 20_000}, {"stimulus": None, "rating": 3}]
+    json_bodies += [{"stimulus": sid, "rating": r} for r in (0, 6, -1, 2.5, "3", True, None, [3], 1e308, "NaN")]
+    requests = [("POST", "/rate", json.dumps(b).encode(), "application/json", True) for b in json_bodies]
+    requests += [("POST", "/rate", b'{"stimulus": "' + sid.encode() + b'", "rating": ', "application/json", True),
+                 ("POST", "/rate", b"rating=3", "text/plain", True),
+                 ("POST", "/rate", f"stimulus={sid}&rating=9".encode(), "application/x-www-form-urlencoded", True),
+                 ("POST", "/rate", b"\xff\xfe\x00garbage", "application/json", True),
+                 ("POST", "/rate", json.dumps({"stimulus": sid, "rating": 3}).encode(), "application/json", False),
+                 ("POST", "/familiarised", b"{}", "application/json", False),
+                 ("GET", "/rate", None, None, True), ("PUT", "/rate", b"{}", "application/json", True),
+                 ("DELETE", "/api/state", None, None, True)]  # fmt: skip
+    for path in ("/audio/../stimuli.json", "/audio/%2e%2e%2fstimuli.json", "/audio/" + sid + ".wav",
+                 "/audio/" + "0" * 16 + ".ogg", "/audio/" + sid.upper() + ".ogg", "/audio/.ogg",
+                 "/audio/" + sid + ".ogg/../../plan.json", "/midi/" + sid + ".mid", "/stimuli.json", "/plan.json",
+                 "/audio/" + "a" * 5000 + ".ogg"):  # fmt: skip
+        requests.append(("GET", path, None, None, True))
+    answered = 0
+    for method, path, body, ctype, with_cookie in requests:
+        req = urllib.request.Request(url + path, data=body, method=method,
+                                     headers={"Content-Type": ctype} if ctype else {})  # fmt: skip
+        try:
+            (opener if with_cookie else urllib.request.build_opener()).open(req, timeout=10)
+            print(f"  answered 2xx/3xx: {method} {path[:60]} {body[:60] if body else ''}")
+        except urllib.error.HTTPError as exc:
+            answered += 400 <= exc.code < 500
+            if not 400 <= exc.code < 500:
+                print(f"  answered {exc.code}: {method} {path[:60]} {body[:60] if body else ''}")
+    # raw bytes that are not HTTP at all, and a cookie the server never issued
+    for raw in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64), b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+                b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST /rate HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: x\r\nCookie: loopkit_listener=" + b"A" * 24 + b"\r\n" + b"X: " +
+                b"y" * 20_000 + b"\r\n\r\n"):  # fmt: skip
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(raw)
+            try:
+                answer = s.recv(64)
+            except (ConnectionResetError, TimeoutError):
+                answer = b""
+        requests.append(("RAW", "", raw, None, False))
+        good = answer == b"" or (answer.startswith(b"HTTP/1.") and answer[9:10] == b"4")
+        answered += good
+        if not good:
+            print(f"  raw request answered {answer[:20]!r}: {raw[:40]!r}")
+    return len(requests), answered
+
+
+def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
+    from loopkit.listening.app import count_ratings
+    from loopkit.listening.db import read_ratings
+    stimuli = two_group_stimuli(work, per_group=5, familiarisation=1)  # 10 test loops, 1 to get familiar with
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = work / "ratings.sqlite"
+    server = start_server(stimuli, db, port)
+    try:
+        sent, answered = bad_requests(url)
+        stored = count_ratings(db)
+        alive = listener(url)[0] == 10
+        report("malformed HTTP requests", f"{sent} (bad JSON, wrong types, unknown and traversal ids, 20 KB bodies, "
+               "no cookie, other methods, raw non-HTTP bytes)", f"{answered} answered 4xx or closed, {stored} "
+               "written; the server went on serving", answered == sent and stored == 0 and alive)  # fmt: skip
+
+        slow: list[socket.socket] = []
+        stop = threading.Event()
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+
+        def trickle():
+            while not stop.wait(1.0):
+                for s in slow:
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        time.sleep(2)
+        latencies: list[float] = []
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            acks = [a for a, _ in pool.map(lambda _: listener(url, latencies), range(20))]
+        stop.set()
+        for s in slow:
+            s.close()
+        rows = read_ratings(db)
+        ok = acks == [10] * 20 and len(rows) == 10 + 200 and not rows.duplicated(["listener", "stimulus"]).any()
+        lat = np.array(latencies)
+        report("slow clients", "150 connections sending a byte a second, 20 listeners rating at once",
+               f"every listener served ({sum(acks)} ratings stored once each); request time median "
+               f"{np.median(lat) * 1000:.0f} ms, max {lat.max() * 1000:.0f} ms", ok)  # fmt: skip
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+    # kills of the server while 10 listeners rate; each listener retries until it is back
+    db2 = work / "killed.sqlite"
+    server = start_server(stimuli, db2, port)
+    results: list[tuple[int, int]] = []
+    runner = threading.Thread(target=lambda: results.extend(
+        ThreadPoolExecutor(max_workers=10).map(lambda _: listener(url, retry_s=60, pause=1.0), range(10))))  # fmt: skip
+    runner.start()
+    done = 0
+    for _ in range(kills):
+        time.sleep(rng.uniform(0.5, 1.5))
+        if server.poll() is None:
+            server.send_signal(signal.SIGKILL)
+            server.communicate()
+            done += 1
+        server = start_server(stimuli, db2, port)
+    runner.join(timeout=300)
+    server.send_signal(signal.SIGINT)
+    server.communicate(timeout=30)
+    rows = read_ratings(db2)
+    ok = [a for a, _ in results] == [10] * 10 and len(rows) == 100 and not rows.duplicated(["listener", "stimulus"]).any()
+    report("SIGKILL of the rating server", f"{done} kills while 10 listeners rated ({sum(r for _, r in results)} "
+           "requests retried)", f"{len(rows)} ratings stored for {sum(a for a, _ in results)} acknowledged, "
+           f"duplicates: {int(rows.duplicated(['listener', 'stimulus']).sum())}", ok)  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of extraction (default 10)")
+    parser.add_argument("--train-kills", type=int, default=3, help="SIGKILLs of training (default 3)")
+    parser.add_argument("--server-kills", type=int, default=3, help="SIGKILLs of the rating server (default 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    random.seed(args.seed)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="loopkit-hostile-") as tmp:
+        work = Path(tmp)
+        for name, attack in (("extract", lambda w: extraction_attacks(w, rng, args.kills)),
+                             ("memory", memory_attacks),
+                             ("train", lambda w: training_attacks(w, rng, args.train_kills)),
+                             ("server", lambda w: server_attacks(w, rng, args.server_kills))):  # fmt: skip
+            (work / name).mkdir()
+            attack(work / name)
+    print(f"\n{time.monotonic() - started:.0f} s in all\n")
+    print("| attack | tried | result |\n|---|---|---|")
+    for attack, tried, result, held in ROWS:
+        print(f"| {attack} | {tried} | {result}{'' if held else ' (FAILED)'} |")
+    return 0 if all(row[3] for row in ROWS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The listening test's web server (paper, Listening Test): waitress, with a connection limit and timeouts suited to
+a listening test, so that slow or stalled clients cannot lock listeners out.
+
+Kept apart from the app (``loopkit.listening.app``) and free of heavy imports, so the command line can show these
+defaults in its help without importing Flask.
+"""
+
+from __future__ import annotations
+
+from ..errors import LoopkitError
+
+#: Open connections the server holds at once (waitress's default is 100). A listener's browser opens up to six, so
+#: a panel of 20 at once needs about 120; and slow clients (a byte a second, or a stalled network) each hold one
+#: for as long as they like: with waitress's 100, about a hundred of them locked every listener out. Connections
+#: cost a socket and a small buffer each (waitress reads requests asynchronously; threads serve only whole ones).
+CONNECTION_LIMIT = 1000
+#: Seconds a connection may stay silent before it is closed (waitress's default is 120): browsers' idle keep-alive
+#: connections and stalled clients free their slots sooner. (A client that trickles bytes is never silent: the
+#: connection limit is what keeps listeners served beside those.)
+CHANNEL_TIMEOUT_S = 30
+#: Largest request head accepted, in bytes (waitress's default is 256 KB): the app's requests carry one cookie.
+MAX_REQUEST_HEADER_BYTES = 16 * 1024
+_SPARE_FILES = 64  # file descriptors besides the connections: the database, audio files, waitress's own
+
+
+def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+                connection_limit: int = CONNECTION_LIMIT, channel_timeout: float = CHANNEL_TIMEOUT_S):  # fmt: skip
+    """The waitress server of an app, with the connection limit and timeouts of a listening test (not started:
+    ``.run()`` serves until Ctrl-C, ``.close()`` stops it from another thread).
+
+    The open-file limit of the process is raised to fit ``connection_limit`` where the system allows; where it
+    does not, the connection limit is lowered to what fits (``server.adj.connection_limit`` says what it is).
+    waitress polls its sockets with ``poll`` (``select`` cannot watch more than 1,024).
+    """
+    import resource
+
+    from waitress import create_server
+
+    if connection_limit < 1:
+        raise LoopkitError(f"the connection limit must be at least 1, got {connection_limit}")
+    if not channel_timeout > 0:
+        raise LoopkitError(f"the channel timeout must be positive, got {channel_timeout}")
+    need = connection_limit + threads + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        allowed = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+            soft = allowed
+        except (ValueError, OSError):
+            pass
+        connection_limit = max(1, min(connection_limit, soft - threads - _SPARE_FILES))
+    timeout = max(1, round(channel_timeout))
+    try:
+        return create_server(app, host=host, port=port, threads=threads, ident="loopkit",
+                             connection_limit=connection_limit, channel_timeout=timeout,
+                             cleanup_interval=max(1, min(30, timeout // 3)), asyncore_use_poll=True,
+                             max_request_header_size=MAX_REQUEST_HEADER_BYTES)  # fmt: skip
+    except OSError as exc:  # the port is taken, or the address cannot be bound
+        raise LoopkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
