@@ -43,6 +43,8 @@ CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
 LAST = "last.pt"
 BEST = "best.pt"
 METRICS = "metrics.csv"
+#: beside a prior's checkpoints: the code sequences of the training split it was trained on, (n, t) int16
+TRAIN_CODES = "train_codes.npy"
 #: What ``load_model`` keeps of a checkpoint as the model's ``checkpoint`` attribute (everything but tensors).
 METADATA = ("model", "profile", "epoch", "step", "seed", "data_fingerprint", "data_path", "loopkit_version", "best",
             "train_config", "extra")  # fmt: skip
@@ -187,6 +189,20 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     model.to(device).eval()
     model.checkpoint = {k: ckpt.get(k) for k in METADATA} | {"path": str(path)}
     return model
+
+
+def load_train_codes(prior_checkpoint: str | os.PathLike):
+    """The training split's code sequences stored beside a prior's checkpoint ((n, t) int64 numpy), or None.
+
+    ``loopkit.train.train_prior`` computes them once, from the VQ-VAE in float32, and every later consumer
+    (OS in Tables 3 and 4, Figures 4 and 5) reads this array instead of recomputing it under other precision
+    settings."""
+    import numpy as np
+
+    path = Path(prior_checkpoint).parent / TRAIN_CODES
+    if not path.is_file():
+        return None
+    return np.load(path, allow_pickle=False).astype(np.int64)
 
 
 def file_digest(path: str | os.PathLike) -> str:

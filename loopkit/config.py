@@ -215,6 +215,16 @@ class TrainConfig:
       dtype, "bf16" or "fp16", that CUDA runs of the models safe under it (the convolutional ones) may ask for
       to train faster; validation and ``reconstruction_report`` follow the same setting. CPU always runs in
       float32. The VQ-VAE's codes are float32 whatever this says (``loopkit.models.quantizer``).
+    * ``deterministic``: on CUDA, no TF32, no cuDNN autotuning and PyTorch's deterministic algorithms, so that
+      a resumed GPU run ends with exactly the weights of an uninterrupted one (slower). Off by default: GPU runs
+      then resume to the same schedule and data order but not to bit-identical weights. CPU runs are always
+      deterministic.
+    * ``fused_adamw``: PyTorch's fused AdamW kernel on CUDA (faster; rounds differently from the default
+      implementation, so off unless asked).
+    * ``checkpoint_seconds``: ``last.pt`` is written at the end of an epoch when at least this many seconds
+      have passed since the last write, and always at the end of the run (0: every epoch). A kill loses at most
+      that much training; ``metrics.csv`` gains one row per epoch either way, and a resumed run drops the rows
+      after its checkpoint.
     * ``train_eval_loops``: every epoch the reconstruction error, FND and FNB are measured on the valid split
       and on the first ``train_eval_loops`` loops of the training split (0: not on the training split), so
       that ``metrics.csv`` shows learning apart from generalisation.
@@ -235,10 +245,15 @@ class TrainConfig:
     transpose: int = 0  # bass transposition augmentation, up to +-this many semitones (0 = off, the paper's)
     select: str = "valid"  # "valid" or "last"
     train_eval_loops: int = 2048
+    deterministic: bool = False
+    fused_adamw: bool = False
+    checkpoint_seconds: float = 120.0  # I/O, not a hyper-parameter: the cpu and smoke profiles write every epoch
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise LoopkitError("epochs, batch_size and eval_batch_size must be at least 1")
+        if self.checkpoint_seconds < 0:
+            raise LoopkitError(f"checkpoint_seconds must be 0 or more, got {self.checkpoint_seconds}")
         if self.train_eval_loops < 0:
             raise LoopkitError(f"train_eval_loops must be 0 or more, got {self.train_eval_loops}")
         if not 0 < self.beta_anneal_fraction <= 1:
@@ -276,7 +291,8 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         # * the AR model's scheduled sampling decays over its shorter run (rate 8, ratio 0.5 near epoch 17).
         # No transposition: moving the bass by up to 6 semitones lowered the VQ-VAE's first-step bass on its
         # own training loops (see chapter 2).
-        "train": {"batch_size": 32, "eval_batch_size": 256, "select": "last", "train_eval_loops": 256},
+        "train": {"batch_size": 32, "eval_batch_size": 256, "select": "last", "train_eval_loops": 256,
+                  "checkpoint_seconds": 0.0},
         "train.ar_lstm_vae": {"epochs": 40, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0, "sampling_rate": 8.0},
         "train.nonar_lstm_vae": {"epochs": 80, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0},
         "train.cnn_vae": {"epochs": 300},
@@ -284,7 +300,7 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         "train.prior": {"epochs": 50},
     },
     "smoke": {
-        "train": {"epochs": 2, "batch_size": 16, "eval_batch_size": 64, "sampling_rate": 1.0},
+        "train": {"epochs": 2, "batch_size": 16, "eval_batch_size": 64, "sampling_rate": 1.0, "checkpoint_seconds": 0.0},
         "ar_lstm_vae": {"encoder_hidden": 16, "decoder_hidden": 8, "latent_dim": 8},
         "nonar_lstm_vae": {"encoder_hidden": 16, "decoder_hidden": 32, "latent_dim": 8},
         "cnn_vae": {"channels": 8, "latent_dim": 32},

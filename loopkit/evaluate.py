@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import paper
 from .atomic import write_bytes, write_text
-from .checkpoints import BEST, file_digest, load_generator, load_model, resolve_device
+from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device
 from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
@@ -255,10 +255,15 @@ class _MetricTables:
         return self._vq
 
     def train_codes(self):
-        """The VQ-VAE's codes of the training split, (n_train, t) int64 (OS compares with them)."""
+        """The VQ-VAE's codes of the training split, (n_train, t) int64 (OS compares with them): the very array
+        the prior was trained on when it is stored beside it (``load_train_codes``), else computed in float32."""
         if self._train_codes is None:
-            vq, _ = self.vq()
-            self._train_codes = codes_of(vq, self.train.rolls, self.batch_size or 2048, self.device).cpu().numpy()
+            stored = load_train_codes(self.checkpoints["prior"])
+            if stored is not None and len(stored) == len(self.train):
+                self._train_codes = stored
+            else:
+                vq, _ = self.vq()
+                self._train_codes = codes_of(vq, self.train.rolls, self.batch_size or 2048, self.device).cpu().numpy()
         return self._train_codes
 
     def info(self, model) -> dict:

@@ -26,6 +26,7 @@ tensor ops.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -36,15 +37,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .atomic import write_text
+from .atomic import write_bytes, write_text
 from .checkpoints import (
     BEST,
     CHECKPOINT_FORMAT,
     LAST,
     METRICS,
+    TRAIN_CODES,
     file_digest,
     load_checkpoint,
     load_model,
+    load_train_codes,
     resolve_device,
     save_checkpoint,
 )
@@ -59,7 +62,7 @@ from .version import __version__
 #: stored with a run but not part of what must agree on resume (a data set may move)
 _NOT_COMPARED = ("data_path",)
 
-_SHIFTS = torch.arange(7, -1, -1, dtype=torch.uint8)
+_SHIFTS: dict[torch.device, torch.Tensor] = {}  # the bit shifts of unpack_batch, one copy per device
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -81,7 +84,10 @@ def _packed_tensor(rolls: PackedRolls | np.ndarray, device: torch.device) -> tor
 
 def unpack_batch(packed: torch.Tensor) -> torch.Tensor:
     """(b, 1488) uint8 -> (b, 128, 93) float32 on the same device (``np.unpackbits`` order), with tensor ops."""
-    bits = (packed.unsqueeze(-1) >> _SHIFTS.to(packed.device)) & 1
+    shifts = _SHIFTS.get(packed.device)
+    if shifts is None:  # made once per device: a fresh host-to-device copy every batch would block the GPU
+        shifts = _SHIFTS[packed.device] = torch.arange(7, -1, -1, dtype=torch.uint8, device=packed.device)
+    bits = (packed.unsqueeze(-1) >> shifts) & 1
     return bits.reshape(packed.shape[0], *ROLL_SHAPE).float()
 
 
@@ -303,9 +309,25 @@ class _PriorTask:
 
 
 def _write_metrics(history: list[dict], path: Path) -> None:
+    """The whole history as ``metrics.csv`` (atomically): at the start of a run, and on resume, where it drops
+    rows of epochs after the checkpoint."""
     import pandas as pd
 
     write_text(path, pd.DataFrame(history).to_csv(index=False, lineterminator="\n"))
+
+
+def _append_metrics(history: list[dict], path: Path) -> None:
+    """Append the newest row of ``history`` to ``metrics.csv`` (one short write per epoch, however long the run);
+    the file is rewritten whole when it is missing or its columns differ."""
+    import pandas as pd
+
+    row = pd.DataFrame(history[-1:])
+    header = path.read_text().split("\n", 1)[0] if path.is_file() else None
+    if len(history) == 1 or header != ",".join(row.columns):
+        _write_metrics(history, path)
+        return
+    with open(path, "a") as fh:
+        fh.write(row.to_csv(index=False, header=False, lineterminator="\n"))
 
 
 # ------------------------------------------------------------------------------------------------- trainer
@@ -320,7 +342,8 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         raise LoopkitError(f"the training split has {task.n} loop(s); at least 2 are needed")
     steps_per_epoch = math.ceil(task.n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+    fused = {"fused": True} if cfg.fused_adamw and device.type == "cuda" else {}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay, **fused)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - 1, 1), eta_min=cfg.lr_min)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(model, device, cfg.amp) == torch.float16)
 
@@ -352,6 +375,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             if not best_path.exists():
                 raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
             return best_path
+        _write_metrics(history, out / METRICS)  # drops rows of epochs after the checkpoint
 
     def checkpoint(kind: str) -> dict:
         state = dict(identity)
@@ -369,6 +393,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
 
     bar = tqdm(total=total_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
+    saved_at = time.monotonic()
     try:
         while epoch < cfg.epochs:
             started = time.perf_counter()
@@ -406,11 +431,15 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             row["seconds"] = time.perf_counter() - started
             row["val_seconds"] = time.perf_counter() - validating
             history.append(row)
+            final = epoch == cfg.epochs
             if cfg.select == "last" or (task.eligible(beta) and (best is None or row[task.metric] < best["value"])):
                 best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
-                save_checkpoint(checkpoint("best"), best_path)
-            save_checkpoint(checkpoint("last"), last_path)
-            _write_metrics(history, out / METRICS)
+                if cfg.select != "last" or final:  # "last": written once, when the run ends
+                    save_checkpoint(checkpoint("best"), best_path)
+            if final or time.monotonic() - saved_at >= cfg.checkpoint_seconds:
+                save_checkpoint(checkpoint("last"), last_path)
+                saved_at = time.monotonic()
+            _append_metrics(history, out / METRICS)
             bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{row['train_loss']:.4g}",
                             **{task.metric: f"{row[task.metric]:.4g}"})
     except KeyboardInterrupt:
@@ -421,12 +450,19 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     return best_path
 
 
-def _setup(device, seed: int) -> torch.device:
+def _setup(device, seed: int, deterministic: bool = False) -> torch.device:
+    """The device, seeded; on CUDA, TF32 matmuls and cuDNN autotuning, or with ``deterministic`` neither and
+    PyTorch's deterministic algorithms (so that a resumed GPU run ends with the weights of an uninterrupted
+    one, as a CPU run always does)."""
     device = resolve_device(device)
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = not deterministic
+        torch.backends.cudnn.allow_tf32 = not deterministic
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(deterministic, warn_only=False)
     torch.manual_seed(seed)
     return device
 
@@ -455,10 +491,10 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
         raise LoopkitError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
     if model_name not in MODEL_NAMES:
         raise LoopkitError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
-    device = _setup(device, seed)
+    cfg = _train_config(model_name, profile, epochs, train_settings)
+    device = _setup(device, seed, cfg.deterministic)
     loops = as_loops(data)
     _check_splits(loops)
-    cfg = _train_config(model_name, profile, epochs, train_settings)
     model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
     identity = _identity(model_name, model, cfg, profile, seed, loops, {})
     task = _RollTask(model, loops, cfg, device)
@@ -484,30 +520,42 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     """Train the LSTM prior on the codes the VQ-VAE of ``vqvae_checkpoint`` assigns to the training split.
 
     The prior's K and t come from the VQ-VAE; ``first_code_counts`` (p(z_0)) is counted on the training split.
+    The training split's codes are computed once (float32, ``VQVAE.codes``) and stored as ``out/train_codes.npy``
+    (``loopkit.checkpoints.load_train_codes``): a resumed run and every later consumer read the same array.
     Validation: teacher-forced cross-entropy (selects the best checkpoint, unless the profile's ``select`` is
     "last") and accuracy (the paper: 82.91 %) on the codes of the valid split; both are columns of
     ``metrics.csv``, beside the training accuracy. Other arguments as in ``train``.
     """
-    device = _setup(device, seed)
+    cfg = _train_config(PRIOR_NAME, profile, epochs, train_settings)
+    device = _setup(device, seed, cfg.deterministic)
     vq_path = Path(vqvae_checkpoint)
     vqvae = load_model(vq_path, device)
     if vqvae.checkpoint["model"] != "vq_vae":
         raise LoopkitError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
     loops = as_loops(data)
     _check_splits(loops)
-    cfg = _train_config(PRIOR_NAME, profile, epochs, train_settings)
     batch = cfg.eval_batch_size
-    train_codes = codes_of(vqvae, loops.split("train").rolls, batch, device)
+    out = Path(out)
+    stored = load_train_codes(out / BEST)
+    if stored is not None and len(stored) == len(loops.split("train")):  # a resumed run: the very same codes
+        train_codes = torch.from_numpy(stored).to(device)
+    else:
+        train_codes = codes_of(vqvae, loops.split("train").rolls, batch, device)
+        out.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, train_codes.cpu().numpy().astype(np.int16 if vqvae.codebook_size <= 32767 else np.int32))
+        write_bytes(out / TRAIN_CODES, buf.getvalue())
     valid_codes = codes_of(vqvae, loops.split("valid").rolls, batch, device)
     settings = dict(overrides or {})
     settings.update(codebook_size=vqvae.codebook_size, latent_steps=vqvae.latent_steps)
     torch.manual_seed(seed)
     model = build_model(PRIOR_NAME, model_config(PRIOR_NAME, profile, **settings)).to(device)
     model.first_code_counts.copy_(torch.bincount(train_codes[:, 0], minlength=model.codebook_size).float())
-    extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": file_digest(vq_path)}
+    extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": file_digest(vq_path),
+             "train_codes_digest": file_digest(out / TRAIN_CODES)}
     identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra)
     task = _PriorTask(model, train_codes, valid_codes, cfg, device)
-    return _fit(PRIOR_NAME, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+    return _fit(PRIOR_NAME, model, task, cfg, identity, out, device, seed, progress, callback)
 
 
 def _train_config(name: str, profile: str, epochs: int | None, settings: dict | None) -> TrainConfig:

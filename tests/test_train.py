@@ -386,3 +386,112 @@ def test_every_model_trains_on_cuda_and_reloads(name, data, tmp_path):
     model = load_model(best, "cuda")
     assert next(model.parameters()).is_cuda
     assert 0 <= model_reconstruction_error(model, data.split("valid"), 64, "cuda") <= 1
+
+
+def test_the_priors_training_codes_are_stored_once_and_equal_a_fresh_float32_computation(runs, data):
+    from loopkit.checkpoints import TRAIN_CODES, load_train_codes
+    from loopkit.train import codes_of
+
+    out, best = runs
+    stored = load_train_codes(best["prior"])
+    assert stored is not None and (out / "prior" / TRAIN_CODES).is_file()
+    vq = load_model(best["vq_vae"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # precision settings around the call change nothing
+        fresh = codes_of(vq, data.split("train").rolls).numpy()
+    assert np.array_equal(stored, fresh)
+    prior = load_checkpoint(best["prior"])
+    assert prior["extra"]["train_codes_digest"]
+
+
+def test_checkpoints_by_time_and_metrics_rows_appended(data, tmp_path):
+    """With checkpoint_seconds far above the run's length, last.pt is written once, at the end, while
+    metrics.csv gains a row every epoch; a resume from an older last.pt drops the rows after it."""
+    out = tmp_path / "vq"
+    train("vq_vae", data, "smoke", out, device="cpu", seed=1, progress=False,
+          train_settings={"epochs": 2, "checkpoint_seconds": 1e9})
+    ckpt = load_checkpoint(out / LAST)
+    assert ckpt["epoch"] == 2 and list(pd.read_csv(out / METRICS)["epoch"]) == [1, 2]
+    # an older resume point (epoch 1) with a metrics.csv that ran on: the resumed run rewrites from epoch 1
+    first = load_checkpoint(out / LAST)
+    first.update(epoch=1, step=first["history"][0]["step"], history=first["history"][:1])
+    torch.save(first, out / LAST)
+    rows_before = pd.read_csv(out / METRICS)
+    train("vq_vae", data, "smoke", out, device="cpu", seed=1, progress=False,
+          train_settings={"epochs": 2, "checkpoint_seconds": 1e9})
+    rows = pd.read_csv(out / METRICS)
+    assert list(rows["epoch"]) == [1, 2] and list(rows.columns) == list(rows_before.columns)
+
+
+def test_unpack_batch_keeps_one_copy_of_its_shifts_per_device():
+    from loopkit.train import _SHIFTS, unpack_batch
+
+    rolls = synthetic_loops(3, seed=2)
+    packed = torch.from_numpy(pack_rolls(rolls))
+    assert torch.equal(unpack_batch(packed), torch.from_numpy(rolls).float())
+    shifts = _SHIFTS[packed.device]
+    unpack_batch(packed)
+    assert _SHIFTS[packed.device] is shifts
+
+
+_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none on this machine (CPU-only CI)")
+
+
+@pytest.mark.gpu
+@_CUDA
+def test_a_cuda_training_step_never_waits_for_the_host(data, tmp_path):
+    """Two epochs on CUDA with PyTorch's sync debug mode set to "error" for the steps inside each epoch: any host
+    sync in a training step (a .item(), a blocking copy) raises. The end of an epoch (its bookkeeping and
+    validation read values once, on purpose) runs with the check off."""
+    per_epoch = -(-len(data.split("train")) // train_config("vq_vae", "smoke").batch_size)
+    checked = []
+
+    def callback(info):  # after every optimizer step: check the next one unless an epoch ends here
+        last_of_epoch = info["step"] % per_epoch == 0
+        torch.cuda.set_sync_debug_mode("default" if last_of_epoch else "error")
+        checked.append(not last_of_epoch)
+
+    try:
+        train("vq_vae", data, "smoke", tmp_path / "vq", device="cuda", seed=1, progress=False, callback=callback,
+              train_settings={"epochs": 2})
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert sum(checked) >= 2 * (per_epoch - 1)
+
+
+@pytest.mark.gpu
+@_CUDA
+def test_cuda_prior_generation_and_tables_match_their_cpu_shapes(runs, data, tmp_path):
+    """The prior trains on CUDA from the stored float32 codes; generation and Table 3 run on the GPU."""
+    from loopkit.evaluate import table3
+    from loopkit.generate import generate
+
+    out, best = runs
+    prior = train_prior(best["vq_vae"], data, "smoke", tmp_path / "prior", device="cuda", seed=1, progress=False)
+    vq, pr = load_model(best["vq_vae"], "cuda"), load_model(prior, "cuda")
+    gen = generate(vq, 16, prior=pr, temperature=1.0, seed=0, device="cuda", progress=False)
+    assert gen.codes.shape == (16, vq.latent_steps) and len(gen.rolls) == 16
+    t3 = table3({"vq_vae": best["vq_vae"], "prior": prior}, data, n=16, device="cuda", progress=False)
+    assert set(t3["model"]) >= {"Training set", "VQ-VAE (temp 1)"}
+
+
+@pytest.mark.gpu
+@_CUDA
+def test_deterministic_cuda_resume_ends_with_the_same_weights(data, tmp_path):
+    """With deterministic=True a CUDA run stopped after epoch 1 and resumed ends with the weights of an
+    uninterrupted one (without it, cuDNN autotuning and atomics may round differently)."""
+    settings = {"epochs": 2, "deterministic": True}
+    whole = train("cnn_vae", data, "smoke", tmp_path / "whole", device="cuda", seed=1, progress=False,
+                  train_settings=settings)
+
+    def stop(info):  # a Ctrl-C in the middle of epoch 2: last.pt keeps epoch 1
+        if info["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("cnn_vae", data, "smoke", tmp_path / "resume", device="cuda", seed=1, progress=False,
+              train_settings=settings, callback=stop)
+    assert load_checkpoint(tmp_path / "resume" / LAST)["epoch"] == 1
+    resumed = train("cnn_vae", data, "smoke", tmp_path / "resume", device="cuda", seed=1, progress=False,
+                    train_settings=settings)
+    a, b = load_checkpoint(whole, "cpu")["state_dict"], load_checkpoint(resumed, "cpu")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
