@@ -17,7 +17,8 @@ book: setup
 	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE)
 
 ## The chapters live: JupyterLab on 127.0.0.1 (with a token) over copies of the executed chapters, pointed at OUT.
-lab: setup
+lab:
+	scripts/setup.sh --lab
 	$(PY) -m loopkit lab --out $(OUT)
 
 ## The test suite (fast: minutes). CI runs exactly this.

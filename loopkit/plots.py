@@ -440,6 +440,7 @@ def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], emp
             for split, style in (("train", "-"), ("valid", "--")):
                 if split in empty:
                     ax.axhline(empty[split], color="0.5", ls=style, lw=1, label=f"empty output, {split}")
+            ax.set_ylim(0, 1.5 * max(empty.values()))  # the first epochs of a fresh model lie far above
         ax.set_xlabel("optimizer step")
         ax.set_title(name)
         ax.legend(fontsize="x-small")

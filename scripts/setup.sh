@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Set up everything loopkit needs on a fresh Debian/Ubuntu machine, idempotently:
 #   system packages (apt; as root or through sudo) and a virtual environment in .venv with loopkit installed.
-# Usage: scripts/setup.sh [--test]     (--test adds Debian's Chromium + ChromeDriver for the browser tests)
+# Usage: scripts/setup.sh [--test | --lab]
+#   (no option: what `make book` needs; --lab adds JupyterLab for `make lab`; --test adds the test tools, JupyterLab
+#    and Debian's Chromium + ChromeDriver for the browser tests)
 # Environment: PYTHON (default python3), TORCH_SPEC (default torch==2.13.0; e.g. a CUDA build on a GPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+extras="book"
+case "${1:-}" in
+  --test) want_test=1; extras="book,lab,test" ;;
+  --lab) extras="book,lab" ;;
+  "") ;;
+  *) echo "setup: unknown option ${1} (use --test or --lab)" >&2; exit 2 ;;
+esac
 
 apt_packages="libfluidsynth3"
 [ $want_test = 1 ] && apt_packages="$apt_packages chromium chromium-driver"
@@ -45,10 +53,16 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=".venv/.setup-stamp"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# the stamp holds the sources' hash and the extras installed with them: reinstall when either falls short
+read -r have_hash have_extras < "$stamp" 2>/dev/null || true
+if [ "${have_hash:-}" = "$want" ]; then
+  all="$(printf '%s\n' ${have_extras//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
+  [ "$all" = "$(printf '%s\n' ${have_extras//,/ } | sort -u | paste -sd, -)" ] && extras="" || extras="$all"
+fi
+if [ -n "$extras" ]; then
   echo "setup: installing Python packages into .venv (a few minutes the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
-  .venv/bin/python -m pip install -q -e ".[book,test]"
-  echo "$want" > "$stamp"
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  echo "$want $extras" > "$stamp"
 fi

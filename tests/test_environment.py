@@ -22,7 +22,7 @@ def _split(spec: str) -> tuple[str, str]:
 def _pip_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     specs = list(project["dependencies"])
-    for extra in ("book", "test"):
+    for extra in ("book", "lab", "test"):
         specs += project["optional-dependencies"][extra]
     return dict(_split(s) for s in specs)
 

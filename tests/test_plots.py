@@ -143,6 +143,25 @@ def test_plot_training_curves(tmp_path):
         plots.plot_training_curves(tmp_path / "nowhere" / "metrics.csv")
 
 
+def test_plot_learning_curves_splits_and_steps(tmp_path):
+    vq = write_metrics(tmp_path / "vq_vae" / "metrics.csv",
+                       {"epoch": [1, 2], "step": [7, 14], "train_error": [0.3, 0.01], "val_error": [0.3, 0.02],
+                        "train_FNB": [0.1, 0.9], "val_FNB": [0.0, 0.5], "codes_used": [100, 400]})
+    cnn = write_metrics(tmp_path / "cnn_vae" / "metrics.csv",
+                        {"epoch": [1], "step": [7], "train_error": [0.015], "val_error": [0.019], "train_FNB": [0.2],
+                         "val_FNB": [0.1]})  # fmt: skip
+    fig = plots.plot_learning_curves({"VQ-VAE": vq, "CNN-VAE": cnn}, empty={"train": 0.019, "valid": 0.021})
+    assert [ax.get_title() for ax in fig.axes] == ["reconstruction error", "first-step bass (FNB) of reconstructions",
+                                                  "VQ-VAE: codes used per epoch"]
+    assert all(ax.get_xlabel() == "optimizer step" for ax in fig.axes)
+    err = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in err.get_lines()}
+    assert list(lines["VQ-VAE, training"].get_xdata()) == [7, 14] and lines["VQ-VAE, validation"].get_linestyle() == "--"
+    assert list(lines["empty output, train"].get_ydata()) == [0.019, 0.019]
+    assert err.get_ylim() == pytest.approx((0, 1.5 * 0.021))  # the fresh model's 0.3 is off the top
+    assert [ln.get_label() for ln in fig.axes[2].get_lines()] == ["VQ-VAE"]
+
+
 def test_write_pianoroll_png_is_atomic_and_non_empty(tmp_path):
     path = plots.write_pianoroll_png(a_loop(), tmp_path / "x.png", title="x")
     assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
