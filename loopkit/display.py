@@ -105,3 +105,34 @@ def audio_grid(items: Iterable, labels: Sequence[str] | None = None, columns: in
     from IPython.display import HTML
 
     return HTML(audio_grid_html(items, labels=labels, columns=columns, **kwargs))
+
+
+def readable(frame, percent: Sequence[str] = (), scientific: Sequence[str] = (), integer: Sequence[str] = (),
+             decimals: int = 3):  # fmt: skip
+    """A copy of a DataFrame with its numbers as a reader wants them on a page: the ``percent`` columns as whole
+    percentages (0.657 -> "66%"), the ``scientific`` ones with three significant digits (0.02029 -> "2.03e-02"),
+    the ``integer`` ones as whole numbers with thousands separators, other floats rounded to ``decimals``. NaN
+    prints as "-". The table's numbers themselves stay in the CSV files the notebooks write."""
+    import math
+
+    import pandas as pd
+
+    def cell(value, kind: str):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+            return value
+        if kind == "percent":
+            return f"{value:.0%}"
+        if kind == "scientific":
+            return f"{value:.2e}"
+        if kind == "integer":
+            return f"{int(round(value)):,}"
+        return round(float(value), decimals) if isinstance(value, (float, np.floating)) else value
+
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        kind = ("percent" if column in percent else "scientific" if column in scientific
+                else "integer" if column in integer else "")  # fmt: skip
+        out[column] = [cell(v, kind) for v in frame[column]]
+    return out

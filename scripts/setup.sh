@@ -54,7 +54,8 @@ PYTHON="${PYTHON:-python3}"
 stamp=".venv/.setup-stamp"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 # the stamp holds the sources' hash and the extras installed with them: reinstall when either falls short
-read -r have_hash have_extras < "$stamp" 2>/dev/null || true
+have_hash="" have_extras=""
+[ -f "$stamp" ] && read -r have_hash have_extras < "$stamp" || true
 if [ "${have_hash:-}" = "$want" ]; then
   all="$(printf '%s\n' ${have_extras//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
   [ "$all" = "$(printf '%s\n' ${have_extras//,/ } | sort -u | paste -sd, -)" ] && extras="" || extras="$all"

@@ -187,3 +187,18 @@ def test_figures_show_themselves_as_png_in_notebooks():
     fig = plots.plot_code_sequence(np.array([[1, 2, 3, 4] * 8]))
     png = fig._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_readable_tables_format_each_kind_of_column():
+    import math
+
+    import pandas as pd
+
+    from loopkit.display import readable
+
+    frame = pd.DataFrame({"model": ["a", "b"], "share": [0.657, math.nan], "error": [0.020287, 3.02e-3],
+                          "steps": [1400.0, 840.0], "other": [0.123456, 2]})
+    out = readable(frame, percent=["share"], scientific=["error"], integer=["steps"])
+    assert list(out["share"]) == ["66%", "-"] and list(out["error"]) == ["2.03e-02", "3.02e-03"]
+    assert list(out["steps"]) == ["1,400", "840"] and list(out["model"]) == ["a", "b"]
+    assert out["other"].iloc[0] == pytest.approx(0.123)
