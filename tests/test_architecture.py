@@ -28,7 +28,7 @@ LAYERS = [
     ("loops", "config"),
     ("dataset",),
     ("funnel", "journal", "synthetic", "metrics"),
-    ("extract", "describe", "sources", "sources.*"),
+    ("extract", "describe", "loopfile", "sources", "sources.*"),
     ("models", "models.*"),
     ("checkpoints",),
     ("train", "sampling"),

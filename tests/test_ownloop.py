@@ -17,6 +17,7 @@ from tiny_models import tiny_prior, tiny_vqvae
 
 from loopkit import cli
 from loopkit import ownloop as O
+from loopkit import loopfile as F
 from loopkit.checkpoints import load_model
 from loopkit.latent import bar_steps, code_overlap, crossfade_codes
 from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
@@ -77,7 +78,7 @@ def groove_file(tmp_path):
 
 
 def test_a_hand_built_groove_reads_as_the_roll_worked_out_by_hand(groove_file):
-    r = O.read_loop(groove_file)
+    r = F.read_loop(groove_file)
     assert np.array_equal(r.roll, expected_roll())
     assert (r.start_bar, r.song_bars, r.chosen_by, r.passes_rules) == (0, 10, "first loop", True)
     assert r.bpm == pytest.approx(BPM) and r.time_signature == "4/4"
@@ -88,7 +89,7 @@ def test_a_hand_built_groove_reads_as_the_roll_worked_out_by_hand(groove_file):
 
 
 def test_what_the_representation_drops_is_counted(tmp_path):
-    r = O.read_loop(write(tmp_path / "extras.mid", groove(extras=True)))
+    r = F.read_loop(write(tmp_path / "extras.mid", groove(extras=True)))
     # B2 over E2 for 2 steps: 2 cells reduced on 2 steps; the lowest note (E2) is kept
     assert r.dropped == dict(bass_out_of_range=1, bass_chord_cells=2, bass_chord_steps=2, drums_unmapped=1,
                              drums_merged=1)  # fmt: skip
@@ -98,7 +99,7 @@ def test_what_the_representation_drops_is_counted(tmp_path):
 
 
 def test_a_given_start_bar_and_the_fallback_to_bar_1(groove_file, tmp_path):
-    r = O.read_loop(groove_file, 2)
+    r = F.read_loop(groove_file, 2)
     assert (r.start_bar, r.chosen_by) == (2, "given")
     assert r.rules["crash"] is False and not r.passes_rules  # bar 3 has no crash
     expected = expected_roll()
@@ -106,7 +107,7 @@ def test_a_given_start_bar_and_the_fallback_to_bar_1(groove_file, tmp_path):
     expected[16 * 6, drum_column("crash")] = True  # the song's bar 9 is the loop's bar 7
     assert np.array_equal(r.roll, expected)
     # no window passes the rules without a crash: bar 1, said so
-    r = O.read_loop(write(tmp_path / "nocrash.mid", groove(crash_bars=())))
+    r = F.read_loop(write(tmp_path / "nocrash.mid", groove(crash_bars=())))
     assert (r.start_bar, r.chosen_by) == (0, "no loop")
     assert "no window passes the paper's loop rules, so bar 1" in "\n".join(r.summary())
 
@@ -114,16 +115,16 @@ def test_a_given_start_bar_and_the_fallback_to_bar_1(groove_file, tmp_path):
 def test_tracks_chosen_by_name_or_number(tmp_path):
     # the bass on a piano program, the drums on channel 4: nothing to find by default
     path = write(tmp_path / "odd.mid", groove(bass_program=0, drums_on_channel_10=False))
-    with pytest.raises(O.TrackChoiceError, match="no bass track") as info:
-        O.read_loop(path)
+    with pytest.raises(F.TrackChoiceError, match="no bass track") as info:
+        F.read_loop(path)
     assert info.value.role == "bass" and '#0 "Bass"' in str(info.value)
-    r = O.read_loop(path, bass_track="bass", drum_track=1)
+    r = F.read_loop(path, bass_track="bass", drum_track=1)
     assert np.array_equal(r.roll, expected_roll())
     assert [t.role for t in r.tracks] == ["bass", "drums", "ignored"]
-    with pytest.raises(O.TrackChoiceError, match="no track named 'tuba'"):
-        O.read_loop(path, bass_track="tuba", drum_track=1)
-    with pytest.raises(O.TrackChoiceError, match="no track #7"):
-        O.read_loop(path, bass_track=7, drum_track=1)
+    with pytest.raises(F.TrackChoiceError, match="no track named 'tuba'"):
+        F.read_loop(path, bass_track="tuba", drum_track=1)
+    with pytest.raises(F.TrackChoiceError, match="no track #7"):
+        F.read_loop(path, bass_track=7, drum_track=1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_tracks_chosen_by_name_or_number(tmp_path):
 
 def test_encoding_reports_the_reconstruction_s_distance(groove_file):
     vq = tiny_vqvae()
-    enc = O.encode_loop(vq, O.read_loop(groove_file))
+    enc = O.encode_loop(vq, F.read_loop(groove_file))
     x = torch.as_tensor(expected_roll()[None], dtype=torch.float32)
     assert np.array_equal(enc.codes, vq.codes(x)[0].numpy())
     decoded = vq.reconstruct(x)[0].numpy()
@@ -392,9 +393,9 @@ def test_the_book_s_default_loop_is_held_out(tmp_path, monkeypatch):
 
     Loops.path.mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "runs")  # the recorded path is relative to tmp_path, two folders above the data set
-    assert O.held_out_loop(Loops) == (song.resolve(), 2)
+    assert F.held_out_loop(Loops) == (song.resolve(), 2)
     with pytest.raises(ValueError, match="no valid loop"):
-        O.held_out_loop(Loops, "valid")
+        F.held_out_loop(Loops, "valid")
 
 
 def test_a_held_out_loop_inside_an_archive_is_read_out_of_it(tmp_path):
@@ -411,10 +412,10 @@ def test_a_held_out_loop_inside_an_archive_is_read_out_of_it(tmp_path):
         meta = pd.DataFrame({"source": [f"{tmp_path / 'corpus.tar.gz'}!a/b/song.mid"], "start_bar": [1],
                              "split": ["test"]})  # fmt: skip
 
-    path, start = O.held_out_loop(Loops)
+    path, start = F.held_out_loop(Loops)
     assert path == tmp_path / "run" / "held_out" / "song.mid" and start == 1
     assert path.read_bytes() == song.read_bytes()
-    assert O.read_loop(path, start).start_bar == 1
+    assert F.read_loop(path, start).start_bar == 1
 
 
 def test_plot_loop_codes_marks_each_kind():
@@ -433,11 +434,11 @@ def test_several_bass_tracks_are_read_as_one_and_said_so(tmp_path):
     low = track(program(33, channel=1), *low, name="Bass low")
     high = track(program(34, channel=2), *high, name="Bass high")
     drums = track(*[drum(36, bar(b)) for b in range(8)], drum(49, 0), name="Drums")
-    r = O.read_loop(write(tmp_path / "two.mid", build(conductor, low, high, drums, tpq=tpq)))
+    r = F.read_loop(write(tmp_path / "two.mid", build(conductor, low, high, drums, tpq=tpq)))
     assert "bass (2 tracks merged)" in r.summary()[0]
     # beat 1: E2 and E3 sound together for 2 steps, E3 alone for 2 more; beat 2: E3 alone
     assert r.roll[0:2, bass_column(40)].all() and not r.roll[0:2, bass_column(52)].any()
     assert r.roll[2:8, bass_column(52)].all()
     assert r.dropped["bass_chord_cells"] == 16 and r.dropped["bass_chord_steps"] == 16  # 2 steps x 8 bars
-    alone = O.read_loop(tmp_path / "two.mid", bass_track="Bass high")
+    alone = F.read_loop(tmp_path / "two.mid", bass_track="Bass high")
     assert alone.roll[0:8, bass_column(52)].all() and alone.dropped["bass_chord_cells"] == 0

@@ -42,8 +42,8 @@ def default_checkpoint(given: str | None, model: str) -> Path:
 
 
 def read(args: argparse.Namespace, source: str, reading_flags: bool = True):
-    """``loopkit.ownloop.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
-    from ..ownloop import TrackChoiceError, read_loop
+    """``loopkit.loopfile.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
+    from ..loopfile import TrackChoiceError, read_loop
 
     start = None
     if reading_flags and args.start_bar is not None:

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
 def _loop(args, source: str):
     """(roll, bpm, name) of one end: a MIDI file read, or the roll a codes.json names."""
     from ..errors import LoopkitError
-    from ..ownloop import read_codes, safe_stem
+    from ..loopfile import safe_stem
+    from ..ownloop import read_codes
     from ..pianoroll import BARS_PER_LOOP
 
     if Path(source).suffix.lower() == ".json":

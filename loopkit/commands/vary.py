@@ -51,8 +51,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoints import resolve_device
     from ..errors import LoopkitError
-    from ..ownloop import (check_codes_model, encode_loop, load_codebook, parse_bars, read_codes, safe_stem,
-                           vary_to_folder)
+    from ..loopfile import safe_stem
+    from ..ownloop import check_codes_model, encode_loop, load_codebook, parse_bars, read_codes, vary_to_folder
     from ..pianoroll import BARS_PER_LOOP
 
     if args.bars is None and args.form is None:
