@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("a", metavar="A.mid|codes.json", help="the first loop")
     p.add_argument("b", metavar="B.mid|codes.json", help="the last loop")
     p.add_argument("--model", default=None, choices=(*CONTINUOUS_MODELS, "vq_vae"),
-                   help=f"the model (default: the continuous VAE with the best validation score under {DEFAULT_MODELS},"
+                   help=f"the model (default: the continuous VAE that reconstructs its training loops best under {DEFAULT_MODELS},"
                    " or what --checkpoint holds)")  # fmt: skip
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help=f"the model's checkpoint (default {DEFAULT_MODELS}/MODEL/best.pt)")  # fmt: skip
