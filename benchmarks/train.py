@@ -12,6 +12,8 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
         # one LMD-sized epoch per model on a GPU and the projected 2,000-epoch VQ-VAE schedule
     python benchmarks/train.py --full --data DIR --profile cpu
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
+    python benchmarks/train.py --ar-decoder
+        # the AR LSTM-VAE's training step with its step loop as explicit cell arithmetic against nn.LSTM
 """
 
 from __future__ import annotations
@@ -149,6 +151,40 @@ def full(args, loops: Loops, device: torch.device) -> None:
     print(f"total {total:.1f} s ({total / 60:.1f} min)")
 
 
+def ar_decoder(args, loops: Loops, device: torch.device) -> None:
+    """Loops per second of whole AR LSTM-VAE training steps (encoder, scheduled-sampling decoder, loss, backward,
+    AdamW) with the decoder's step loop as explicit cell arithmetic ("cell", what training uses) and through
+    nn.LSTM one step at a time ("lstm", the reference), alternated, best of ``--repeats`` rounds of 10 steps."""
+    cfg = train_config("ar_lstm_vae", args.profile)
+    train_rolls = loops.split("train").rolls
+    batch = min(cfg.batch_size, len(train_rolls))
+    x_all = torch.from_numpy(np.asarray(train_rolls[: batch * 10], dtype=np.float32)).to(device)
+    torch.manual_seed(args.seed)
+    model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", args.profile)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max)
+    ratio = teacher_forcing_ratio(0, cfg.sampling_rate)
+    best = {"cell": float("inf"), "lstm": float("inf")}
+    for _ in range(max(args.repeats, 3)):
+        for impl in best:
+            model.step_impl = impl
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            for s in range(0, len(x_all) - batch + 1, batch):
+                out = model(x_all[s : s + batch], teacher_forcing=ratio)
+                loss = model.loss(out, 1.0)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            best[impl] = min(best[impl], time.perf_counter() - started)
+    n = (len(x_all) // batch) * batch
+    print(f"AR LSTM-VAE training steps, profile {args.profile}, batch {batch}, {_device_name(device)}, "
+          f"{torch.get_num_threads()} threads: cell {n / best['cell']:.1f} loops/s, nn.LSTM step by step "
+          f"{n / best['lstm']:.1f} loops/s, ratio {best['lstm'] / best['cell']:.2f}")
+
+
 def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
@@ -165,6 +201,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2, help="alternate runs of each, best kept (default 2)")
     p.add_argument("--full", action="store_true", help="train all four models and the prior under --profile")
+    p.add_argument("--ar-decoder", action="store_true",
+                   help="time the AR LSTM-VAE's training step with the cell step loop against nn.LSTM step by step")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -176,7 +214,9 @@ def main(argv=None) -> int:
         n_train = args.loops or 640
         n_valid = max(1, n_train // 8) if n_train != 120_600 else 15_075  # LMD: 120,600 / 15,075
         loops = synthetic_corpus(n_train, n_valid, seed=args.seed)
-    if args.full:
+    if args.ar_decoder:
+        ar_decoder(args, loops, device)
+    elif args.full:
         full(args, loops, device)
     else:
         compare(args, loops, device)

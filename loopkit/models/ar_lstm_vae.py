@@ -22,6 +22,9 @@ class ARLSTMVAE(ContinuousVAE):
 
     name = "ar_lstm_vae"
     amp_safe = False
+    #: how the step-by-step decoder runs: "cell" (explicit cell arithmetic, one-layer decoders) or "lstm" (nn.LSTM
+    #: one step at a time); both compute the same function
+    step_impl = "cell"
 
     def __init__(self, config: ARLSTMVAEConfig = ARLSTMVAEConfig()):
         super().__init__()
@@ -67,6 +70,46 @@ class ARLSTMVAE(ContinuousVAE):
             return self.output(out)
         if target is not None and truth is None:
             truth = torch.rand(b, c.steps, device=z.device) < teacher_forcing
+        if c.decoder_layers == 1 and self.step_impl == "cell":
+            return self._step_cell(z, state, target, truth)
+        return self._step_lstm(z, state, target, truth)
+
+    def _step_cell(self, z, state, target, truth) -> torch.Tensor:
+        """The step loop of a one-layer decoder as explicit LSTM cell arithmetic: the same function as
+        ``nn.LSTM`` (PyTorch's gate order i, f, g, o; the same weights), with the input projections of z and of
+        every ground-truth step computed once, so each step adds only its own output's projection and the
+        recurrent one. On a CPU at small batches this avoids a per-step RNN primitive (``benchmarks/train.py
+        --ar-decoder`` measures it against ``_step_lstm``)."""
+        c, lstm = self.config, self.decoder
+        hidden_size = c.decoder_hidden
+        w_x, w_z = lstm.weight_ih_l0[:, : c.columns], lstm.weight_ih_l0[:, c.columns :]
+        w_hh_t, w_out_t = lstm.weight_hh_l0.t(), self.output.weight.t()
+        const = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, z, w_z.t())  # (b, 4h): z and both biases
+        # each ground-truth step's projection, (b, 4h) each: unbound once, so that the backward pass stacks their
+        # gradients once instead of filling a (b, t, 4h) zero tensor for every step that reads one
+        truth_in = (target @ w_x.t()).unbind(1) if target is not None else None
+        h, cell = state[0][0], state[1][0]
+        own = torch.zeros_like(const)  # the previous own output's projection; the input at t = 0 is zero
+        hidden = []
+        for t in range(c.steps):
+            x_in = own
+            if truth is not None and t > 0:
+                x_in = torch.where(truth[:, t - 1 : t], truth_in[t - 1], own)
+            gates = torch.addmm(x_in + const, h, w_hh_t)
+            sig = torch.sigmoid(gates)  # i, f and o (g's sigmoid is computed and unused: one op, not three)
+            g = torch.tanh(gates[:, 2 * hidden_size : 3 * hidden_size])
+            cell = torch.addcmul(sig[:, hidden_size : 2 * hidden_size] * cell, sig[:, :hidden_size], g)
+            h = sig[:, 3 * hidden_size :] * torch.tanh(cell)
+            hidden.append(h)
+            if t + 1 < c.steps:  # sigmoid(logit) >= 0.5 <=> logit >= 0 (the paper's threshold)
+                on = (torch.addmm(self.output.bias, h, w_out_t) >= 0).to(z.dtype)
+                own = on @ w_x.t()
+        return self.output(torch.stack(hidden, dim=1))
+
+    def _step_lstm(self, z, state, target, truth) -> torch.Tensor:
+        """The step loop through ``nn.LSTM`` one step at a time (any number of layers; the reference that
+        ``_step_cell`` is tested and benchmarked against)."""
+        b, c = z.shape[0], self.config
         prev = z.new_zeros(b, c.columns)
         logits = []
         for t in range(c.steps):
