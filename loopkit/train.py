@@ -322,7 +322,10 @@ def _append_metrics(history: list[dict], path: Path) -> None:
     import pandas as pd
 
     row = pd.DataFrame(history[-1:])
-    header = path.read_text().split("\n", 1)[0] if path.is_file() else None
+    header = None
+    if path.is_file():
+        with open(path) as fh:
+            header = fh.readline().rstrip("\n")
     if len(history) == 1 or header != ",".join(row.columns):
         _write_metrics(history, path)
         return
