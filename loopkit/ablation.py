@@ -1,4 +1,4 @@
-"""What a profile's deviations from the paper do: the VQ-VAE retrained with one setting changed at a time.
+"""What a profile's deviations from the paper do: a model retrained with one setting changed at a time.
 
 The ``cpu`` profile departs from the paper's settings where a laptop and a corpus of a few hundred loops force it
 (``loopkit.config.PROFILES``). ``ablation`` trains the VQ-VAE once per named variant, each the profile with one
@@ -7,6 +7,11 @@ error) and what its loop properties need (FND and FNB of the reconstructions), o
 model learnt) and on the validation split (what it generalises to). ``checkpoint_selection`` reads, from a run's
 ``metrics.csv`` alone, what choosing the epoch by validation error instead of keeping the last one would have
 given.
+
+``LSTM_VAE_VARIANTS`` asks the same question of the two LSTM VAEs, which learn little at the ``cpu`` profile's
+budget: is it the KL term (posterior collapse) that holds them back, or the decoder's rate of learning? A run
+with beta fixed at 0 (a plain autoencoder, nothing pulls the posterior towards the prior) for the same epochs
+answers it.
 """
 
 from __future__ import annotations
@@ -50,11 +55,20 @@ CPU_VARIANTS = (
             "instead of summed per loop", arch={"loss_reduction": "mean"}),
 )
 
+#: The LSTM VAEs' diagnosis: the profile as trained, and the same run without the KL term.
+LSTM_VAE_VARIANTS = (
+    Variant("cpu profile", "as the book trains it (beta annealed from 0 to 1, as the paper)"),
+    Variant("no KL term (beta 0)", "beta fixed at 0: a plain autoencoder, nothing pulls the posterior towards "
+            "the prior, so no posterior collapse", training={"beta_start": 0.0, "beta_end": 0.0}),
+)
+
 
 def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike, epochs: int,
              variants: Iterable[Variant] = CPU_VARIANTS, device=None, seed: int = 0, progress: bool = False,
-             reuse: Mapping[str, str | os.PathLike] | None = None, batch_size: int = 2048) -> pd.DataFrame:  # fmt: skip
-    """Train the VQ-VAE under ``profile`` once per variant (``epochs`` each) and measure its reconstructions.
+             reuse: Mapping[str, str | os.PathLike] | None = None, batch_size: int = 2048,
+             model: str = "vq_vae") -> pd.DataFrame:  # fmt: skip
+    """Train ``model`` (the VQ-VAE by default) under ``profile`` once per variant (``epochs`` each) and measure
+    its reconstructions.
 
     Each variant trains (or resumes, or reuses a finished run) in ``out/<variant name as a folder>``; ``reuse``
     maps a variant name to a finished checkpoint trained with exactly its settings (e.g. Table 2's (32, 16, 512)
@@ -64,7 +78,8 @@ def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLi
     -------
     DataFrame, one row per variant: ``variant``, ``change``, and for the training and the validation split
     ``<split> removed`` (share of the empty output's error removed), ``<split> error``, ``<split> FND``,
-    ``<split> FNB``; ``codes used`` (distinct codes in the last epoch), ``epoch``.
+    ``<split> FNB``; for the VQ-VAE ``codes used`` (distinct codes in the last epoch), for a continuous VAE
+    ``KL`` (nats a loop, the training split's mean over the last epoch); ``epoch``.
     """
     loops = as_loops(data)
     device = resolve_device(device)
@@ -76,17 +91,20 @@ def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLi
             best = reuse[v.name]
         else:
             folder = Path(out) / "".join(c if c.isalnum() else "_" for c in v.name.lower()).strip("_")
-            best = train("vq_vae", loops, profile, folder, device=device, seed=seed, progress=progress,
+            best = train(model, loops, profile, folder, device=device, seed=seed, progress=progress,
                          epochs=epochs, overrides=dict(v.arch), train_settings=dict(v.training))  # fmt: skip
-        model = load_model(best, device)
+        net = load_model(best, device)
         row = {"variant": v.name, "change": v.change}
         for split, label in (("train", "training"), ("valid", "validation")):
-            rep = reconstruction_report(model, loops.split(split), batch_size, device)
+            rep = reconstruction_report(net, loops.split(split), batch_size, device)
             row.update({f"{label} removed": 1 - rep["error"] / empty[split], f"{label} error": rep["error"],
                         f"{label} FND": rep["FND"], f"{label} FNB": rep["FNB"]})  # fmt: skip
         history = pd.read_csv(Path(best).parent / METRICS)
-        row["codes used"] = int(history["codes_used"].iloc[-1]) if "codes_used" in history else None
-        row["epoch"] = model.checkpoint["epoch"]
+        if "codes_used" in history:
+            row["codes used"] = int(history["codes_used"].iloc[-1])
+        if "train_kl" in history:
+            row["KL"] = float(history["train_kl"].iloc[-1])
+        row["epoch"] = net.checkpoint["epoch"]
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -123,3 +123,17 @@ def test_ablation_trains_one_run_per_variant(tmp_path):
     assert ((frame["training FNB"] >= 0) & (frame["training FNB"] <= 1)).all()
     assert (frame["epoch"] == 1).all() and (frame["codes used"] > 0).all()
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_lstm_vae_diagnosis_trains_without_the_kl_term(tmp_path):
+    from loopkit.ablation import LSTM_VAE_VARIANTS, ablation
+    from loopkit.synthetic import synthetic_dataset
+
+    data = synthetic_dataset(24, seed=0)
+    frame = ablation(data, "smoke", tmp_path, epochs=1, variants=LSTM_VAE_VARIANTS, model="nonar_lstm_vae")
+    assert list(frame["variant"]) == [v.name for v in LSTM_VAE_VARIANTS]
+    assert "codes used" not in frame and (frame["KL"] > 0).all()
+    runs = sorted(p.name for p in tmp_path.iterdir())
+    assert runs == ["cpu_profile", "no_kl_term__beta_0"]
+    assert (pd.read_csv(tmp_path / "no_kl_term__beta_0" / "metrics.csv")["beta"] == 0).all()
+    assert (pd.read_csv(tmp_path / "cpu_profile" / "metrics.csv")["beta"] > 0).all()
