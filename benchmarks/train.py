@@ -14,6 +14,8 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
     python benchmarks/train.py --ar-decoder
         # the AR LSTM-VAE's training step with its step loop as explicit cell arithmetic against nn.LSTM
+    python benchmarks/train.py --compile --epochs 4 [--device cuda]
+        # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager
 """
 
 from __future__ import annotations
@@ -85,10 +87,11 @@ def reference_loop(name: str, profile: str, loops: Loops, steps: int, device: to
     return time.perf_counter() - started
 
 
-def trainer_run(name: str, profile: str, loops: Loops, epochs: int, device: torch.device, seed: int, out: Path):
+def trainer_run(name: str, profile: str, loops: Loops, epochs: int, device: torch.device, seed: int, out: Path,
+                settings: dict | None = None):
     """loopkit's trainer; returns (end-to-end seconds, seconds of its training steps, per-epoch seconds)."""
     started = time.perf_counter()
-    train(name, loops, profile, out, device=device, seed=seed, progress=False, epochs=epochs)
+    train(name, loops, profile, out, device=device, seed=seed, progress=False, epochs=epochs, train_settings=settings)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -185,6 +188,30 @@ def ar_decoder(args, loops: Loops, device: torch.device) -> None:
           f"{n / best['lstm']:.1f} loops/s, ratio {best['lstm'] / best['cell']:.2f}")
 
 
+def compiled(args, loops: Loops, device: torch.device) -> None:
+    """Per model: the trainer's steady epoch (median after the first) eager and with ``compile=True``, alternated,
+    best of ``--repeats``, and the first epoch's extra seconds under compile (the compilation)."""
+    n_train = len(loops.split("train"))
+    print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, {args.epochs} epochs, "
+          f"{torch.get_num_threads()} CPU threads, best of {args.repeats}")
+    print(f"{'model':16s} | {'s/epoch: eager':>14s} {'compiled':>9s} {'speed-up':>8s} | {'compile s':>9s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            steady, first = {False: [], True: []}, {False: [], True: []}
+            for r in range(args.repeats):
+                for on in (False, True):
+                    torch._dynamo.reset()
+                    _, _, per_epoch = trainer_run(name, args.profile, loops, args.epochs, device, args.seed,
+                                                  Path(tmp) / f"{name}{r}{on}", {"compile": on})
+                    steady[on].append(statistics.median(per_epoch[1:]) if len(per_epoch) > 1 else per_epoch[0])
+                    first[on].append(per_epoch[0])
+            eager, comp = min(steady[False]), min(steady[True])
+            cost = min(first[True]) - comp - (min(first[False]) - eager)
+            print(f"{name:16s} | {eager:14.2f} {comp:9.2f} {eager / comp:8.2f} | {cost:9.1f}", flush=True)
+    print("speed-up = eager s/epoch / compiled s/epoch at the steady state (> 1: compile pays once its compilation, "
+          "'compile s', is spent). Each epoch includes validation, which runs eager.")
+
+
 def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
@@ -203,6 +230,8 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="train all four models and the prior under --profile")
     p.add_argument("--ar-decoder", action="store_true",
                    help="time the AR LSTM-VAE's training step with the cell step loop against nn.LSTM step by step")
+    p.add_argument("--compile", action="store_true",
+                   help="time the trainer with torch.compile (TrainConfig.compile) against eager")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -216,6 +245,8 @@ def main(argv=None) -> int:
         loops = synthetic_corpus(n_train, n_valid, seed=args.seed)
     if args.ar_decoder:
         ar_decoder(args, loops, device)
+    elif args.compile:
+        compiled(args, loops, device)
     elif args.full:
         full(args, loops, device)
     else:

@@ -221,6 +221,9 @@ class TrainConfig:
       deterministic.
     * ``fused_adamw``: PyTorch's fused AdamW kernel on CUDA (faster; rounds differently from the default
       implementation, so off unless asked).
+    * ``compile``: the training forward pass through ``torch.compile`` (opt-in: the first steps pay for the
+      compilation, fused kernels round differently, and the AR LSTM-VAE's 128-step loop compiles slowly).
+      Whether it pays depends on the model and the device: ``benchmarks/train.py --compile`` measures it.
     * ``checkpoint_seconds``: ``last.pt`` is written at the end of an epoch when at least this many seconds
       have passed since the last write, and always at the end of the run (0: every epoch). A kill loses at most
       that much training; ``metrics.csv`` gains one row per epoch either way, and a resumed run drops the rows
@@ -247,6 +250,7 @@ class TrainConfig:
     train_eval_loops: int = 2048
     deterministic: bool = False
     fused_adamw: bool = False
+    compile: bool = False
     checkpoint_seconds: float = 120.0  # I/O, not a hyper-parameter: the cpu and smoke profiles write every epoch
 
     def __post_init__(self):

@@ -21,18 +21,18 @@ def differences(old: Mapping, new: Mapping, keys: Iterable[str] | None = None, i
     """What differs between two nested dicts, as ``"a.b: old -> new"`` strings in sorted key order.
 
     Nested dicts are compared key by key (``"settings.rules.stride_bars: 1 -> 2"``). ``keys`` restricts the
-    comparison to these top-level keys (default: every key of either dict); ``ignore`` names top-level keys that
-    are never compared (e.g. a data set's path, which may move).
+    comparison to these top-level keys (default: every key of either dict); ``ignore`` names keys that are never
+    compared, top-level (e.g. a data set's path, which may move) or nested, dotted (``"train_config.compile"``).
     """
     names = sorted(set(old) | set(new)) if keys is None else sorted(keys)
     skip = set(ignore)
     out: list[str] = []
     for key in names:
-        if key in skip:
+        if f"{prefix}{key}" in skip:
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out += differences(a, b, prefix=f"{prefix}{key}.")
+            out += differences(a, b, ignore=skip, prefix=f"{prefix}{key}.")
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return out

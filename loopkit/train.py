@@ -60,7 +60,8 @@ from .pianoroll import BASS_COLUMNS
 from .version import __version__
 
 #: stored with a run but not part of what must agree on resume (a data set may move)
-_NOT_COMPARED = ("data_path",)
+#: What a resumed run may change: where the data lives and how the steps run, not what they compute.
+_NOT_COMPARED = ("data_path", "train_config.compile", "train_config.checkpoint_seconds")
 
 _SHIFTS: dict[torch.device, torch.Tensor] = {}  # the bit shifts of unpack_batch, one copy per device
 
@@ -207,6 +208,7 @@ class _RollTask:
 
     def __init__(self, model, loops: Loops, cfg: TrainConfig, device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
+        self.forward = torch.compile(model) if cfg.compile else model  # shares the model's parameters
         self.train = _packed_tensor(loops.split("train").rolls, device)
         self.valid = _packed_tensor(loops.split("valid").rolls, device)
         self.fit_check = self.train[: cfg.train_eval_loops]  # the first loops of the split, in storage order
@@ -225,9 +227,9 @@ class _RollTask:
         if self.cfg.transpose:
             x = transpose_bass(x, self.cfg.transpose)
         if self.model.name == "ar_lstm_vae":
-            out = self.model(x, teacher_forcing=teacher_forcing_ratio(epoch, self.cfg.sampling_rate))
+            out = self.forward(x, teacher_forcing=teacher_forcing_ratio(epoch, self.cfg.sampling_rate))
         else:
-            out = self.model(x)
+            out = self.forward(x)
         loss = self.model.loss(out, beta)
         terms = {"loss": loss, "recon": out["recon"]}
         if self.continuous:
@@ -278,13 +280,14 @@ class _PriorTask:
     def __init__(self, model, train_codes: torch.Tensor, valid_codes: torch.Tensor, cfg: TrainConfig,
                  device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
+        self.forward = torch.compile(model) if cfg.compile else model
         self.train, self.valid = train_codes.to(device), valid_codes.to(device)
         self.n = len(self.train)
         self.metric = "val_ce"
 
     def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
         codes = self.train[idx]
-        ce, acc = self.model.loss_and_accuracy(self.model(codes), codes)
+        ce, acc = self.model.loss_and_accuracy(self.forward(codes), codes)
         return ce, {"loss": ce, "accuracy": acc}
 
     def epoch_columns(self, epoch: int, beta: float) -> dict:

@@ -58,6 +58,15 @@ def runs(data, tmp_path_factory):
 # ----------------------------------------------------------------------------------------- settings, helpers
 
 
+def test_differences_ignores_dotted_keys():
+    from loopkit.errors import differences
+
+    old = {"a": 1, "cfg": {"x": 1, "y": 2}, "path": "p"}
+    new = {"a": 1, "cfg": {"x": 1, "y": 3, "z": 0}, "path": "q"}
+    assert differences(old, new) == ["cfg.y: 2 -> 3", "cfg.z: None -> 0", "path: 'p' -> 'q'"]
+    assert differences(old, new, ignore=("path", "cfg.z")) == ["cfg.y: 2 -> 3"]
+
+
 def test_paper_profile_is_the_papers_settings():
     cfg = train_config("vq_vae", "paper")
     t = paper.TRAINING
@@ -201,6 +210,30 @@ def test_a_finished_run_is_not_trained_again_and_a_different_run_is_refused(runs
         train("cnn_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=2, progress=False)
     with pytest.raises(ValueError, match="different training run.*model"):
         train("vq_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=1, progress=False)
+    with pytest.raises(ValueError, match=r"different training run.*train_config\.lr_max"):
+        train("cnn_vae", data, "smoke", out / "cnn_vae", device="cpu", seed=1, progress=False,
+              train_settings={"lr_max": 1e-2})
+
+
+def test_how_the_steps_run_may_change_on_resume(runs, data, tmp_path):
+    """compile and checkpoint_seconds change how a run executes, not what it computes: a run resumes under
+    either changed (and a checkpoint written before either setting existed resumes as well)."""
+    out, best = runs
+    run = tmp_path / "cnn"
+
+    def stop(at):
+        if at["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train("cnn_vae", data, "smoke", run, device="cpu", seed=1, progress=False, epochs=2, callback=stop)
+    ckpt = torch.load(run / LAST, weights_only=True)
+    assert ckpt["epoch"] == 1
+    del ckpt["train_config"]["compile"]  # as written by loopkit before the setting existed
+    torch.save(ckpt, run / LAST)
+    path = train("cnn_vae", data, "smoke", run, device="cpu", seed=1, progress=False, epochs=2,
+                 train_settings={"checkpoint_seconds": 60.0})
+    assert path == run / BEST and load_checkpoint(run / LAST)["epoch"] == 2
 
 
 def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):
@@ -495,3 +528,15 @@ def test_deterministic_cuda_resume_ends_with_the_same_weights(data, tmp_path):
                     train_settings=settings)
     a, b = load_checkpoint(whole, "cpu")["state_dict"], load_checkpoint(resumed, "cpu")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_compile_trains_the_same_model(data, tmp_path):
+    """TrainConfig.compile runs the training forward pass through torch.compile (inductor, a C++ compiler on CPU):
+    the run trains and its first step's loss matches eager's up to rounding of fused kernels."""
+    losses = {}
+    for on in (False, True):
+        train("cnn_vae", data, "smoke", tmp_path / str(on), device="cpu", seed=1, progress=False, epochs=1,
+              train_settings={"compile": on})
+        losses[on] = pd.read_csv(tmp_path / str(on) / METRICS)["train_loss"].iloc[0]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-3)
