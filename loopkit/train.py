@@ -203,12 +203,21 @@ def beta_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
 # --------------------------------------------------------------------------------------------------- tasks
 
 
+def _compiled(model):
+    """``torch.compile(model)``, with random draws (the reparameterisation's noise, dead-code restarts) taken from
+    PyTorch's own generator as in eager mode, so that a seed draws the same noise compiled or not."""
+    import torch._inductor.config as inductor
+
+    inductor.fallback_random = True
+    return torch.compile(model)
+
+
 class _RollTask:
     """Training one of the four models on loops."""
 
     def __init__(self, model, loops: Loops, cfg: TrainConfig, device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
-        self.forward = torch.compile(model) if cfg.compile else model  # shares the model's parameters
+        self.forward = _compiled(model) if cfg.compile else model  # shares the model's parameters
         self.train = _packed_tensor(loops.split("train").rolls, device)
         self.valid = _packed_tensor(loops.split("valid").rolls, device)
         self.fit_check = self.train[: cfg.train_eval_loops]  # the first loops of the split, in storage order
@@ -280,7 +289,7 @@ class _PriorTask:
     def __init__(self, model, train_codes: torch.Tensor, valid_codes: torch.Tensor, cfg: TrainConfig,
                  device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
-        self.forward = torch.compile(model) if cfg.compile else model
+        self.forward = _compiled(model) if cfg.compile else model
         self.train, self.valid = train_codes.to(device), valid_codes.to(device)
         self.n = len(self.train)
         self.metric = "val_ce"

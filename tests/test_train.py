@@ -531,6 +531,7 @@ def test_deterministic_cuda_resume_ends_with_the_same_weights(data, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compile_trains_the_same_model(data, tmp_path):
     """TrainConfig.compile runs the training forward pass through torch.compile (inductor, a C++ compiler on CPU):
     the run trains and its first step's loss matches eager's up to rounding of fused kernels."""

@@ -119,6 +119,7 @@ class EMAQuantizer(nn.Module):
         """The exact inverse: indices (b, t) -> codebook vectors (b, t, d)."""
         return self.embedding[indices]
 
+    @torch.compiler.disable  # runs eager inside a compiled model: exact float32 codes, the EMA in place
     def forward(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Quantise z_e (b, t, d).
 
