@@ -30,8 +30,8 @@ import numpy as np
 
 from . import audio as audio_mod
 from .atomic import write_bytes, write_json, write_text
-from .checkpoints import file_digest, load_generator, load_model, model_name
-from .config import CONTINUOUS_MODELS, PAPER_NAMES
+from .checkpoints import BEST, file_digest, load_generator, load_model, model_name
+from .config import CONTINUOUS_MODELS, PAPER_NAMES, PRIOR_NAME
 from .errors import LoopkitError
 from .latent import LatentCopy, bar_steps, crossfade_codes, normalise_form
 from .loopfile import LoopReading, safe_stem
@@ -70,16 +70,21 @@ def checkpoint_record(model) -> dict:
 def load_codebook(checkpoint: str | os.PathLike, *, prior: str | os.PathLike | None = None, need_prior: bool = False,
                   device="cpu"):  # fmt: skip
     """``(vqvae, prior or None)`` from a VQ-VAE's or a prior's checkpoint (a prior finds its VQ-VAE as
-    ``loopkit.checkpoints.load_generator`` does). ``need_prior``: a VQ-VAE alone is refused. Any other model is
-    "a checkpoint of the wrong kind"."""
+    ``loopkit.checkpoints.load_generator`` does). ``need_prior``: a VQ-VAE alone needs its prior, found as
+    ``<runs>/prior/best.pt`` beside its ``<runs>/vq_vae/`` folder (and checked against this VQ-VAE's digest),
+    else refused. Any other model is "a checkpoint of the wrong kind"."""
     path = Path(checkpoint)
     first = load_model(path, device)
     name = model_name(first)
     if name == "vq_vae" and prior is None:
-        if need_prior:
-            raise LoopkitError(f"{path} is the VQ-VAE; redrawing bars needs its LSTM prior: give the prior's "
-                               "checkpoint (it names its VQ-VAE), or the prior beside this one")  # fmt: skip
-        return first, None
+        if not need_prior:
+            return first, None
+        sibling = path.parent.parent / PRIOR_NAME / BEST
+        if not sibling.is_file():
+            raise LoopkitError(f"{path} is the VQ-VAE; redrawing bars needs its LSTM prior and there is none at "
+                               f"{sibling}: give the prior's checkpoint instead (it names its VQ-VAE), or name the "
+                               "prior too (--prior)")  # fmt: skip
+        prior = sibling
     if name not in ("vq_vae", "prior"):
         raise LoopkitError(f"{path} holds a {PAPER_NAMES.get(name, name)}, not the VQ-VAE or its prior: codes come "
                            "from the VQ-VAE")  # fmt: skip

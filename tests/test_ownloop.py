@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -262,6 +263,19 @@ def test_vary_a_midi_file_with_a_form(runs, groove_file, tmp_path, capsys):
     assert all((codes[b] == codes[0]).all() for b in (1, 3, 4, 5, 7)) and (codes[6] == codes[2]).all()
 
 
+def test_vary_finds_the_prior_beside_its_vqvae(runs, groove_file, tmp_path, capsys):
+    """--checkpoint naming the VQ-VAE of a run folder redraws bars with the prior beside it, as naming the prior."""
+    outs = {}
+    for kind in ("vq_vae", "prior"):
+        outs[kind] = tmp_path / kind
+        assert cli.main(["vary", str(groove_file), "--bars", "8", "-n", "1", "--seed", "3", "--checkpoint",
+                         str(runs / kind / "best.pt"), "--out", str(outs[kind])]) == 0  # fmt: skip
+    csvs = [(outs[k] / "variations.csv").read_text().splitlines() for k in outs]
+    assert [r.split(",")[:3] for r in csvs[0]] == [r.split(",")[:3] for r in csvs[1]]
+    assert (outs["vq_vae"] / "groove_bars1-8_redraw8_01.mid").read_bytes() == \
+        (outs["prior"] / "groove_bars1-8_redraw8_01.mid").read_bytes()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # interpolating
 
@@ -352,8 +366,12 @@ def test_bad_input_is_one_line(runs, groove_file, tmp_path, capsys):
                                                                   "--out", out)  # fmt: skip
     err = run_error(capsys, "encode", str(groove_file), "--checkpoint", str(runs / "cnn_vae" / "best.pt"), "--out", out)
     assert "holds a CNN-VAE, not the VQ-VAE or its prior" in err
-    err = run_error(capsys, "vary", str(groove_file), "--bars", "5-8", "--checkpoint", vq, "--out", out)
-    assert "redrawing bars needs its LSTM prior" in err
+    alone = tmp_path / "alone" / "vq_vae"
+    alone.mkdir(parents=True)
+    (alone / "best.pt").write_bytes(Path(vq).read_bytes())
+    err = run_error(capsys, "vary", str(groove_file), "--bars", "5-8", "--checkpoint", str(alone / "best.pt"),
+                    "--out", out)  # fmt: skip
+    assert "redrawing bars needs its LSTM prior and there is none at " in err and "--prior" in err
     err = run_error(capsys, "interpolate", str(groove_file), str(groove_file), "--model", "cnn_vae", "--checkpoint",
                     prior, "--out", out)  # fmt: skip
     assert "holds a VQ-VAE, not a CNN-VAE" in err
