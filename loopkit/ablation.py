@@ -11,7 +11,9 @@ given.
 ``LSTM_VAE_VARIANTS`` asks the same question of the two LSTM VAEs, which learn little at the ``cpu`` profile's
 budget: is it the KL term (posterior collapse) that holds them back, or the decoder's rate of learning? A run
 with beta fixed at 0 (a plain autoencoder, nothing pulls the posterior towards the prior) for the same epochs
-answers it.
+answers it. ``TIMEKEEPING`` asks why the NonAR decoder learns slowly: the paper's decoder reads the same z at
+all 128 steps and must learn to keep time itself; the run gives it the step's position within its bar as well
+(not the paper's decoder, a diagnosis).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ LSTM_VAE_VARIANTS = (
     Variant("no KL term (beta 0)", "beta fixed at 0: a plain autoencoder, nothing pulls the posterior towards "
             "the prior, so no posterior collapse", training={"beta_start": 0.0, "beta_end": 0.0}),
 )
+
+#: The NonAR LSTM-VAE's decoder told where it is in the bar (``NonARLSTMVAEConfig.position_input``).
+TIMEKEEPING = Variant("step in bar as input", "the decoder reads the step's position within its bar (one-hot of "
+                      "16) beside z: not the paper's decoder, a diagnosis", arch={"position_input": True})
 
 
 def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike, epochs: int,

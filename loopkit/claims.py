@@ -57,7 +57,7 @@ def _undertrained(t1: pd.DataFrame) -> str:
     vq = f"; {one(VQ)}" if VQ in rows.index else ""
     return (f"the continuous VAEs are undertrained on this build: of the empty output's error on their own training "
             f"loops they remove {', '.join(one(m) for m in cont)}{vq}; the paper trained each model for "
-            f"{PAPER_STEPS:,} steps")
+            f"{PAPER_STEPS:,} steps (chapter 2 measures what slows the LSTM VAEs)")
 
 
 def _unseen(frame: pd.DataFrame, column: str = "removed", label: str = "model") -> str:

@@ -90,6 +90,10 @@ class NonARLSTMVAEConfig:
 
     The decoder LSTM (``decoder_hidden = 256``, the table's x shape (128, 256)) reads z at every step and a
     linear layer maps each hidden state to the 93 logits.
+
+    ``position_input`` is a diagnosis, not the paper's decoder (off in every profile): the decoder also reads
+    the step's position within its bar (a one-hot of 16), so that it need not learn to keep time from a
+    constant input. Chapter 2 trains it once to measure how much of the decoder's slow learning that is.
     """
 
     steps: int = LOOP_STEPS
@@ -98,6 +102,7 @@ class NonARLSTMVAEConfig:
     decoder_hidden: int = 256
     decoder_layers: int = 1
     latent_dim: int = 128
+    position_input: bool = False
 
 
 @dataclass(frozen=True)

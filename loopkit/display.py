@@ -123,7 +123,7 @@ def readable(frame, percent: Sequence[str] = (), scientific: Sequence[str] = (),
         if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
             return value
         if kind == "percent":
-            return f"{value:.0%}"
+            return f"{value:.0%}".replace("-0%", "0%")  # a small negative share rounds to 0, not "-0"
         if kind == "scientific":
             return f"{value:.2e}"
         if kind == "integer":

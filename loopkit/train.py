@@ -372,7 +372,9 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         except LoopkitError as exc:  # e.g. truncated by a full disk or a copy cut short
             raise LoopkitError(f"{exc}; the run in {out} cannot resume from it: delete {last_path} to start the run "
                                "afresh there, or train into another output directory") from None  # fmt: skip
-        differs = differences(ckpt, identity, keys=identity, ignore=_NOT_COMPARED)
+        recorded = dict(ckpt, config=_with_defaults(ckpt.get("config"), type(model.config)),
+                        train_config=_with_defaults(ckpt.get("train_config"), TrainConfig))
+        differs = differences(recorded, identity, keys=identity, ignore=_NOT_COMPARED)
         if differs:
             raise LoopkitError(
                 f"{out} holds a different training run (it differs in {', '.join(differs)}): "
@@ -463,6 +465,16 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         raise
     bar.close()
     return best_path
+
+
+def _with_defaults(recorded, cls) -> dict | None:
+    """A run's recorded settings with the fields added to ``cls`` since it was written set to their defaults
+    (a setting is added with the default that keeps the old behaviour), so that such a run still resumes."""
+    if not isinstance(recorded, dict):
+        return recorded
+    added = {f.name: f.default for f in dataclasses.fields(cls)
+             if f.name not in recorded and f.default is not dataclasses.MISSING}  # fmt: skip
+    return {**added, **recorded}
 
 
 def _setup(device, seed: int, deterministic: bool = False) -> torch.device:

@@ -126,14 +126,18 @@ def test_ablation_trains_one_run_per_variant(tmp_path):
 
 
 def test_lstm_vae_diagnosis_trains_without_the_kl_term(tmp_path):
-    from loopkit.ablation import LSTM_VAE_VARIANTS, ablation
+    from loopkit.ablation import LSTM_VAE_VARIANTS, TIMEKEEPING, ablation
+    from loopkit.checkpoints import load_model
     from loopkit.synthetic import synthetic_dataset
 
     data = synthetic_dataset(24, seed=0)
-    frame = ablation(data, "smoke", tmp_path, epochs=1, variants=LSTM_VAE_VARIANTS, model="nonar_lstm_vae")
-    assert list(frame["variant"]) == [v.name for v in LSTM_VAE_VARIANTS]
+    variants = (*LSTM_VAE_VARIANTS, TIMEKEEPING)
+    frame = ablation(data, "smoke", tmp_path, epochs=1, variants=variants, model="nonar_lstm_vae")
+    assert list(frame["variant"]) == [v.name for v in variants]
     assert "codes used" not in frame and (frame["KL"] > 0).all()
     runs = sorted(p.name for p in tmp_path.iterdir())
-    assert runs == ["cpu_profile", "no_kl_term__beta_0"]
+    assert runs == ["cpu_profile", "no_kl_term__beta_0", "step_in_bar_as_input"]
+    assert load_model(tmp_path / "step_in_bar_as_input" / "best.pt").config.position_input
+    assert not load_model(tmp_path / "cpu_profile" / "best.pt").config.position_input
     assert (pd.read_csv(tmp_path / "no_kl_term__beta_0" / "metrics.csv")["beta"] == 0).all()
     assert (pd.read_csv(tmp_path / "cpu_profile" / "metrics.csv")["beta"] > 0).all()

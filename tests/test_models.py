@@ -282,3 +282,20 @@ def test_he_initialisation():
     w = model.to_mu[0].weight  # Linear(1024 -> 512): N(0, 2 / (1 + 0.2^2) / 1024)
     assert w.std().item() == pytest.approx(math.sqrt(2 / 1.04 / 1024), rel=0.02)
     assert model.to_mu[0].bias.abs().sum().item() == 0
+
+
+def test_nonar_position_input_is_the_step_in_its_bar():
+    """The diagnosis decoder (not the paper's) reads z and a one-hot of the step within its bar at every step;
+    the paper's decoder reads z alone, the same vector at all 128 steps."""
+    from loopkit.config import NonARLSTMVAEConfig
+    from loopkit.models.nonar_lstm_vae import NonARLSTMVAE
+
+    seen, z = {}, torch.randn(2, 8)
+    for on in (False, True):
+        model = NonARLSTMVAE(NonARLSTMVAEConfig(latent_dim=8, decoder_hidden=4, encoder_hidden=4, position_input=on))
+        model.decoder.register_forward_hook(lambda mod, args, out, on=on: seen.__setitem__(on, args[0]))
+        assert model.decode(z).shape == (2, 128, 93)
+    assert seen[False].shape == (2, 128, 8) and (seen[False] == seen[False][:, :1]).all()
+    where = seen[True][..., 8:]
+    assert seen[True].shape == (2, 128, 8 + 16) and torch.equal(seen[True][..., :8], seen[False])
+    assert (where.sum(-1) == 1).all() and (where[0].argmax(-1) == torch.arange(128) % 16).all()

@@ -217,7 +217,7 @@ def test_a_finished_run_is_not_trained_again_and_a_different_run_is_refused(runs
 
 def test_how_the_steps_run_may_change_on_resume(runs, data, tmp_path):
     """compile and checkpoint_seconds change how a run executes, not what it computes: a run resumes under
-    either changed (and a checkpoint written before either setting existed resumes as well)."""
+    either changed; a checkpoint written before a setting existed resumes as if it had the setting's default."""
     out, best = runs
     run = tmp_path / "cnn"
 
@@ -229,11 +229,17 @@ def test_how_the_steps_run_may_change_on_resume(runs, data, tmp_path):
         train("cnn_vae", data, "smoke", run, device="cpu", seed=1, progress=False, epochs=2, callback=stop)
     ckpt = torch.load(run / LAST, weights_only=True)
     assert ckpt["epoch"] == 1
-    del ckpt["train_config"]["compile"]  # as written by loopkit before the setting existed
+    del ckpt["train_config"]["compile"]  # as written by loopkit before these settings existed
+    del ckpt["config"]["columns"]
     torch.save(ckpt, run / LAST)
     path = train("cnn_vae", data, "smoke", run, device="cpu", seed=1, progress=False, epochs=2,
                  train_settings={"checkpoint_seconds": 60.0})
     assert path == run / BEST and load_checkpoint(run / LAST)["epoch"] == 2
+    ckpt = torch.load(run / LAST, weights_only=True)
+    ckpt["epoch"], ckpt["config"]["columns"] = 1, 94  # a recorded value that is not the default still counts
+    torch.save(ckpt, run / LAST)
+    with pytest.raises(ValueError, match=r"config\.columns: 94 -> 93"):
+        train("cnn_vae", data, "smoke", run, device="cpu", seed=1, progress=False, epochs=2)
 
 
 def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):

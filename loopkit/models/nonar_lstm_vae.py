@@ -6,9 +6,11 @@ See ``loopkit.config.NonARLSTMVAEConfig`` for the layer sizes.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import NonARLSTMVAEConfig
+from ..pianoroll import STEPS_PER_BAR
 from .blocks import ContinuousVAE, LSTMEncoder, he_init
 
 
@@ -24,7 +26,8 @@ class NonARLSTMVAE(ContinuousVAE):
         c = config
         self.latent_dim = c.latent_dim
         self.encoder = LSTMEncoder(c.columns, c.encoder_hidden, c.latent_dim)
-        self.decoder = nn.LSTM(c.latent_dim, c.decoder_hidden, num_layers=c.decoder_layers, batch_first=True)
+        position = STEPS_PER_BAR if c.position_input else 0
+        self.decoder = nn.LSTM(c.latent_dim + position, c.decoder_hidden, num_layers=c.decoder_layers, batch_first=True)
         self.output = nn.Linear(c.decoder_hidden, c.columns)
         he_init(self)
 
@@ -34,5 +37,10 @@ class NonARLSTMVAE(ContinuousVAE):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (b, d) -> logits (b, t, p)."""
-        out, _ = self.decoder(z[:, None, :].expand(z.shape[0], self.config.steps, z.shape[1]))
+        inputs = z[:, None, :].expand(z.shape[0], self.config.steps, z.shape[1])
+        if self.config.position_input:  # the diagnosis of NonARLSTMVAEConfig, not the paper's decoder
+            steps = torch.arange(self.config.steps, device=z.device) % STEPS_PER_BAR
+            where = F.one_hot(steps, STEPS_PER_BAR).to(z.dtype)
+            inputs = torch.cat([inputs, where[None].expand(z.shape[0], -1, -1)], dim=-1)
+        out, _ = self.decoder(inputs)
         return self.output(out)
