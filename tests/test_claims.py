@@ -141,3 +141,29 @@ def test_lstm_vae_diagnosis_trains_without_the_kl_term(tmp_path):
     assert not load_model(tmp_path / "cpu_profile" / "best.pt").config.position_input
     assert (pd.read_csv(tmp_path / "no_kl_term__beta_0" / "metrics.csv")["beta"] == 0).all()
     assert (pd.read_csv(tmp_path / "cpu_profile" / "metrics.csv")["beta"] > 0).all()
+
+
+def test_teacher_forced_error_feeds_the_true_previous_steps(tmp_path):
+    import numpy as np
+    import torch
+
+    from loopkit.ablation import LSTM_VAE_VARIANTS, ablation, teacher_forced_error
+    from loopkit.checkpoints import load_model
+    from loopkit.evaluate import empty_output_error
+    from loopkit.models.blocks import threshold
+    from loopkit.synthetic import synthetic_dataset
+
+    data = synthetic_dataset(24, seed=0)
+    frame = ablation(data, "smoke", tmp_path, epochs=1, variants=LSTM_VAE_VARIANTS[:1], model="ar_lstm_vae")
+    model = load_model(tmp_path / "cpu_profile" / "best.pt")
+    train = data.split("train")
+    x = torch.from_numpy(np.asarray(train.rolls, dtype=np.float32))
+    by_hand = (threshold(model.decode_train(model.encode(x)[0], x, teacher_forcing=1.0)) != x.bool()).float().mean()
+    assert teacher_forced_error(model, train, batch_size=5) == pytest.approx(float(by_hand))
+    # the decoder's input at step t is x[t - 1]: changing the last step of the loops changes no output
+    x2 = x.clone()
+    x2[:, -1] = 1 - x2[:, -1]
+    mu = model.encode(x)[0]
+    assert torch.equal(model.decode_train(mu, x, teacher_forcing=1.0), model.decode_train(mu, x2, teacher_forcing=1.0))
+    removed = 1 - float(by_hand) / empty_output_error(train)
+    assert frame["training removed, teacher-forced"].iloc[0] == pytest.approx(removed)
