@@ -14,7 +14,7 @@ import numpy as np
 from . import audio as audio_mod
 from .atomic import write_json
 from .checkpoints import file_digest, load_generator, model_name, resolve_device
-from .errors import LoopkitError
+from .errors import LoopkitError, differences
 from .generate import Generated, generate
 from .latent import LatentCopy, check_mode
 from .pianoroll import DEFAULT_BPM, write_midi
@@ -115,9 +115,13 @@ def generate_to_folder(
             previous = json.loads(settings_path.read_text()).get("request")
         except (json.JSONDecodeError, AttributeError):
             previous = None
-        if previous != request:
+        # a checkpoint is its digest: the same weights moved to another path generate the same loops
+        differs = differences(previous, request, ignore=("model.path", "prior.path")) \
+            if isinstance(previous, dict) else ["(unreadable)"]
+        if differs:
             raise LoopkitError(
-                f"{out} holds loops generated with other settings ({SETTINGS_FILE}): choose another folder"
+                f"{out} holds loops generated with other settings ({SETTINGS_FILE}: {'; '.join(differs[:3])}): "
+                "choose another folder"
             )
     started_settings = {"request": request, "complete": False, "loopkit_version": __version__}
     write_json(settings_path, started_settings, indent=2, sort_keys=True)

@@ -315,7 +315,15 @@ def test_cli_generate_end_to_end(runs, tmp_path, capsys):
     assert (out / "loop_0001.mid").stat().st_mtime_ns == before
     capsys.readouterr()
     assert cli.main(args[:-2] + ["--seed", "6", "--out", str(out)]) == 2
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings (generate.json: seed: 5 -> 6)" in capsys.readouterr().err
+    # the same checkpoints moved elsewhere (same digests) reuse the folder
+    import shutil
+
+    moved = tmp_path / "moved"
+    for name in ("vq_vae", "prior"):
+        shutil.copytree(runs / name, moved / name)
+    assert cli.main(["generate", "--checkpoint", str(moved / "prior" / "best.pt")] + args[3:]) == 0
+    assert (out / "loop_0001.mid").stat().st_mtime_ns == before
 
 
 def test_cli_generate_continuous_with_audio(runs, tmp_path):
