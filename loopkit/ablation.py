@@ -1,9 +1,9 @@
 """What a profile's deviations from the paper do: a model retrained with one setting changed at a time.
 
 The ``cpu`` profile departs from the paper's settings where a laptop and a corpus of a few hundred loops force it
-(``loopkit.config.PROFILES``). ``ablation`` trains the VQ-VAE once per named variant, each the profile with one
-setting changed, for the same number of epochs, and measures what the paper's Table 1 measures (reconstruction
-error) and what its loop properties need (FND and FNB of the reconstructions), on the training split (what the
+(``loopkit.config.PROFILES``). ``ablation`` trains a model (the VQ-VAE by default) once per named variant, each
+the profile with one setting changed, for the same number of epochs, and measures what the paper's Table 1
+measures (reconstruction error) and what its loop properties need (FND and FNB of the reconstructions), on the training split (what the
 model learnt) and on the validation split (what it generalises to). ``checkpoint_selection`` reads, from a run's
 ``metrics.csv`` alone, what choosing the epoch by validation error instead of keeping the last one would have
 given.

@@ -59,8 +59,8 @@ from .metrics import first_step_counts
 from .pianoroll import BASS_COLUMNS
 from .version import __version__
 
-#: stored with a run but not part of what must agree on resume (a data set may move)
-#: What a resumed run may change: where the data lives and how the steps run, not what they compute.
+#: Stored with a run but free to change on resume: where the data lives and how the steps run, not what they
+#: compute.
 _NOT_COMPARED = ("data_path", "train_config.compile", "train_config.checkpoint_seconds")
 
 _SHIFTS: dict[torch.device, torch.Tensor] = {}  # the bit shifts of unpack_batch, one copy per device
