@@ -3,10 +3,10 @@
 The ``cpu`` profile departs from the paper's settings where a laptop and a corpus of a few hundred loops force it
 (``loopkit.config.PROFILES``). ``ablation`` trains a model (the VQ-VAE by default) once per named variant, each
 the profile with one setting changed, for the same number of epochs, and measures what the paper's Table 1
-measures (reconstruction error) and what its loop properties need (FND and FNB of the reconstructions), on the training split (what the
-model learnt) and on the validation split (what it generalises to). ``checkpoint_selection`` reads, from a run's
-``metrics.csv`` alone, what choosing the epoch by validation error instead of keeping the last one would have
-given.
+measures (reconstruction error) and what its loop properties need (FND and FNB of the reconstructions), on the
+training split (what the model learnt) and on the validation split (what it generalises to).
+``checkpoint_selection`` reads, from a run's ``metrics.csv`` alone, what choosing the epoch by validation error
+instead of keeping the last one would have given.
 
 ``LSTM_VAE_VARIANTS`` asks the same question of the two LSTM VAEs, which learn little at the ``cpu`` profile's
 budget: is it the KL term (posterior collapse) that holds them back, or the decoder's rate of learning? A run
