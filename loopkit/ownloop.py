@@ -83,7 +83,7 @@ def load_codebook(checkpoint: str | os.PathLike, *, prior: str | os.PathLike | N
         if not sibling.is_file():
             raise LoopkitError(f"{path} is the VQ-VAE; redrawing bars needs its LSTM prior and there is none at "
                                f"{sibling}: give the prior's checkpoint instead (it names its VQ-VAE), or name the "
-                               "prior too (--prior)")  # fmt: skip
+                               "prior as well")  # fmt: skip
         prior = sibling
     if name not in ("vq_vae", "prior"):
         raise LoopkitError(f"{path} holds a {PAPER_NAMES.get(name, name)}, not the VQ-VAE or its prior: codes come "

@@ -371,7 +371,7 @@ def test_bad_input_is_one_line(runs, groove_file, tmp_path, capsys):
     (alone / "best.pt").write_bytes(Path(vq).read_bytes())
     err = run_error(capsys, "vary", str(groove_file), "--bars", "5-8", "--checkpoint", str(alone / "best.pt"),
                     "--out", out)  # fmt: skip
-    assert "redrawing bars needs its LSTM prior and there is none at " in err and "--prior" in err
+    assert "redrawing bars needs its LSTM prior and there is none at " in err and "name the prior as well" in err
     err = run_error(capsys, "interpolate", str(groove_file), str(groove_file), "--model", "cnn_vae", "--checkpoint",
                     prior, "--out", out)  # fmt: skip
     assert "holds a VQ-VAE, not a CNN-VAE" in err
