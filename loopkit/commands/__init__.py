@@ -9,3 +9,11 @@ anything else keeps its traceback.
 
 class UserError(Exception):
     """Bad command-line input (a flag's value): printed as one line, without a traceback."""
+
+
+def report_written(count: int, silent: list[str], table: str, out) -> None:
+    """The closing lines of a command that wrote loops: the loops left without OGG (nothing to hear), and where
+    the loops and their table went."""
+    if silent:
+        print(f"  no OGG for {len(silent)} loop(s) with nothing to hear: {', '.join(silent)}")
+    print(f"wrote {count} loop(s) and {table} to {out}")

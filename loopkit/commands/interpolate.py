@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError
+from . import UserError, report_written
 from .encode import DEFAULT_MODELS, add_output_flags, read
 
 
@@ -92,7 +92,5 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"  {row['file']}: Hamming {row['hamming_to_a']} to A, {row['hamming_to_b']} to B, FND {row['fnd']} "
               f"FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
-    if silent:
-        print(f"  no OGG for {len(silent)} loop(s) with nothing to hear: {', '.join(silent)}")
-    print(f"wrote {len(rows)} loop(s) and interpolation.csv to {args.out}")
+    report_written(len(rows), silent, "interpolation.csv", args.out)
     return 0

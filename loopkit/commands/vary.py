@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError
+from . import UserError, report_written
 from .encode import DEFAULT_MODELS, add_output_flags, add_reading_flags, default_checkpoint, read
 
 
@@ -102,7 +102,5 @@ def run(args: argparse.Namespace) -> int:
         dist = row["hamming_to_input"] or row["hamming_to_decoded"]
         print(f"  {row['file']}: {row['codes_changed']} of {len(codes)} codes changed, Hamming {dist} to the input, "
               f"FND {row['fnd']} FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
-    if silent:
-        print(f"  no OGG for {len(silent)} loop(s) with nothing to hear: {', '.join(silent)}")
-    print(f"wrote {len(rows)} loop(s) and variations.csv to {args.out}")
+    report_written(len(rows), silent, "variations.csv", args.out)
     return 0
