@@ -233,12 +233,16 @@ class TrainConfig:
       have passed since the last write, and always at the end of the run (0: every epoch). A kill loses at most
       that much training; ``metrics.csv`` gains one row per epoch either way, and a resumed run drops the rows
       after its checkpoint.
+    * ``steps``: when positive, the run is sized in optimizer steps rather than epochs: it trains
+      ``ceil(steps / batches per epoch)`` whole epochs (``epochs_for``), so that a profile keeps its cost when the
+      corpus grows (an LSTM's step costs the same whatever the data set's size); 0 (the paper's): ``epochs``.
     * ``train_eval_loops``: every epoch the reconstruction error, FND and FNB are measured on the valid split
       and on the first ``train_eval_loops`` loops of the training split (0: not on the training split), so
       that ``metrics.csv`` shows learning apart from generalisation.
     """
 
     epochs: int = 2000
+    steps: int = 0  # 0: train ``epochs`` epochs; else ceil(steps / batches per epoch) epochs
     batch_size: int = 2048
     lr_max: float = 1e-3
     lr_min: float = 5e-6
@@ -261,6 +265,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise LoopkitError("epochs, batch_size and eval_batch_size must be at least 1")
+        if self.steps < 0:
+            raise LoopkitError(f"steps must be 0 (size the run in epochs) or more, got {self.steps}")
         if self.checkpoint_seconds < 0:
             raise LoopkitError(f"checkpoint_seconds must be 0 or more, got {self.checkpoint_seconds}")
         if self.train_eval_loops < 0:
@@ -271,6 +277,17 @@ class TrainConfig:
             raise LoopkitError(f"select must be 'valid' or 'last', got {self.select!r}")
         if self.amp not in ("bf16", "fp16", "off"):
             raise LoopkitError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
+
+    def batches_per_epoch(self, n_train: int) -> int:
+        """Optimizer steps in one epoch over ``n_train`` loops (near-equal batches, none dropped)."""
+        return max(1, -(-int(n_train) // self.batch_size))
+
+    def epochs_for(self, n_train: int) -> int:
+        """The number of epochs a run over ``n_train`` training loops trains: ``epochs``, or with ``steps`` set,
+        the fewest whole epochs that reach that many optimizer steps."""
+        if self.steps <= 0:
+            return self.epochs
+        return max(1, -(-self.steps // self.batches_per_epoch(n_train)))
 
 
 CONFIG_CLASSES: Mapping[str, type] = {

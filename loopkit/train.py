@@ -355,8 +355,9 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     out.mkdir(parents=True, exist_ok=True)
     if task.n < 2:
         raise LoopkitError(f"the training split has {task.n} loop(s); at least 2 are needed")
-    steps_per_epoch = math.ceil(task.n / cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
+    steps_per_epoch = cfg.batches_per_epoch(task.n)
+    epochs = cfg.epochs_for(task.n)
+    total_steps = epochs * steps_per_epoch
     fused = {"fused": True} if cfg.fused_adamw and device.type == "cuda" else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay, **fused)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - 1, 1), eta_min=cfg.lr_min)
@@ -388,7 +389,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
         epoch, step, history, best = ckpt["epoch"], ckpt["step"], list(ckpt["history"]), ckpt["best"]
-        if epoch >= cfg.epochs:
+        if epoch >= epochs:
             if not best_path.exists():
                 raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
             return best_path
@@ -412,7 +413,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
                dynamic_ncols=True, file=sys.stderr)
     saved_at = time.monotonic()
     try:
-        while epoch < cfg.epochs:
+        while epoch < epochs:
             started = time.perf_counter()
             model.train()
             order = torch.randperm(task.n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -448,7 +449,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             row["seconds"] = time.perf_counter() - started
             row["val_seconds"] = time.perf_counter() - validating
             history.append(row)
-            final = epoch == cfg.epochs
+            final = epoch == epochs
             if cfg.select == "last" or (task.eligible(beta) and (best is None or row[task.metric] < best["value"])):
                 best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
                 if cfg.select != "last" or final:  # "last": written once, when the run ends
@@ -457,7 +458,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
                 save_checkpoint(checkpoint("last"), last_path)
                 saved_at = time.monotonic()
             _append_metrics(history, out / METRICS)
-            bar.set_postfix(epoch=f"{epoch}/{cfg.epochs}", loss=f"{row['train_loss']:.4g}",
+            bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{row['train_loss']:.4g}",
                             **{task.metric: f"{row[task.metric]:.4g}"})
     except KeyboardInterrupt:
         bar.close()

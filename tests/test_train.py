@@ -253,6 +253,18 @@ def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):
     assert train_config("vq_vae", "paper").select == "valid"
 
 
+def test_a_run_sized_in_steps_trains_the_fewest_whole_epochs_that_reach_them(data, tmp_path):
+    cfg = TrainConfig(batch_size=16, steps=10)
+    assert cfg.batches_per_epoch(54) == 4 and cfg.epochs_for(54) == 3  # 4 + 4 + 4 >= 10
+    assert cfg.epochs_for(540) == 1 and TrainConfig(batch_size=16, epochs=5).epochs_for(54) == 5
+    path = train("cnn_vae", data, "smoke", tmp_path / "c", device="cpu", progress=False, train_settings={"steps": 5})
+    metrics = pd.read_csv(tmp_path / "c" / METRICS)
+    assert metrics["epoch"].tolist() == [1, 2] and metrics["step"].iloc[-1] == 8  # 54 loops / 16 = 4 batches
+    assert load_checkpoint(path)["train_config"]["steps"] == 5
+    with pytest.raises(Exception, match="steps must be 0"):
+        TrainConfig(steps=-1)
+
+
 def test_data_without_a_validation_split_is_refused(tmp_path):
     loops = loops_from_arrays(synthetic_loops(4), ["train"] * 4)
     with pytest.raises(ValueError, match="no validation loops"):
