@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
@@ -198,6 +199,15 @@ def check_split_fractions(fractions: Sequence[float]) -> tuple[float, float, flo
     return f
 
 
+def family_key(source: str, pattern: str, own: str) -> str:
+    """The split group of a file: ``"family:" + `` the first group of ``pattern`` (the whole match if it has no
+    group) searched in its source name, or ``own`` (its MD5) when the pattern is empty or does not match."""
+    m = re.search(pattern, source) if pattern else None
+    if m is None:
+        return own
+    return "family:" + (m.group(1) if m.re.groups else m.group(0))
+
+
 def assign_splits(
     groups: Sequence[str], weights: Sequence[int], fractions: Sequence[float] = DEFAULT_SPLIT_FRACTIONS
 ) -> list[str]:
@@ -210,7 +220,7 @@ def assign_splits(
 
     Parameters
     ----------
-    groups : group key of each file (its MD5)
+    groups : group key of each file (its MD5, or its family's key: ``family_key``)
     weights : number of loops of each file (files with 0 loops get the split their order gives)
     fractions : train, valid, test shares of loops
     """

@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import signal
 import struct
 import sys
@@ -58,6 +59,7 @@ from .dataset import (
     Loops,
     assign_splits,
     check_split_fractions,
+    family_key,
     load_loops,
     pack_rolls,
 )
@@ -106,6 +108,10 @@ class ExtractionSettings:
     max_file_mib : a larger input file fails without being parsed
     time_limit_s : per-file time limit in a worker process (reading, parsing and the rules)
     split_fractions : train, valid, test shares of loops (splits are by file, see ``assign_splits``)
+    family_pattern : a regular expression searched in each file's source name; files it matches are split by its
+        first group (their family: e.g. the style file a rendered groove song comes from), so that a family's
+        near-copies never straddle two splits; files it does not match, and every file when it is empty (the
+        default, the paper's split), are split by their own content (MD5)
     tolerant_reader : read a file the parser refuses once more with ``tolerant_midi_bytes`` (data bytes over 127
         clipped, a chunk length past the end of the file cut there); off by default, so the default stays the
         parser's (and pretty_midi's) behaviour. The funnel counts the files it recovered.
@@ -120,6 +126,7 @@ class ExtractionSettings:
     time_limit_s: float = 30.0
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS
     tolerant_reader: bool = False
+    family_pattern: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "bass_programs", tuple(int(p) for p in self.bass_programs))
@@ -141,6 +148,10 @@ class ExtractionSettings:
             raise LoopkitError(f"max_file_mib must be positive, got {self.max_file_mib}")
         if not self.time_limit_s > 0:
             raise LoopkitError(f"time_limit_s must be positive, got {self.time_limit_s}")
+        try:
+            re.compile(self.family_pattern)
+        except re.error as exc:
+            raise LoopkitError(f"family_pattern is not a regular expression: {exc}") from None
 
     @property
     def max_file_bytes(self) -> int:
@@ -583,9 +594,13 @@ def _write_dataset(out: Path, journal: Journal, ledger: Ledger, n_items: int, se
         raise RuntimeError(f"internal error: {len(missing)} input files have no result (first: #{missing[0]})")
     status = ledger.status[:n_items]
     with_split = np.nonzero(np.isin(status, [FILE_STATUSES.index("used"), FILE_STATUSES.index("rejected")]))[0]
-    md5_hex = [ledger.md5[i].tobytes().hex() for i in with_split]
-    splits = assign_splits(md5_hex, ledger.n_loops[with_split].tolist(), settings.split_fractions)
-    del md5_hex
+    keys = [ledger.md5[i].tobytes().hex() for i in with_split]
+    if settings.family_pattern:  # the family of each file, from its source name in the journal
+        for j, i in enumerate(with_split):
+            keys[j] = family_key(decode_record(journal.read_at(int(ledger.offset[i])))[1], settings.family_pattern,
+                                 keys[j])  # fmt: skip
+    splits = assign_splits(keys, ledger.n_loops[with_split].tolist(), settings.split_fractions)
+    del keys
     split_code = np.full(n_items, -1, dtype=np.int8)
     split_code[with_split] = [SPLITS.index(s) for s in splits]
     del splits

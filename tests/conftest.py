@@ -15,9 +15,9 @@ CACHE = Path(os.environ.get("LOOPKIT_TEST_CACHE", ROOT / ".pytest_cache" / "loop
 @pytest.fixture(scope="session")
 def demo_corpus() -> Path:
     """The Debian demo corpus (`loopkit data demo`), real MIDI with redistributable licences."""
-    from loopkit.sources.demo import fetch_demo
+    from loopkit.sources.games import fetch_games
 
-    return fetch_demo(CACHE / "demo", progress=False, echo=lambda *a, **k: None)
+    return fetch_games(CACHE / "demo", progress=False, echo=lambda *a, **k: None)
 
 
 @pytest.fixture(scope="session")

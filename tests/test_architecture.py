@@ -27,7 +27,7 @@ LAYERS = [
     ("pianoroll",),
     ("loops", "config"),
     ("dataset",),
-    ("funnel", "journal", "synthetic", "metrics"),
+    ("funnel", "journal", "synthetic", "metrics", "memorisation"),
     ("extract", "describe", "loopfile", "sources", "sources.*"),
     ("models", "models.*"),
     ("checkpoints",),
@@ -188,4 +188,4 @@ def test_library_errors_never_name_a_flag():
 def test_the_checker_finds_what_it_looks_for():
     assert FLAG.search("use another --out") and FLAG.search("-n must be at least 1")
     assert not FLAG.search("non-negative numbers") and not FLAG.search("a bar form such as 'ABAB-ABCD'")
-    assert _layer("sources.demo") == _layer("extract") and _layer("cli") == len(LAYERS) - 1
+    assert _layer("sources.games") == _layer("extract") and _layer("cli") == len(LAYERS) - 1

@@ -1,6 +1,6 @@
-"""Tests of loopkit.sources: the WAD reader, the Debian demo corpus, and the resumable LMD-full download.
+"""Tests of loopkit.sources: the WAD reader, the game music of the demo corpus, and the resumable LMD-full download.
 
-The demo tests use the real Debian packages (network to the Debian mirror, allowed here and in CI; about two
+The game-music tests use the real Debian packages (network to the Debian mirror, allowed here and in CI; about two
 seconds). The LMD tests serve a small archive from a Range-capable HTTP server on 127.0.0.1 written below.
 """
 
@@ -23,7 +23,7 @@ import pytest
 
 from loopkit.cli import main
 from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi
-from loopkit.sources import demo, lmd, wad
+from loopkit.sources import debian, games, lmd, wad
 
 # ---------------------------------------------------------------------------------------------------------
 # WAD reader
@@ -97,8 +97,8 @@ def test_licence_name_reads_the_files_star_paragraph():
         "Files: *\nCopyright: 2019 B\nLicense: GPL-3+\n\n"
         "License: GPL-3+\n text\n"
     )
-    assert demo.licence_name(text) == "GPL-3+"
-    assert demo.licence_name("no fields here") == "see copyright"
+    assert games.licence_name(text) == "GPL-3+"
+    assert games.licence_name("no fields here") == "see copyright"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ KNOWN = {
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("debs")
-    demo.download_debs([s.package for s in demo.DEMO_SOURCES], folder)
+    debian.download_debs([s.package for s in games.GAME_SOURCES], folder)
     return folder
 
 
@@ -125,7 +125,7 @@ def debs(tmp_path_factory) -> Path:
 def corpus(tmp_path_factory) -> tuple[Path, list[str]]:
     out = tmp_path_factory.mktemp("demo") / "corpus"
     lines: list[str] = []
-    demo.fetch_demo(out, progress=False, echo=lines.append)
+    games.fetch_games(out, progress=False, echo=lines.append)
     return out, lines
 
 
@@ -134,9 +134,9 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
             if p.is_file()}
 
 
-def test_fetch_demo_writes_every_package_with_licence_and_manifest(corpus):
+def test_fetch_games_writes_every_package_with_licence_and_manifest(corpus):
     out, lines = corpus
-    manifest = json.loads((out / demo.MANIFEST).read_text())
+    manifest = json.loads((out / games.MANIFEST).read_text())
     assert [s["package"] for s in manifest["sources"]] == ["freedoom", "openttd-openmsx", "planetblupi-music-midi"]
     for source in manifest["sources"]:
         folder = out / source["folder"]
@@ -150,7 +150,7 @@ def test_fetch_demo_writes_every_package_with_licence_and_manifest(corpus):
             assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
         assert len({f["sha256"] for f in source["files"]}) == len(source["files"])  # duplicates written once
         known = KNOWN.get((source["package"], source["version"]))
-        row = next(r for r in demo.summarize(out) if r["package"] == source["package"])
+        row = next(r for r in games.summarize(out) if r["package"] == source["package"])
         assert row["bass_and_drums"] > 0
         if known:
             assert {k: row[k] for k in known} == known
@@ -162,23 +162,23 @@ def test_fetch_demo_writes_every_package_with_licence_and_manifest(corpus):
     assert any("with bass and drums" in line for line in lines)
 
 
-def test_fetch_demo_second_run_does_nothing_and_says_so(corpus):
+def test_fetch_games_second_run_does_nothing_and_says_so(corpus):
     out, _ = corpus
     before = _snapshot(out)
     lines: list[str] = []
-    demo.fetch_demo(out, progress=False, echo=lines.append)
+    games.fetch_games(out, progress=False, echo=lines.append)
     assert len(lines) == 1 and "nothing to do" in lines[0]
     assert _snapshot(out) == before
 
 
-def test_fetch_demo_from_debs_with_python_reader_matches_dpkg(corpus, debs, tmp_path):
+def test_fetch_games_from_debs_with_python_reader_matches_dpkg(corpus, debs, tmp_path):
     out, _ = corpus
-    other = demo.fetch_demo(tmp_path / "c", debs=debs, use_dpkg=False, progress=False, echo=None)
-    assert (other / demo.MANIFEST).read_bytes() == (out / demo.MANIFEST).read_bytes()
+    other = games.fetch_games(tmp_path / "c", debs=debs, use_dpkg=False, progress=False, echo=None)
+    assert (other / games.MANIFEST).read_bytes() == (out / games.MANIFEST).read_bytes()
 
 
-def test_fetch_demo_repairs_a_damaged_package_and_removes_leftovers(debs, tmp_path):
-    out = demo.fetch_demo(tmp_path / "c", debs=debs, progress=False, echo=None)
+def test_fetch_games_repairs_a_damaged_package_and_removes_leftovers(debs, tmp_path):
+    out = games.fetch_games(tmp_path / "c", debs=debs, progress=False, echo=None)
     (out / ".partial-killed").mkdir()  # what an interrupted run leaves
     (out / ".partial-killed" / "half.mid").write_bytes(b"MTh")
     victim = sorted((out / "openttd-openmsx").glob("*.mid"))[0]
@@ -186,15 +186,15 @@ def test_fetch_demo_repairs_a_damaged_package_and_removes_leftovers(debs, tmp_pa
     victim.write_bytes(good[: len(good) // 2])
     untouched = (out / "freedoom" / "freedoom1_d_e1m1.mid").stat().st_mtime_ns
     lines: list[str] = []
-    demo.fetch_demo(out, debs=debs, progress=False, echo=lines.append)
+    games.fetch_games(out, debs=debs, progress=False, echo=lines.append)
     assert victim.read_bytes() == good
     assert not (out / ".partial-killed").exists()
     assert (out / "freedoom" / "freedoom1_d_e1m1.mid").stat().st_mtime_ns == untouched  # complete ones are kept
-    assert all(demo.source_complete(out, e) for e in demo.read_manifest(out)["sources"])
+    assert all(games.source_complete(out, e) for e in games.read_manifest(out)["sources"])
 
 
-def test_interrupted_fetch_demo_leaves_only_whole_packages(debs, tmp_path, monkeypatch):
-    real_stage, real_check, calls = demo._stage_source, demo.bass_and_drums, []
+def test_interrupted_fetch_games_leaves_only_whole_packages(debs, tmp_path, monkeypatch):
+    real_stage, real_check, calls = games._stage_source, games.bass_and_drums, []
 
     def stage(root, source, *args):
         calls.append(source.package)
@@ -206,54 +206,54 @@ def test_interrupted_fetch_demo_leaves_only_whole_packages(debs, tmp_path, monke
             raise KeyboardInterrupt
         return real_check(midi)
 
-    monkeypatch.setattr(demo, "_stage_source", stage)
-    monkeypatch.setattr(demo, "bass_and_drums", check)
+    monkeypatch.setattr(games, "_stage_source", stage)
+    monkeypatch.setattr(games, "bass_and_drums", check)
     with pytest.raises(KeyboardInterrupt):
-        demo.fetch_demo(tmp_path / "c", debs=debs, progress=False, echo=None)
+        games.fetch_games(tmp_path / "c", debs=debs, progress=False, echo=None)
     out = tmp_path / "c"
     assert sorted(p.name for p in out.iterdir()) == ["freedoom", "manifest.json"]
-    assert [e["package"] for e in demo.read_manifest(out)["sources"]] == ["freedoom"]
-    monkeypatch.setattr(demo, "bass_and_drums", real_check)
+    assert [e["package"] for e in games.read_manifest(out)["sources"]] == ["freedoom"]
+    monkeypatch.setattr(games, "bass_and_drums", real_check)
     lines: list[str] = []
-    demo.fetch_demo(out, debs=debs, progress=False, echo=lines.append)
-    assert [e["package"] for e in demo.read_manifest(out)["sources"]] == [s.package for s in demo.DEMO_SOURCES]
-    assert all(demo.source_complete(out, e) for e in demo.read_manifest(out)["sources"])
+    games.fetch_games(out, debs=debs, progress=False, echo=lines.append)
+    assert [e["package"] for e in games.read_manifest(out)["sources"]] == [s.package for s in games.GAME_SOURCES]
+    assert all(games.source_complete(out, e) for e in games.read_manifest(out)["sources"])
 
 
-def test_fetch_demo_refuses_a_folder_another_run_is_writing(tmp_path):
+def test_fetch_games_refuses_a_folder_another_run_is_writing(tmp_path):
     out = tmp_path / "c"
     out.mkdir()
-    with demo._locked(out):
-        with pytest.raises(demo.DemoSourceError, match="another `loopkit data demo` is writing"):
-            demo.fetch_demo(out, progress=False, echo=None)
+    with debian.folder_lock(out, "loopkit data"):
+        with pytest.raises(debian.DebianSourceError, match="another `loopkit data` is writing"):
+            games.fetch_games(out, progress=False, echo=None)
 
 
-def test_fetch_demo_without_apt_says_what_to_do(tmp_path, monkeypatch):
+def test_fetch_games_without_apt_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(demo.DemoSourceError, match=r"apt-get was not found.*give that folder as debs") as info:
-        demo.fetch_demo(tmp_path / "c", progress=False, echo=None)
+    with pytest.raises(debian.DebianSourceError, match=r"apt-get was not found.*give that folder as debs") as info:
+        games.fetch_games(tmp_path / "c", progress=False, echo=None)
     assert "packages.debian.org/stable/all/freedoom/download" in str(info.value) and info.value.manual
     assert not list((tmp_path / "c").glob(".partial-*"))  # nothing half-written stays
 
 
-def test_fetch_demo_names_missing_and_wrong_debs(debs, tmp_path):
+def test_fetch_games_names_missing_and_wrong_debs(debs, tmp_path):
     (tmp_path / "few").mkdir()
     shutil.copy(next(debs.glob("freedoom_*.deb")), tmp_path / "few")
-    with pytest.raises(demo.DemoSourceError, match="no openttd-openmsx_.*no planetblupi-music-midi_"):
-        demo.fetch_demo(tmp_path / "c", debs=tmp_path / "few", progress=False, echo=None)
+    with pytest.raises(debian.DebianSourceError, match="no openttd-openmsx_.*no planetblupi-music-midi_"):
+        games.fetch_games(tmp_path / "c", debs=tmp_path / "few", progress=False, echo=None)
     (tmp_path / "wrong").mkdir()
     for deb in debs.glob("*.deb"):
         shutil.copy(deb, tmp_path / "wrong")
     blupi = next((tmp_path / "wrong").glob("planetblupi-music-midi_*.deb"))
     shutil.copy(next(debs.glob("freedoom_*.deb")), blupi)
-    with pytest.raises(demo.DemoSourceError, match="is the package 'freedoom', not 'planetblupi-music-midi'"):
-        demo.fetch_demo(tmp_path / "c2", debs=tmp_path / "wrong", progress=False, echo=None)
+    with pytest.raises(debian.DebianSourceError, match="is the package 'freedoom', not 'planetblupi-music-midi'"):
+        games.fetch_games(tmp_path / "c2", debs=tmp_path / "wrong", progress=False, echo=None)
 
 
-def test_cli_data_demo(debs, tmp_path, capsys):
-    assert main(["data", "demo", "--out", str(tmp_path / "c"), "--debs", str(debs)]) == 0
+def test_cli_data_games(debs, tmp_path, capsys):
+    assert main(["data", "games", "--out", str(tmp_path / "c"), "--debs", str(debs)]) == 0
     assert f"next: loopkit extract {tmp_path / 'c'}" in capsys.readouterr().out
-    assert main(["data", "demo", "--out", str(tmp_path / "d"), "--debs", str(tmp_path / "nowhere")]) == 2
+    assert main(["data", "games", "--out", str(tmp_path / "d"), "--debs", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("loopkit data: error:") and "nowhere" in err and "\n" not in err
 
@@ -429,7 +429,7 @@ def test_lmd_network_failure_and_http_errors_are_one_clear_line(server, tmp_path
     with pytest.raises(ValueError, match="is a file"):
         lmd.download_lmd(tmp_path / "file", url=server.url, progress=False, echo=None)
     with pytest.raises(ValueError, match="is a file"):
-        demo.fetch_demo(tmp_path / "file", progress=False, echo=None)
+        games.fetch_games(tmp_path / "file", progress=False, echo=None)
 
 
 def test_cli_data_lmd(server, tmp_path, capsys):

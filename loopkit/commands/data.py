@@ -1,5 +1,5 @@
-"""``loopkit data demo|lmd``: get the corpora of the paper's Data Preprocess section with one command (the Debian
-demo corpus, or LMD-full), ready for ``loopkit extract``."""
+"""``loopkit data demo|games|grooves|lmd``: get the corpora of the paper's Data Preprocess section with one command
+(the demo corpus, its two halves, or LMD-full), ready for ``loopkit extract``."""
 
 from __future__ import annotations
 
@@ -12,27 +12,32 @@ from . import UserError
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "data",
-        help="download a MIDI corpus: the Debian demo corpus or LMD-full",
-        description="Download a MIDI corpus for `loopkit extract`: the demo corpus (three Debian packages with "
-        "bass+drum MIDI and redistributable licences) or LMD-full (the paper's corpus).",
+        help="get a MIDI corpus: the demo corpus (or one of its halves) or LMD-full",
+        description="Get a MIDI corpus for `loopkit extract`: the demo corpus (real game music from three Debian "
+        "packages plus mma's human-written grooves rendered into songs, all with redistributable licences), "
+        "either half of it, or LMD-full (the paper's corpus).",
     )
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
-    demo = sub.add_parser(
-        "demo",
-        help="the demo corpus from Debian packages (freedoom, openttd-openmsx, planetblupi-music-midi)",
-        description="Fetch the three packages with `apt-get download` (no installation, no root), unpack them with "
-        "dpkg-deb, and write one folder per package with its MIDI files, its licence text and a manifest.json. "
-        "A second run with everything in place does nothing.",
-    )
-    demo.add_argument("--out", required=True, type=Path, help="corpus folder (created if needed)")
-    demo.add_argument(
-        "--debs",
-        type=Path,
-        help="folder with the three .deb files downloaded by hand (for machines without apt-get or a mirror)",
-    )
-    demo.add_argument("--force", action="store_true", help="rebuild every package even when its files are complete")
-    demo.set_defaults(handler=run_demo)
+    from ..sources import CORPORA
+
+    details = {
+        "demo": "Fetch the game music's three Debian packages and mma's package with `apt-get download` (no "
+                "installation, no root), unpack them with dpkg-deb, write one folder per game package with its MIDI "
+                "files, licence text and a manifest.json, and render mma's grooves into songs under grooves/ "
+                "(a few minutes on two cores). A second run with everything in place does nothing.",
+        "games": "Only the game music of the demo corpus: three Debian packages, one folder each.",
+        "grooves": "Only the groove songs of the demo corpus: Debian's mma renders its style library over "
+                   "generated chord charts (every song's groove, style file and chart in songs.csv).",
+    }  # fmt: skip
+    for name, what in CORPORA.items():
+        parser_ = sub.add_parser(name, help=what, description=details[name])
+        parser_.add_argument("--out", required=True, type=Path, help="corpus folder (created if needed)")
+        parser_.add_argument("--debs", type=Path,
+                             help="folder with the .deb files downloaded by hand (for machines without apt-get or a "
+                                  "mirror)")  # fmt: skip
+        parser_.add_argument("--force", action="store_true", help="rebuild everything even when it is complete")
+        parser_.set_defaults(handler=run_corpus)
 
     lmd = sub.add_parser(
         "lmd",
@@ -49,15 +54,23 @@ def register(subparsers) -> None:
     lmd.set_defaults(handler=run_lmd)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from ..sources.demo import DemoSourceError, fetch_demo
+def run_corpus(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ..errors import LoopkitError
+    from ..sources import family_pattern, fetch_corpus
+    from ..sources.debian import DebianSourceError
 
     try:
-        out = fetch_demo(args.out, debs=args.debs, force=args.force)
-    except DemoSourceError as exc:
-        hint = " (loopkit data demo --out DIR --debs FOLDER)" if exc.manual else ""
+        out = fetch_corpus(args.corpus, args.out, debs=args.debs, force=args.force)
+    except DebianSourceError as exc:
+        hint = f" (loopkit data {args.corpus} --out DIR --debs FOLDER)" if exc.manual else ""
         raise UserError(f"{exc}{hint}") from None
-    print(f"next: loopkit extract {out} --out {out.parent / (out.name + '-loops')}")
+    except LoopkitError as exc:
+        raise UserError(str(exc)) from None
+    family = family_pattern(args.corpus)
+    split = f" --family-pattern {shlex.quote(family)}" if family else ""
+    print(f"next: loopkit extract {out}{split} --out {out.parent / (out.name + '-loops')}")
     return 0
 
 

@@ -64,8 +64,12 @@ def register(subparsers) -> None:
         nargs=3,
         default=d.split_fractions,
         metavar=("TRAIN", "VALID", "TEST"),
-        help="shares of loops per split, by source file (%(default)s)",
+        help="shares of loops per split, by source file or by family (%(default)s)",
     )
+    p.add_argument("--family-pattern", default=d.family_pattern, metavar="REGEX",
+                   help="split by family: files whose source name this regular expression matches share a split "
+                        "with the others of its first group (e.g. the style file of the demo corpus's groove songs; "
+                        "`loopkit data demo` prints the one to use); default: every file is its own family")  # fmt: skip
     p.add_argument("--tolerant-reader", action="store_true",
                    help="read files the parser refuses once more, leniently (data bytes over 127 clipped, chunk "
                         "lengths past the end of the file cut there); off by default: the paper's parser behaviour")  # fmt: skip
@@ -90,6 +94,7 @@ def settings_from_args(args):
         time_limit_s=args.time_limit,
         split_fractions=tuple(args.split),
         tolerant_reader=args.tolerant_reader,
+        family_pattern=args.family_pattern,
     )
 
 

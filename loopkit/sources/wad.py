@@ -1,7 +1,7 @@
 """A small reader for Doom WAD files, used to read Freedoom's MIDI music out of its .wad files for the demo corpus.
 
-The paper's corpus (LMD-full) is plain MIDI; this module only serves the demo corpus (``loopkit.sources.demo``),
-whose Freedoom music is stored as lumps inside ``freedoom1.wad`` and ``freedoom2.wad``.
+The paper's corpus (LMD-full) is plain MIDI; this module only serves the demo corpus's game music
+(``loopkit.sources.games``), whose Freedoom music is stored as lumps inside ``freedoom1.wad`` and ``freedoom2.wad``.
 
 The WAD format (all integers little-endian, signed 32 bit)::
 

@@ -1,9 +1,10 @@
-"""The demo corpus: real multi-track bass+drum MIDI with redistributable licences, the small stand-in for LMD-full
-(the paper's Data Preprocess section) that every loopkit command and notebook runs on by default.
+"""The game music of the demo corpus: real multi-track bass+drum MIDI with redistributable licences, written for
+games (the demo corpus's other half is ``loopkit.sources.grooves``; together they stand in for LMD-full, the paper's
+Data Preprocess section).
 
-Three Debian packages carry such music; ``fetch_demo`` gets them with ``apt-get download`` (no installation, no
-root) and unpacks them with ``dpkg-deb -x`` (or, where dpkg-deb is missing, with a small reader of the .deb
-format in this module), into a temporary folder inside the output folder:
+Three Debian packages carry such music; ``fetch_games`` gets them with ``apt-get download`` (no installation, no
+root) and unpacks them with ``dpkg-deb -x`` (``loopkit.sources.debian``), into a temporary folder inside the
+output folder:
 
 * ``freedoom``: MIDI lumps inside ``freedoom1.wad`` and ``freedoom2.wad``; BSD 3-clause ("freedoom-license").
 * ``openttd-openmsx``: the ``.mid`` files of OpenTTD's OpenMSX music set; GPL-2.0.
@@ -26,19 +27,15 @@ does nothing and says so, and an interrupted run leaves only a ``.partial-*`` fo
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable, Iterator
 
 from ..atomic import file_hash, write_json
@@ -46,13 +43,12 @@ from ..errors import LoopkitError
 from ..pianoroll import BASS_PROGRAMS, read_score
 from ..version import __version__
 from . import wad
+from .debian import DebianSourceError, deb_fields, download_debs, extract_deb, find_debs, folder_lock
 
 MANIFEST = "manifest.json"
 LICENCE_FILE = "copyright"
 PARTIAL_PREFIX = ".partial-"
 MIDI_SUFFIXES = (".mid", ".midi")
-#: Seconds ``apt-get download`` may take before the run gives up.
-APT_TIMEOUT_S = 900
 
 
 @dataclass(frozen=True)
@@ -78,194 +74,13 @@ class DebianSource:
         """Path of the package's licence text inside the package."""
         return f"usr/share/doc/{self.package}/copyright"
 
-    @property
-    def download_page(self) -> str:
-        """Where a person gets the .deb by hand."""
-        return f"https://packages.debian.org/stable/all/{self.package}/download"
 
 
-DEMO_SOURCES: tuple[DebianSource, ...] = (
+GAME_SOURCES: tuple[DebianSource, ...] = (
     DebianSource("freedoom", music=".wad", attribution=("usr/share/doc/freedoom/CREDITS.gz",)),
     DebianSource("openttd-openmsx", attribution=("usr/share/doc/openttd-openmsx/readme.txt.gz",)),
     DebianSource("planetblupi-music-midi"),
 )
-
-
-class DemoSourceError(RuntimeError):
-    """The demo corpus could not be obtained (no apt, no mirror, a missing or wrong .deb); the text says what to do.
-
-    ``manual`` is True when the remedy is to download the .deb files by hand and pass their folder as ``debs``.
-    """
-
-    def __init__(self, message: str, manual: bool = False):
-        super().__init__(message)
-        self.manual = manual
-
-
-# ---------------------------------------------------------------------------------------------------------
-# .deb files
-
-
-def _manual_instructions(sources: tuple[DebianSource, ...] = DEMO_SOURCES) -> str:
-    pages = ", ".join(s.download_page for s in sources)
-    return f"download the .deb files by hand ({pages}) into one folder and give that folder as debs"
-
-
-def _ar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """Members of a Unix ``ar`` archive (the container of a .deb): 8-byte magic, then 60-byte headers + data."""
-    if not data.startswith(b"!<arch>\n"):
-        raise LoopkitError("not a .deb file (no ar archive magic)")
-    pos = 8
-    while pos + 60 <= len(data):
-        header = data[pos : pos + 60]
-        if header[58:60] != b"`\n":
-            raise LoopkitError(f"corrupt .deb: bad ar member header at byte {pos}")
-        name = header[0:16].decode("ascii", errors="replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip())
-        start = pos + 60
-        if start + size > len(data):
-            raise LoopkitError(f"corrupt .deb: member {name!r} is truncated")
-        yield name, data[start : start + size]
-        pos = start + size + (size % 2)  # members are padded to an even offset
-
-
-def _deb_tar(deb: Path, prefix: str) -> tarfile.TarFile:
-    """Open the ``control.tar.*`` or ``data.tar.*`` member of a .deb with Python's tarfile."""
-    for name, payload in _ar_members(deb.read_bytes()):
-        if name.startswith(prefix + ".tar"):
-            if name.endswith(".zst"):
-                raise DemoSourceError(
-                    f"{deb.name} compresses its {name} with zstd, which Python's tarfile cannot read here; "
-                    f"install dpkg (it provides dpkg-deb) and run again"
-                )
-            return tarfile.open(fileobj=io.BytesIO(payload), mode="r:*")
-    raise DemoSourceError(f"{deb.name} has no {prefix}.tar member: not a Debian package")
-
-
-def _has_dpkg(use_dpkg: bool | None) -> bool:
-    found = shutil.which("dpkg-deb") is not None
-    if use_dpkg and not found:
-        raise DemoSourceError("dpkg-deb was not found; leave use_dpkg unset to read the .deb with Python instead")
-    return found if use_dpkg is None else use_dpkg
-
-
-def deb_fields(deb: str | os.PathLike, use_dpkg: bool | None = None) -> dict[str, str]:
-    """The ``Package`` and ``Version`` fields of a .deb's control file."""
-    deb = Path(deb)
-    if _has_dpkg(use_dpkg):
-        proc = subprocess.run(
-            ["dpkg-deb", "-f", str(deb), "Package", "Version"], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise DemoSourceError(f"{deb.name} is not a readable Debian package: {proc.stderr.strip()}")
-        text = proc.stdout
-    else:
-        try:
-            with _deb_tar(deb, "control") as tar:
-                member = next(m for m in tar.getmembers() if PurePosixPath(m.name).name == "control")
-                text = tar.extractfile(member).read().decode("utf-8", errors="replace")
-        except (ValueError, tarfile.TarError, StopIteration) as exc:
-            raise DemoSourceError(f"{deb.name} is not a readable Debian package: {exc}") from None
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key in ("Package", "Version"):
-            fields[key] = value.strip()
-    if set(fields) != {"Package", "Version"}:
-        raise DemoSourceError(f"{deb.name} has no Package/Version in its control file")
-    return fields
-
-
-def extract_deb(deb: str | os.PathLike, dest: str | os.PathLike, use_dpkg: bool | None = None) -> Path:
-    """Unpack a .deb's files into ``dest`` without installing it (``dpkg-deb -x``, or Python's tarfile).
-
-    The Python reader writes regular files only (no links, no device files) and refuses paths that leave
-    ``dest``.
-    """
-    deb, dest = Path(deb), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    if _has_dpkg(use_dpkg):
-        proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise DemoSourceError(f"dpkg-deb could not unpack {deb.name}: {proc.stderr.strip()}")
-        return dest
-    try:
-        with _deb_tar(deb, "data") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                parts = PurePosixPath(member.name).parts
-                parts = tuple(p for p in parts if p not in ("", "."))
-                if not parts or ".." in parts or PurePosixPath(member.name).is_absolute():
-                    raise DemoSourceError(f"{deb.name} holds an unsafe path {member.name!r}")
-                target = dest.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-    except (ValueError, tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, DemoSourceError):
-            raise
-        raise DemoSourceError(f"could not unpack {deb.name}: {exc}") from None
-    return dest
-
-
-def find_debs(folder: str | os.PathLike, packages: list[str], use_dpkg: bool | None = None) -> dict[str, Path]:
-    """The .deb file of each package in ``folder`` (named ``<package>_<version>_<arch>.deb`` as Debian names them).
-
-    Raises :class:`DemoSourceError` naming every package that is missing or present more than once, and when a
-    file's control data names another package.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"the folder of .deb files {folder} does not exist")
-    found, problems = {}, []
-    for package in packages:
-        candidates = sorted(folder.glob(f"{package}_*.deb"))
-        if not candidates:
-            problems.append(f"no {package}_*.deb")
-        elif len(candidates) > 1:
-            problems.append(f"several {package} .deb files ({', '.join(c.name for c in candidates)}); keep one")
-        else:
-            found[package] = candidates[0]
-    if problems:
-        wanted = [s for s in DEMO_SOURCES if s.package in packages]
-        raise DemoSourceError(f"in {folder}: {'; '.join(problems)}. To get them, {_manual_instructions(tuple(wanted))}",
-                              manual=True)  # fmt: skip
-    for package, deb in found.items():
-        actual = deb_fields(deb, use_dpkg)["Package"]
-        if actual != package:
-            raise DemoSourceError(f"{deb} is the package {actual!r}, not {package!r}")
-    return found
-
-
-def download_debs(packages: list[str], dest: str | os.PathLike) -> dict[str, Path]:
-    """``apt-get download`` the packages into ``dest`` (no installation, no root needed).
-
-    Raises :class:`DemoSourceError` with what to do instead when apt-get is missing or cannot reach a mirror.
-    """
-    dest = Path(dest)
-    wanted = tuple(s for s in DEMO_SOURCES if s.package in packages) or DEMO_SOURCES
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise DemoSourceError(f"apt-get was not found (not a Debian or Ubuntu system); {_manual_instructions(wanted)}",
-                              manual=True)  # fmt: skip
-    try:
-        proc = subprocess.run(
-            [apt, "download", *packages], cwd=dest, capture_output=True, text=True, timeout=APT_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise DemoSourceError(
-            f"apt-get download took longer than {APT_TIMEOUT_S} s; check the network, or {_manual_instructions(wanted)}",
-            manual=True,
-        ) from None
-    if proc.returncode != 0:
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("E:")] or proc.stderr.splitlines()
-        first = errors[0] if errors else f"exit status {proc.returncode}"
-        hint = ""
-        if "Unable to locate package" in proc.stderr or "has no installation candidate" in proc.stderr:
-            hint = "run `sudo apt-get update` first (Ubuntu has these packages in universe), or "
-        raise DemoSourceError(f"apt-get download failed ({first}); {hint}{_manual_instructions(wanted)}", manual=True)
-    return find_debs(dest, packages)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -323,7 +138,7 @@ def _stage_source(root: Path, source: DebianSource, fields: dict[str, str], deb:
     stage.mkdir(parents=True)
     copyright_path = root / source.copyright
     if not copyright_path.is_file():
-        raise DemoSourceError(f"{deb.name} has no {source.copyright}: cannot keep its licence beside its music")
+        raise DebianSourceError(f"{deb.name} has no {source.copyright}: cannot keep its licence beside its music")
     licence_text = copyright_path.read_bytes()
     (stage / LICENCE_FILE).write_bytes(licence_text)
     extra = {LICENCE_FILE: sha256_bytes(licence_text)}
@@ -354,7 +169,7 @@ def _stage_source(root: Path, source: DebianSource, fields: dict[str, str], deb:
             entry["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         files.append(entry)
     if not files:
-        raise DemoSourceError(f"{deb.name} holds no {source.music} music files: is it the right package?")
+        raise DebianSourceError(f"{deb.name} holds no {source.music} music files: is it the right package?")
     return {
         "package": source.package,
         "version": fields["Version"],
@@ -383,7 +198,7 @@ def _write_manifest(out: Path, entries: dict[str, dict]) -> None:
     manifest = {
         "corpus": "loopkit demo corpus: bass+drum MIDI from Debian packages",
         "written_by": f"loopkit {__version__} (loopkit data demo)",
-        "sources": [entries[s.folder] for s in DEMO_SOURCES if s.folder in entries],
+        "sources": [entries[s.folder] for s in GAME_SOURCES if s.folder in entries],
     }
     write_json(out / MANIFEST, manifest, indent=1)
 
@@ -402,26 +217,7 @@ def source_complete(out: str | os.PathLike, entry: dict | None) -> bool:
     return all((folder / name).is_file() and file_hash(folder / name) == digest for name, digest in expected.items())
 
 
-@contextlib.contextmanager
-def _locked(out: Path):
-    """Hold an exclusive lock on the corpus folder itself (no lock file that ``loopkit extract`` would list)."""
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: no lock
-        yield
-        return
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DemoSourceError(f"another `loopkit data demo` is writing {out}; wait for it to finish") from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def fetch_demo(
+def fetch_games(
     out: str | os.PathLike,
     debs: str | os.PathLike | None = None,
     *,
@@ -449,7 +245,7 @@ def fetch_demo(
 
     Raises
     ------
-    DemoSourceError
+    DebianSourceError
         When apt-get is missing or fails, or a .deb is missing or wrong; the message says what to do instead.
     """
     from tqdm import tqdm
@@ -459,16 +255,16 @@ def fetch_demo(
     if out.exists() and not out.is_dir():
         raise LoopkitError(f"the corpus folder {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with folder_lock(out, "loopkit data"):
         for stale in out.glob(PARTIAL_PREFIX + "*"):  # left by an interrupted run
             shutil.rmtree(stale, ignore_errors=True)
         for stale in out.glob(f".{MANIFEST}.*"):  # a manifest write that never reached os.replace
             stale.unlink(missing_ok=True)
         entries = {e.get("folder"): e for e in read_manifest(out)["sources"] if isinstance(e, dict)}
-        todo = [s for s in DEMO_SOURCES if force or not source_complete(out, entries.get(s.folder))]
+        todo = [s for s in GAME_SOURCES if force or not source_complete(out, entries.get(s.folder))]
         if not todo:
-            n = sum(len(entries[s.folder]["files"]) for s in DEMO_SOURCES)
-            say(f"demo corpus in {out} is complete ({n} MIDI files from {len(DEMO_SOURCES)} packages); nothing to do")
+            n = sum(len(entries[s.folder]["files"]) for s in GAME_SOURCES)
+            say(f"demo corpus in {out} is complete ({n} MIDI files from {len(GAME_SOURCES)} packages); nothing to do")
             return out
         work = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out))
         try:
