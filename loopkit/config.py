@@ -15,10 +15,10 @@ Where the paper is open, the choice is a documented field (see each class). The 
 ``paper``
     the paper's exact settings: batch 2,048, 2,000 epochs, the appendix sizes. For a GPU and LMD-full.
 ``cpu``
-    the paper's architectures and objective with small batches, per-model epoch counts and learning rates, and
-    the last epoch kept: sized so that the four models and the prior train on the demo corpus (a few hundred
-    loops) within the book's time on two CPU cores (measured: see ``benchmarks/train.py --full`` and the
-    README). Each deviation is listed, with its measured reason, in ``PROFILES["cpu"]``.
+    the paper's architectures and objective with small batches, per-model lengths in optimizer steps and learning
+    rates: sized so that the four models and the prior train on the demo corpus (about 4,000 loops) within the
+    book's time on two CPU cores (measured: see ``benchmarks/train.py --full`` and the README). Each deviation is
+    listed, with its measured reason, in ``PROFILES["cpu"]``.
 ``smoke``
     tiny sizes and two epochs: seconds, for the tests.
 """
@@ -303,29 +303,31 @@ CONFIG_CLASSES: Mapping[str, type] = {
 PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
     "paper": {},
     "cpu": {
-        # Sized on 2 CPU cores for the demo corpus (271 loops, 218 in train; `make book` within 20 minutes): the
-        # paper's architectures and objective, with the deviations below, each measured on the demo corpus and
-        # shown in chapter 2 ("What the cpu profile changes"):
-        # * batch 32 (the paper's 2,048 is more than the whole training split) and per-model epoch counts;
-        # * every model keeps its last epoch (select "last"): best-by-validation on 30 loops of 4 unseen songs
-        #   picks by noise, e.g. the VQ-VAE's epoch 75 of 300, whose training reconstructions had a first-step
-        #   bass in 29 % of loops against 75 % at epoch 300; the prior's validation accuracy stays near 1 %;
+        # Sized on 2 CPU cores for the demo corpus (about 4,000 loops, 3,300 in train; `make book` within 20
+        # minutes), in optimizer steps (``TrainConfig.steps``) so that its cost does not grow with the corpus: the
+        # paper's architectures and objective, with the deviations below, each measured and shown in chapter 2
+        # ("What the cpu profile changes"):
+        # * batch 32 and a few thousand optimizer steps per model instead of batch 2,048 and 2,000 epochs (118,000
+        #   steps on LMD-full);
         # * the three LSTMs (the two LSTM VAEs and the prior) train with batch 8, lr 3e-3 and gradient clipping
         #   at 1: an LSTM step costs in proportion to its batch on a CPU, so small batches buy four times the
-        #   optimizer steps, and they learn per step faster at the larger rate (NonAR, training split, epoch 90:
-        #   loss 497 vs 566 nats a loop; the prior: teacher-forced training accuracy 88 % -> 98 % in 50 epochs,
-        #   and its samples at temperature 1 keep the first-step bass in 95 % of loops instead of 30 %); the
-        #   LSTM VAEs still learn far less than the paper's 118,000 steps buy;
-        # * the AR model's scheduled sampling decays over its shorter run (rate 8, ratio 0.5 near epoch 17).
+        #   optimizer steps, and they learn per step faster at the larger rate; the LSTM VAEs still learn far less
+        #   than the paper's 118,000 steps buy (chapter 2 measures why);
+        # * the AR model trains one epoch (its steps cost twice the NonAR model's), its scheduled sampling at rate
+        #   1 (ratio 0.5: half the decoder's inputs its own outputs);
+        # * the prior keeps its last epoch (select "last"): on the codes of style files it never heard its
+        #   validation cross-entropy is lowest after two epochs, while the loop properties of its samples still
+        #   improve; chapter 2's selection table shows both epochs, and chapter 4's memorisation check how many of
+        #   its samples copy a training loop. The four models keep their best validation epoch, as the paper's.
         # No transposition: moving the bass by up to 6 semitones lowered the VQ-VAE's first-step bass on its
         # own training loops (see chapter 2).
-        "train": {"batch_size": 32, "eval_batch_size": 256, "select": "last", "train_eval_loops": 256,
-                  "checkpoint_seconds": 0.0},
-        "train.ar_lstm_vae": {"epochs": 30, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0, "sampling_rate": 8.0},
-        "train.nonar_lstm_vae": {"epochs": 80, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0},
-        "train.cnn_vae": {"epochs": 200},
-        "train.vq_vae": {"epochs": 600},
-        "train.prior": {"epochs": 50, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0},
+        "train": {"batch_size": 32, "eval_batch_size": 256, "train_eval_loops": 256, "checkpoint_seconds": 0.0},
+        "train.ar_lstm_vae": {"steps": 400, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0,
+                              "sampling_rate": 1.0},
+        "train.nonar_lstm_vae": {"steps": 800, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0},
+        "train.cnn_vae": {"steps": 700},
+        "train.vq_vae": {"steps": 3600},
+        "train.prior": {"steps": 1200, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0, "select": "last"},
     },
     "smoke": {
         "train": {"epochs": 2, "batch_size": 16, "eval_batch_size": 64, "sampling_rate": 1.0, "checkpoint_seconds": 0.0},
@@ -373,6 +375,23 @@ def train_config(name: str, profile: str = "paper", **overrides) -> TrainConfig:
     values.update(prof.get(f"train.{name}", {}))
     values.update(overrides)
     return _replace(TrainConfig, values, f"profile {profile!r}, training of {name!r}")
+
+
+def shortened(cfg: TrainConfig, divisor: int) -> dict[str, int]:
+    """The length of a run ``divisor`` times shorter than ``cfg``'s, as the keyword ``train`` takes it:
+    ``{"steps": s}`` for a run sized in optimizer steps, else ``{"epochs": e}`` (at least one of either)."""
+    if divisor < 1:
+        raise LoopkitError(f"divisor must be at least 1, got {divisor}")
+    if cfg.steps > 0:
+        return {"steps": max(1, cfg.steps // divisor)}
+    return {"epochs": max(1, cfg.epochs // divisor)}
+
+
+def length_text(length: Mapping[str, int]) -> str:
+    """A run's length for the page: "700 optimizer steps" or "100 epochs"."""
+    if length.get("steps"):
+        return f"{length['steps']:,} optimizer steps"
+    return f"{length['epochs']:,} epochs"
 
 
 def config_from_dict(name: str, values: Mapping[str, Any]):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dataset import SPLITS, Loops
+from .dataset import ROLL_CELLS, SPLITS, Loops, family_key
+from .memorisation import memorisation
 from .metrics import iter_batches
 from .pianoroll import BASS_COLUMNS, DRUM_COLUMNS, DRUM_COMPONENTS, STEPS_PER_BAR, column_names
 
@@ -23,15 +24,21 @@ def source_group(source: str, depth: int = 1) -> str:
 
 
 def loops_per_source(loops: Loops, depth: int = 1) -> pd.DataFrame:
-    """Files read, files with loops and loops per source group and split.
+    """Files read, files with loops and loops per part of the corpus (``corpus_part``, below the roots the data set
+    was extracted from; without them, the ``depth`` folders above each file) and split.
 
-    Returns a DataFrame indexed by group with the columns ``files`` (MIDI files read), ``with loops``,
+    Returns a DataFrame indexed by part with the columns ``files`` (MIDI files read), ``with loops``,
     ``loops`` and one column per split.
     """
+    roots = [str(r) for r in loops.settings.get("sources", [])]
+
+    def group(source: str) -> str:
+        return corpus_part(source, roots) if roots else source_group(source, depth)
+
     files = loops.files[loops.files["status"] != "skipped"].copy()
-    files["group"] = files["source"].map(lambda s: source_group(s, depth))
+    files["group"] = files["source"].map(group)
     meta = loops.meta.copy()
-    meta["group"] = meta["source"].map(lambda s: source_group(s, depth))
+    meta["group"] = meta["source"].map(group)
     table = pd.DataFrame(
         {
             "files": files.groupby("group").size(),
@@ -96,3 +103,44 @@ def tempo_summary(loops: Loops) -> pd.Series:
 def bars_per_second(bpm: float) -> float:
     """Bars of 4/4 per second at ``bpm`` quarter notes per minute (a loop of 8 bars lasts 8 / this)."""
     return bpm / 60.0 / (STEPS_PER_BAR / 4)
+
+
+def corpus_part(source: str, roots: list[str]) -> str:
+    """The part of a corpus a source file belongs to: the first folder below the corpus root it was read from
+    (the demo corpus: a game package, or ``grooves``); an archive member: its archive; else its folder."""
+    path = source.replace("\\", "/")
+    if "!" in path:
+        return path.split("!", 1)[0].rsplit("/", 1)[-1]
+    for root in sorted((r.replace("\\", "/").rstrip("/") for r in roots), key=len, reverse=True):
+        if path.startswith(root + "/"):
+            rest = path[len(root) + 1 :].split("/")
+            return rest[0] if len(rest) > 1 else root.rsplit("/", 1)[-1]
+    return source_group(source)
+
+
+def split_families(loops: Loops) -> pd.DataFrame:
+    """Per split: the families (``loopkit.dataset.family_key``: a style file of the groove songs, or a file of its
+    own), the files with loops, and the loops; a family sits in exactly one split."""
+    pattern = loops.settings.get("settings", {}).get("family_pattern", "")
+    meta = loops.meta
+    family = [family_key(s, pattern, m) for s, m in zip(meta["source"], meta["md5"])]
+    frame = pd.DataFrame({"split": meta["split"], "family": family, "source": meta["source"]})
+    table = frame.groupby("split").agg(families=("family", "nunique"), files=("source", "nunique"),
+                                       loops=("source", "size"))  # fmt: skip
+    return table.reindex(list(SPLITS)).fillna(0).astype(int)
+
+
+def split_memorisation(loops: Loops, nearest_loops: int = 1024) -> pd.DataFrame:
+    """How far each split's loops are from the training split (``loopkit.memorisation``): the share that are a
+    training loop cell for cell and the median per-cell Hamming distance to the nearest one, with the training
+    split against itself (each loop left out) as the reference. A family split should leave the validation and
+    test loops far from every training loop; duplicates inside the training split are its own songs' repeats."""
+    train = loops.split("train")
+    rows = {"train (each loop left out)": memorisation(train.rolls, train.rolls, nearest_loops, exclude_self=True)}
+    for name in ("valid", "test"):
+        part = loops.split(name)
+        if len(part):
+            rows[name] = memorisation(part.rolls, train.rolls, nearest_loops)
+    table = pd.DataFrame(rows).T
+    table["nearest, cells"] = table["nearest"] * ROLL_CELLS
+    return table

@@ -118,7 +118,7 @@ def readable(frame, percent: Sequence[str] = (), scientific: Sequence[str] = (),
     import pandas as pd
 
     def cell(value, kind: str):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
             return "-"
         if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
             return value

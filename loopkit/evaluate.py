@@ -8,6 +8,7 @@ for one from the paper's setting on LMD.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -22,11 +23,12 @@ import pandas as pd
 from . import paper
 from .atomic import write_bytes, write_text
 from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device
-from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES
+from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES, TrainConfig
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
 from .generate import generate, sample_codes
 from .latent import LatentCopy, check_mode
+from .memorisation import memorisation
 from .metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
 from .sampling import decode_codes, parse_temperature, temperature_label
 from .train import codes_of, model_reconstruction_error, reconstruction_report, train
@@ -46,6 +48,13 @@ def empty_output_error(loops: Loops) -> float:
     if len(loops) == 0:
         raise LoopkitError("no loops to measure")
     return float(np.unpackbits(loops.rolls.packed, axis=1).sum(dtype=np.int64)) / (len(loops) * ROLL_CELLS)
+
+
+def _scheduled_epochs(checkpoint: dict, n_train: int) -> int:
+    """The epochs a checkpoint's run was scheduled to train (``TrainConfig.epochs_for``: its steps, if sized so)."""
+    values = dict(checkpoint["train_config"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in known}).epochs_for(n_train)
 
 
 def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike,
@@ -102,7 +111,8 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
             row.update(train_error=rep["error"], train_removed=1 - rep["error"] / empty["train"],
                        train_FND=rep["FND"], train_FNB=rep["FNB"])  # fmt: skip
         row.update(profile=model.checkpoint["profile"], epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"],
-                   epochs_scheduled=model.checkpoint["train_config"]["epochs"], data=_data_label(loops),
+                   epochs_scheduled=_scheduled_epochs(model.checkpoint, len(loops.split("train"))),
+                   data=_data_label(loops),
                    trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
         rows.append(row)
     if baseline:
@@ -124,7 +134,8 @@ def table2_run_name(t: int, L: int, K: int) -> str:
 def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
            grid: Iterable[tuple[int, int, int]] | None = None, device=None, seed: int = 0, progress: bool = True,
            epochs: int | None = None, batch_size: int = 2048,
-           reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None) -> pd.DataFrame:  # fmt: skip
+           reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None,
+           steps: int | None = None) -> pd.DataFrame:  # fmt: skip
     """Table 2: train the VQ-VAE for each latent size (t, L, K) under ``profile`` and report reconstruction error.
 
     Each cell trains (or resumes, or reuses a finished run) in ``out/vq_vae_t{t}_L{L}_K{K}`` with the profile's
@@ -134,6 +145,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     Parameters
     ----------
     grid : (t, L, K) triples; default the paper's six rows (``loopkit.paper.TABLE2_LATENT_SIZE``)
+    epochs, steps : the length of each cell's run, in epochs or in optimizer steps (default: the profile's)
     reuse : (t, L, K) -> a checkpoint to report instead of training that cell: the main VQ-VAE is the paper's
         (32, 16, 512) cell when it trained with the same settings (the ``paper`` profile), so it is not trained
         twice
@@ -142,8 +154,8 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     -------
     DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours, validation split), ``paper`` (NaN where
     the paper has no such row), ``removed`` (share of the empty output's error removed), ``train_error`` and
-    ``train_removed`` (the same on the training split), ``profile``, ``epoch`` (of the kept checkpoint),
-    ``epochs_scheduled``, ``data``.
+    ``train_removed`` (the same on the training split), ``profile``, ``epoch`` and ``steps`` (optimizer steps) of
+    the kept checkpoint, ``data``.
     """
     loops = as_loops(data)
     device = resolve_device(device)
@@ -156,7 +168,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
             best = reuse[(t, L, K)]
         else:
             best = train("vq_vae", loops, profile, Path(out) / table2_run_name(t, L, K), device=device, seed=seed,
-                         progress=progress, epochs=epochs,
+                         progress=progress, epochs=epochs, train_settings={"steps": steps} if steps else None,
                          overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
         model = load_model(best, device)
         c = model.config
@@ -178,7 +190,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
                 "train_removed": 1 - fit / empty["train"],
                 "profile": model.checkpoint["profile"],
                 "epoch": model.checkpoint["epoch"],
-                "epochs_scheduled": model.checkpoint["train_config"]["epochs"],
+                "steps": model.checkpoint["step"],
                 "data": _data_label(loops),
             }
         )
@@ -203,16 +215,24 @@ def run_checkpoints(runs: str | os.PathLike) -> dict[str, Path]:
 
 #: The extra column of Tables 3 and 4: UP counted per bar, the paper's wording (``metrics.UNIQUE_PITCH_SPANS``).
 UP_PER_BAR = "UP (per bar)"
+#: The memorisation columns of Tables 3 and 4 (``loopkit.memorisation``; the paper has none): the share of a row's
+#: loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
+COPIES, NEAREST = "copies", "nearest"
+#: Bumped when a row gains columns, so that rows cached by an older loopkit are computed again.
+ROW_FORMAT = 2
 
 
 def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict,
-                rolls) -> dict:  # fmt: skip
-    """One row: the model, each metric beside the paper's value, UP per bar, then ``info`` (n, profile, ...)."""
+                rolls, train) -> dict:  # fmt: skip
+    """One row: the model, each metric beside the paper's value, UP per bar, the memorisation check against the
+    training split ``train`` (the training set's own row: each loop left out), then ``info`` (n, profile, ...)."""
     row: dict = {"model": label}
     for m in paper.METRIC_COLUMNS:
         row[m] = float(values[m])
         row[f"{m} (paper)"] = float(published.get(m, float("nan")))
     row[UP_PER_BAR] = float(unique_pitch(rolls, span="bar"))
+    memo = memorisation(rolls, train, exclude_self=rolls is train)
+    row[COPIES], row[NEAREST] = memo["copies"], memo["nearest"]
     row.update(info)
     return row
 
@@ -274,7 +294,7 @@ class _MetricTables:
     # -- cache -------------------------------------------------------------------------------------------
     def _key(self, **parts) -> tuple[dict, str]:
         key = {"data": self.loops.fingerprint, "n": self.n, "seed": self.seed, "batch_size": self.batch_size,
-               "device": self.device.type, **parts}  # fmt: skip
+               "device": self.device.type, "row_format": ROW_FORMAT, **parts}  # fmt: skip
         text = json.dumps(key, sort_keys=True, default=str)
         return key, hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -324,7 +344,7 @@ class _MetricTables:
             info = {"n": len(self.train), "profile": None, "epochs": None, "data": self.data,
                     "trained_on_same_data": None}  # fmt: skip
             return _metric_row("Training set", values, paper.TABLE3_MUSICAL_METRICS["Training set"], info,
-                               self.train.rolls)
+                               self.train.rolls, self.train.rolls)
 
         parts = {"vq": self.digest("vq_vae") if self.has_vq() else None}
         return self.cached_row("training", compute, **parts)
@@ -338,7 +358,8 @@ class _MetricTables:
                            progress=self.progress)  # fmt: skip
             values = musical_metrics(gen.rolls, progress=self.progress)
             label = PAPER_NAMES[name]
-            return _metric_row(label, values, paper.TABLE3_MUSICAL_METRICS[label], self.info(model), gen.rolls)
+            return _metric_row(label, values, paper.TABLE3_MUSICAL_METRICS[label], self.info(model), gen.rolls,
+                               self.train.rolls)
 
         return self.cached_row(name, compute, checkpoint=self.digest(name))
 
@@ -366,7 +387,7 @@ class _MetricTables:
             info = self.info(vq) | {"temperature": temperature, "prior_epochs": prior.checkpoint["epoch"],
                                     "bass_rule": bass_rule}  # fmt: skip
             shown = published.get(paper_label, {}) if bass_rule == "paper" else {}
-            return _metric_row(label, values, shown, info, rolls)
+            return _metric_row(label, values, shown, info, rolls, self.train.rolls)
 
         copy_key = copy.to_dict() if hasattr(copy, "to_dict") else copy
         return self.cached_row("vq_vae", compute, vq=self.digest("vq_vae"), prior=self.digest("prior"),
@@ -410,7 +431,10 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     Returns
     -------
     DataFrame: ``model``; for each metric ``M`` the columns ``M`` (ours) and ``M (paper)``; ``n`` (loops
-    measured), ``UP (per bar)`` (UP under the paper's wording), ``profile`` and ``epochs`` (of the checkpoint),
+    measured), ``UP (per bar)`` (UP under the paper's wording), ``copies`` and ``nearest`` (the memorisation
+    check, ``loopkit.memorisation``: the share of the row's loops that are a training loop cell for cell, and the
+    median per-cell distance to the nearest training loop; the training set's row measures each of its loops
+    against the others), ``profile`` and ``epochs`` (of the checkpoint),
     ``data`` (data set name and fingerprint), ``trained_on_same_data``; VQ-VAE rows also ``temperature``,
     ``prior_epochs`` and ``bass_rule``. ``attrs`` names the table,
     the data, n, seed, the missing models and the metric definitions.

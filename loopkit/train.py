@@ -510,7 +510,7 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
     device : "cpu", "cuda" or None for CUDA when present
     seed : seeds the initialisation, the data order and the model's sampling
     progress : show a tqdm bar (loss and validation error)
-    epochs : override the profile's number of epochs
+    epochs : override the profile's number of epochs (and size the run in epochs, not in the profile's steps)
     overrides : architecture settings over the profile's (e.g. ``{"latent_steps": 64}`` for Table 2)
     train_settings : ``TrainConfig`` settings over the profile's (e.g. ``{"batch_size": 64}``)
     callback : called after every optimizer step with ``{"epoch", "step"}``
@@ -587,9 +587,12 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
 
 
 def _train_config(name: str, profile: str, epochs: int | None, settings: dict | None) -> TrainConfig:
+    """The profile's training settings with ``settings`` over them; ``epochs`` sizes the run in epochs (a profile's
+    ``steps`` no longer applies, unless ``settings`` names steps too)."""
     values = dict(settings or {})
     if epochs is not None:
         values["epochs"] = epochs
+        values.setdefault("steps", 0)
     return train_config(name, profile, **values)
 
 

@@ -101,6 +101,24 @@ def test_failing_claims_say_what_the_tables_measured():
     assert v.loc["f", "holds"] == "no" and "0 of 6" in v.loc["f", "this build"]
 
 
+def test_claims_about_generation_are_not_tested_on_training_copies():
+    def with_copies(frame, share, labels):
+        frame = frame.copy()
+        frame["copies"] = [share if m in labels else 0.0 for m in frame["model"]]
+        return frame
+
+    hot = ["VQ-VAE (temp 1)", "VQ-VAE (temp 1.5)", "VQ-VAE (temp 2)"]
+    t1, t2 = _t1(PAPER_LIKE_T1, [0.9, 0.9, 0.9, 0.8]), _t2(list(TABLE2_LATENT_SIZE.values()))
+    copied = claim_verdicts(t1, t2, with_copies(_t3(), 0.9, ["VQ-VAE (temp 1)"]), {"after": _t4()})
+    for cid in "bcde":  # every claim that rests on the temperature-1 samples
+        assert copied.loc[cid, "holds"] == "not testable here"
+        assert "mostly copies of training loops (VQ-VAE (temp 1) 90% of them)" in copied.loc[cid, "why"]
+    assert copied.loc["a", "holds"] == "yes" and copied.loc["f", "holds"] == "yes"  # reconstruction: no samples
+    # below the threshold the verdicts stand; Table 4's own copies count for (e)
+    fine = claim_verdicts(t1, t2, with_copies(_t3(), 0.4, hot), {"after": with_copies(_t4(), 0.6, hot[2:])})
+    assert (fine.loc[list("abcdf"), "holds"] == "yes").all() and fine.loc["e", "holds"] == "not testable here"
+
+
 def test_checkpoint_selection_reads_the_run(tmp_path):
     from loopkit.ablation import checkpoint_selection
 

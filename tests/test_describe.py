@@ -38,6 +38,30 @@ def test_loops_per_source_counts_files_and_loops_by_split():
     assert table.loc["total"].tolist() == [4, 3, 3, 2, 1, 0]
 
 
+def test_parts_of_a_corpus_below_its_roots():
+    roots = ["data/demo", "more/x.mid"]
+    assert describe.corpus_part("data/demo/grooves/stdlib/rock/rock-1.mid", roots) == "grooves"
+    assert describe.corpus_part("data/demo/freedoom/a.mid", roots) == "freedoom"
+    assert describe.corpus_part("data/demo/top.mid", roots) == "demo"
+    assert describe.corpus_part("x/lmd_full.tar.gz!lmd_full/0/abc.mid", roots) == "lmd_full.tar.gz"
+    loops = _loops()
+    loops.settings = {"sources": ["c"]}
+    assert list(describe.loops_per_source(loops).index) == ["pkg_a", "pkg_b", "total"]
+
+
+def test_split_families_and_how_far_each_split_is_from_training():
+    loops = _loops()
+    loops.settings = {"settings": {"family_pattern": r"c/(pkg_\w)/"}}
+    table = describe.split_families(loops)
+    assert table.loc["train"].tolist() == [2, 2, 2] and table.loc["valid"].tolist() == [1, 1, 1]
+    assert table.loc["test"].tolist() == [0, 0, 0]
+    memo = describe.split_memorisation(loops)
+    # loop 0: 2 kicks + 8 bass steps (10 cells); loop 1 (valid): the kick at step 0; loop 2: the bass at step 0.
+    # Loop 1 is 10 + 1 - 2 = 9 cells from loop 0 and 1 + 1 = 2 from loop 2; loops 0 and 2 are 9 apart.
+    assert memo.loc["valid", "nearest, cells"] == 2 and memo.loc["valid", "copies"] == 0
+    assert memo.loc["train (each loop left out)", "nearest, cells"] == 9
+
+
 def test_column_usage_shares_and_steps():
     usage = describe.column_usage(_loops()).set_index("column")
     assert usage.loc["kick", "share of loops"] == pytest.approx(2 / 3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -102,9 +103,14 @@ def mma_debs() -> Path:
 @pytest.fixture(scope="session")
 def small_corpus(mma_debs, tmp_path_factory) -> tuple[Path, list[str]]:
     lines: list[str] = []
-    out = tmp_path_factory.mktemp("grooves") / "grooves"
-    grooves.fetch_grooves(out, mma_debs, SMALL, progress=False, echo=lines.append)
-    return out, lines
+    root = tmp_path_factory.mktemp("grooves")
+    here = os.getcwd()
+    os.chdir(root)  # a relative output folder, as `loopkit data grooves --out data/grooves` gives it
+    try:
+        grooves.fetch_grooves(Path("grooves"), mma_debs, SMALL, progress=False, echo=lines.append)
+    finally:
+        os.chdir(here)
+    return root / "grooves", lines
 
 
 def _songs(folder: Path) -> list[dict]:

@@ -299,3 +299,14 @@ def test_nonar_position_input_is_the_step_in_its_bar():
     where = seen[True][..., 8:]
     assert seen[True].shape == (2, 128, 8 + 16) and torch.equal(seen[True][..., :8], seen[False])
     assert (where.sum(-1) == 1).all() and (where[0].argmax(-1) == torch.arange(128) % 16).all()
+
+
+def test_the_copy_baseline_of_the_priors_accuracy_by_hand():
+    from loopkit.models.prior import copy_accuracy
+
+    codes = torch.tensor([[1, 2, 3, 4, 1, 2, 3, 9], [5, 5, 5, 5, 5, 5, 5, 5]])
+    # lag 4: positions 4..7 of the first sequence copy 3 of 4 (9 != 4); the second copies all 4; out of 2 x 7
+    assert copy_accuracy(codes, 4) == pytest.approx((3 + 4) / 14)
+    assert copy_accuracy(codes, 1) == pytest.approx((0 + 7) / 14)
+    with pytest.raises(ValueError, match="lag must lie in 1..7"):
+        copy_accuracy(codes, 8)

@@ -13,7 +13,7 @@ import torch
 
 from loopkit import paper
 from loopkit.cli import main as cli_main
-from loopkit.config import MODEL_NAMES, PROFILES, TrainConfig, model_config, train_config
+from loopkit.config import MODEL_NAMES, PROFILES, TrainConfig, length_text, model_config, shortened, train_config
 from loopkit.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, unpack_rolls, write_dataset
 from loopkit.loops import bar_hamming
 from loopkit.models import MODEL_CLASSES
@@ -249,7 +249,7 @@ def test_select_last_keeps_the_last_epoch(runs, data, tmp_path):
     ckpt = load_checkpoint(path)
     assert ckpt["best"]["epoch"] == 3 and ckpt["train_config"]["select"] == "last"
     assert ckpt["best"]["value"] == pd.read_csv(tmp_path / "p" / METRICS)["val_ce"].iloc[-1]
-    assert train_config("prior", "cpu").select == "last" and train_config("vq_vae", "cpu").select == "last"
+    assert train_config("prior", "cpu").select == "last" and train_config("vq_vae", "cpu").select == "valid"
     assert train_config("vq_vae", "paper").select == "valid"
 
 
@@ -263,6 +263,8 @@ def test_a_run_sized_in_steps_trains_the_fewest_whole_epochs_that_reach_them(dat
     assert load_checkpoint(path)["train_config"]["steps"] == 5
     with pytest.raises(Exception, match="steps must be 0"):
         TrainConfig(steps=-1)
+    assert shortened(TrainConfig(steps=4200), 6) == {"steps": 700} and shortened(TrainConfig(epochs=5), 6) == {"epochs": 1}
+    assert length_text({"steps": 4200}) == "4,200 optimizer steps" and length_text({"epochs": 3}) == "3 epochs"
 
 
 def test_data_without_a_validation_split_is_refused(tmp_path):
@@ -350,6 +352,10 @@ def test_table2_trains_the_latent_size_grid(data, tmp_path):
     assert list(table["paper"]) == [paper.TABLE2_LATENT_SIZE[(32, 16, 256)], paper.TABLE2_LATENT_SIZE[(64, 16, 256)]]
     assert ((table["reconstruction_error"] > 0) & (table["reconstruction_error"] < 1)).all()
     assert load_model(tmp_path / "vq_vae_t64_L16_K256" / BEST).codes(torch.zeros(1, 128, 93)).shape == (1, 64)
+    assert table["epoch"].tolist() == [1, 1] and table["steps"].tolist() == [4, 4]  # 54 loops in batches of 16
+    by_steps = table2(data, "smoke", tmp_path / "s", grid=[(32, 16, 256)], device="cpu", progress=False, steps=6)
+    history = pd.read_csv(tmp_path / "s" / "vq_vae_t32_L16_K256" / METRICS)
+    assert history["step"].tolist() == [4, 8] and len(by_steps) == 1  # the whole epochs that reach 6 steps
 
 
 # ------------------------------------------------------------------------------------------------ CLI

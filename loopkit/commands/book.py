@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--corpus",
         default="demo",
-        help="'demo' (the Debian demo corpus, fetched into data/demo) or a path to MIDI files, folders or "
+        help="'demo' (game music from three Debian packages and mma's grooves rendered into songs, fetched into "
+        "data/demo), 'games' or 'grooves' (either half, into data/NAME), or a path to MIDI files, folders or "
         "archives such as lmd_full.tar.gz (default demo)",
     )
     p.add_argument("--out", default=None, help="output folder for data, models and tables (default runs/PROFILE)")

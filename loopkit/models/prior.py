@@ -76,3 +76,19 @@ class LSTMPrior(nn.Module):
         ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1))
         acc = (pred.argmax(-1) == target).float().mean()
         return ce, acc
+
+
+def copy_accuracy(indices: torch.Tensor, lag: int) -> float:
+    """The teacher-forced accuracy of a prior that predicts code i to be code i - ``lag`` (a loop that repeats
+    itself), measured as ``LSTMPrior.loss_and_accuracy`` measures the LSTM's: over positions 1..t-1, a position
+    before ``lag`` counting as a miss. With ``lag`` = t / 2 it is the loop's second half repeating its first (the
+    codes of bars 5-8 copying bars 1-4): a baseline that needs no training.
+
+    indices (b, t) long -> a share in [0, 1].
+    """
+    indices = torch.as_tensor(indices)
+    t = indices.shape[1]
+    if not 1 <= lag < t:
+        raise LoopkitError(f"lag must lie in 1..{t - 1}, got {lag}")
+    hits = (indices[:, lag:] == indices[:, :-lag]).sum()
+    return float(hits) / (indices.shape[0] * (t - 1))

@@ -60,3 +60,20 @@ def fetch_corpus(
     fetch_games(out, debs, **kw)
     fetch_grooves(out / GROOVES_FOLDER, debs, **kw)
     return out
+
+
+def corpus_summary(name: str, out: str | os.PathLike) -> list[dict]:
+    """One row per part of a named corpus written by ``fetch_corpus``: part, what it is, version, licence, MIDI
+    files (and, for the groove songs, the style files and grooves they come from)."""
+    from .games import summarize
+    from .grooves import corpus_summary as groove_summary
+
+    out = Path(out)
+    rows = []
+    if name in ("demo", "games"):
+        for r in summarize(out):
+            rows.append({"part": r["package"], "what": "game music (Debian package)", "version": r["version"],
+                         "licence": r["licence"], "MIDI files": r["files"]})  # fmt: skip
+    if name in ("demo", "grooves"):
+        rows.append(groove_summary(out / GROOVES_FOLDER if name == "demo" else out))
+    return rows

@@ -324,6 +324,7 @@ class Mma:
 def unpack_mma(work: Path, debs: str | os.PathLike | None = None, use_dpkg: bool | None = None) -> Mma:
     """mma from Debian's package ``mma``: the .deb from ``debs`` or ``apt-get download``, unpacked into ``work``,
     with its groove database built (``mma -G``)."""
+    work = work.resolve()  # mma runs with its own working folder: every path it is given is absolute
     work.mkdir(parents=True, exist_ok=True)
     if debs is not None:
         found = find_debs(debs, [PACKAGE], use_dpkg)
@@ -491,7 +492,7 @@ def fetch_grooves(
         if others and not _manifest(out).get("files"):
             raise LoopkitError(f"{out} holds other files ({', '.join(sorted(others)[:3])}, ...) and no groove corpus: "
                                "give an empty folder or the folder of an earlier groove corpus")  # fmt: skip
-        work = Path(tempfile.mkdtemp(prefix=games.PARTIAL_PREFIX, dir=out))
+        work = Path(tempfile.mkdtemp(prefix=games.PARTIAL_PREFIX, dir=out)).resolve()  # mma runs in other folders
         try:
             say("getting mma (Debian's package mma) with apt-get download" if debs is None else "unpacking mma")
             mma = unpack_mma(work / "mma", debs, use_dpkg)
@@ -544,3 +545,18 @@ def fetch_grooves(
     say(f"groove corpus in {out}: {len(written)} songs from {len(families)} style files of mma {mma.version}"
         + (f"; {len(failed)} songs mma refused (listed in {MANIFEST})" if failed else ""))  # fmt: skip
     return out
+
+
+def corpus_summary(out: str | os.PathLike) -> dict:
+    """The groove corpus in one row (``loopkit.sources.corpus_summary``): songs, style files, grooves, mma."""
+    manifest = _manifest(Path(out))
+    songs = []
+    if (Path(out) / SONGS).is_file():
+        with open(Path(out) / SONGS, newline="") as fh:
+            songs = list(csv.DictReader(fh))
+    styles = {s["family"] for s in songs}
+    leads = {(s["family"], s["groove"]) for s in songs}
+    mma = manifest.get("mma", {})
+    return {"part": "grooves", "what": f"songs rendered by mma from {len(leads):,} grooves of {len(styles)} style files",
+            "version": f"mma {mma.get('version', '?')}", "licence": mma.get("licence", "?"),
+            "MIDI files": len(songs)}  # fmt: skip
