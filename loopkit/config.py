@@ -325,7 +325,7 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         "train.ar_lstm_vae": {"steps": 400, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0,
                               "sampling_rate": 1.0},
         "train.nonar_lstm_vae": {"steps": 800, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0},
-        "train.cnn_vae": {"steps": 700},
+        "train.cnn_vae": {"steps": 1000},
         "train.vq_vae": {"steps": 3600},
         "train.prior": {"steps": 1200, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0, "select": "last"},
     },
