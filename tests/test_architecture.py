@@ -27,7 +27,7 @@ LAYERS = [
     ("pianoroll",),
     ("loops", "config"),
     ("dataset",),
-    ("funnel", "journal", "synthetic", "metrics"),
+    ("funnel", "journal", "synthetic", "metrics", "resemblance"),
     ("extract", "describe", "loopfile", "sources", "sources.*"),
     ("models", "models.*"),
     ("checkpoints",),
