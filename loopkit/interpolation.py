@@ -42,7 +42,7 @@ def load_interpolator(checkpoint: str | os.PathLike, model: str | None = None, d
         name = "vq_vae"
     if model is not None and name != model:
         raise LoopkitError(f"{path} holds a {PAPER_NAMES.get(name, name)}, not a {PAPER_NAMES.get(model, model)}")
-    if name not in (*CONTINUOUS_MODELS, "vq_vae"):
+    if name not in INTERPOLATORS:
         raise LoopkitError(f"{path} holds a {name}: interpolation runs on a VAE")
     return loaded
 

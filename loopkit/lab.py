@@ -176,6 +176,6 @@ def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
-        raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[lab]' (or scripts/setup.sh --lab)")
+        raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[lab]' (the extra that holds it)")
     argv, token = lab_command(lab, port, token)
     return subprocess.Popen(argv, **popen), token
