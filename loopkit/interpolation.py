@@ -93,10 +93,11 @@ class Interpolation:
     ends: tuple[Resemblance, Resemblance] | None = None
 
     def unanchored(self) -> list[str]:
-        """The ends ("A", "B") that are no closer to their loop than the empty loop is."""
+        """The ends ("A", "B") that are (nearly) no closer to their loop than the empty loop is
+        (``Resemblance.near_silence``)."""
         if self.ends is None:
             return []
-        return [end for end, r in zip("AB", self.ends) if r.no_better_than_silence]
+        return [end for end, r in zip("AB", self.ends) if r.near_silence]
 
 
 def posterior_mean(model, roll) -> np.ndarray:

@@ -42,7 +42,7 @@ from .pianoroll import (
     write_midi,
 )
 from .plots import write_pianoroll_png
-from .resemblance import SPARSE_BARS, Resemblance, resemblance
+from .resemblance import MIN_SHARE_REMOVED, SPARSE_BARS, Resemblance, resemblance
 from .sampling import decode_codes
 from .version import __version__
 
@@ -118,15 +118,18 @@ class EncodedLoop:
 
     def problem(self) -> str | None:
         """What makes this encoding untrustworthy, in one clause, or None: a (nearly) empty loop (a part sounding in
-        fewer than ``SPARSE_BARS`` of its bars), or a decoding no closer to the loop than the empty loop is."""
+        fewer than ``SPARSE_BARS`` of its bars), or a decoding (nearly) no closer to the loop than the empty loop is
+        (``Resemblance.near_silence``)."""
         res = self.resemblance
         sparse = res.sparse_parts()
         if sparse:
             counts = ", ".join(f"{p} {res.parts[p].bars}" for p in sparse)
             return f"the loop is nearly empty (bars with notes, of {BARS_PER_LOOP}: {counts}; fewer than {SPARSE_BARS})"
-        if res.no_better_than_silence:
-            return (f"the decoded loop is no closer to the input than an empty loop ({res.cells:,} cells differ, the "
-                    f"empty loop's {res.empty_cells:,}): its codes do not represent this loop")
+        if res.near_silence:
+            how = "no" if res.cells >= res.empty_cells else "hardly"
+            return (f"the decoded loop is {how} closer to the input than an empty loop ({res.cells:,} cells differ, the "
+                    f"empty loop's {res.empty_cells:,}; under {MIN_SHARE_REMOVED:.0%} of its error removed): its codes "
+                    "do not represent this loop")
         return None
 
 

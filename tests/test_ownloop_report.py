@@ -69,12 +69,21 @@ def test_resemblance_against_the_empty_loop_by_hand():
     assert (r.parts["bass"].reference, r.parts["bass"].reconstructed, r.parts["bass"].both) == (2, 2, 1)
     assert r.parts["bass"].recall == pytest.approx(0.5) and r.parts["bass"].precision == pytest.approx(0.5)
     assert r.parts["drums"].recall == pytest.approx(1 / 3) and r.parts["drums"].precision == pytest.approx(1 / 2)
-    assert not r.no_better_than_silence and r.parts["bass"].bars == r.parts["drums"].bars == 1
+    assert not r.near_silence and r.parts["bass"].bars == r.parts["drums"].bars == 1
     assert r.sparse_parts() == ["bass", "drums"]  # each sounds in 1 bar of 8, fewer than 4
     silent = resemblance(x, np.zeros_like(x))
-    assert silent.share_removed == 0 and silent.no_better_than_silence and silent.parts["bass"].precision is None
+    assert silent.share_removed == 0 and silent.near_silence and silent.parts["bass"].precision is None
     worse = resemblance(x, ~x)
-    assert worse.share_removed < 0 and worse.no_better_than_silence
+    assert worse.share_removed < 0 and worse.near_silence
+    # one cell right of ten: 10% removed, the least that is not near silence; none of eleven is below it
+    ten = np.zeros_like(x)
+    ten[0:10, bass_column(40)] = True
+    one = np.zeros_like(x)
+    one[0, bass_column(40)] = True
+    assert resemblance(ten, one).share_removed == pytest.approx(0.1) and not resemblance(ten, one).near_silence
+    eleven = ten.copy()
+    eleven[10, bass_column(40)] = True
+    assert resemblance(eleven, one).share_removed == pytest.approx(1 / 11) and resemblance(eleven, one).near_silence
     empty = resemblance(np.zeros_like(x), np.zeros_like(x))
     assert empty.share_removed is None and empty.parts["drums"].recall is None and SPARSE_BARS == 4
     # a drone is not empty: one bass note held over 8 bars, one kick in each of 4 bars
@@ -167,7 +176,7 @@ def test_an_empty_window_warns_and_says_what_to_try(tmp_path, runs, capsys):
                      "--out", str(tmp_path / "enc")]) == 0  # fmt: skip
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("loopkit encode: warning: the loop is nearly empty (bars with notes")
-    assert "(bars with notes, of 8: bass 1, drums 1; fewer than 4): try another --start-bar" in err
+    assert "(bars with notes, of 8: bass 1, drums 1; fewer than 4); try another --start-bar" in err
     # without --start-bar the first loop (bar 9) is read: no warning about the window
     assert cli.main(["encode", str(path), "--checkpoint", str(runs / "vq_vae" / "best.pt"), "--out",
                      str(tmp_path / "enc2")]) == 0  # fmt: skip
@@ -340,7 +349,7 @@ def test_the_models_are_found_by_runs_or_the_environment(runs, groove_file, tmp_
     assert f"no trained model at {tmp_path / 'nowhere' / 'vq_vae' / 'best.pt'}" in err and "--runs DIR" in err
     monkeypatch.delenv(encode_command.RUNS_ENV)
     folders = encode_command.runs_folders(None)
-    assert folders[0] == tmp_path / "runs" / "cpu" / "models"  # the working folder first, then the checkout
+    assert folders[0].absolute() == tmp_path / "runs" / "cpu" / "models"  # the working folder first, then the checkout
     from loopkit.book import project_root
 
     assert folders[1:] == [project_root() / "runs" / "cpu" / "models"]

@@ -41,7 +41,7 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio", action="store_true", help="also render every loop to OGG with FluidSynth")
     p.add_argument("--seamless", action="store_true",
                    help="with --audio: OGGs exactly one loop long, for a player or DAW that repeats them (what rings "
-                   "on after the last step is added onto the start, no fade-out); default: a 0.5 s tail to ring out")
+                   "on after the last step is added onto the start, no fade-out); default: a short tail to ring out")
     p.add_argument("--no-png", action="store_true", help="do not draw pianoroll PNGs")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
 
@@ -63,12 +63,12 @@ def runs_folders(given: str | None) -> list[Path]:
         return [Path(given)]
     if os.environ.get(RUNS_ENV):
         return [Path(os.environ[RUNS_ENV])]
-    folders = [DEFAULT_RUNS.absolute()]
+    folders = [DEFAULT_RUNS]
     try:
         from ..book import project_root
 
         checkout = project_root() / DEFAULT_RUNS
-        if checkout.resolve() != folders[0].resolve():
+        if checkout.resolve() != DEFAULT_RUNS.resolve():
             folders.append(checkout)
     except FileNotFoundError:
         pass
@@ -85,7 +85,7 @@ def runs_folder(given: str | None, model: str | None = None) -> Path:
         if (model is not None and (folder / model / BEST).is_file()) or (
                 model is None and folder.is_dir() and any(folder.glob(f"*/{BEST}"))):  # fmt: skip
             return folder
-    looked = " and ".join(str(f / (model or "MODEL") / BEST) for f in folders)
+    looked = " and ".join(str((f / (model or "MODEL") / BEST).absolute()) for f in folders)
     raise UserError(f"no trained model at {looked}: train the models (`make book` in the loopkit checkout), point "
                     f"--runs DIR or ${RUNS_ENV} at a folder of trained models, or name a checkpoint with --checkpoint")
 
@@ -136,10 +136,12 @@ def encoding_warning(enc) -> str | None:
                 "file")  # fmt: skip
     else:
         try_ = "try another --start-bar, or another model (--checkpoint, --runs)"
-    return f"{problem}: {try_}"
+    return f"{problem}; {try_}"
 
 
 def register(subparsers) -> None:
+    from ..resemblance import MIN_SHARE_REMOVED
+
     p = subparsers.add_parser(
         "encode",
         help="read 8 bars of your MIDI file and encode them to the VQ-VAE's codes",
@@ -152,8 +154,9 @@ def register(subparsers) -> None:
             "change inside the loop), which bars and why, the notes the representation changes (repeated notes "
             "merged, chords reduced, out of range, off the grid), and the reconstruction against the empty loop: "
             "the share of the empty loop's error it removes (1 = perfect, 0 or less = no better than silence) and "
-            "note recall and precision for bass and drums. Warns in one line when the loop is nearly empty or its "
-            "decoding no better than silence."
+            "note recall and precision for bass and drums. Warns in one line when the loop is nearly empty (a part "
+            f"sounds in fewer than half its bars) or its decoding removes less than {MIN_SHARE_REMOVED:.0%} of the "
+            "empty loop's error."
         ),
     )
     p.add_argument("midi", metavar="FILE.mid", help="a standard MIDI file, 4/4, with bass and drums")

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         load_interpolator,
         rank_models,
     )
-    from ..resemblance import percent
+    from ..resemblance import MIN_SHARE_REMOVED, percent
 
     if args.steps < 2:
         raise UserError(f"--steps counts both ends: at least 2, got {args.steps}")
@@ -128,11 +128,11 @@ def run(args: argparse.Namespace) -> int:
               f"FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
     bad = inter.unanchored()
     if bad:
-        ends = " and ".join({"A": "the first loop does not resemble A", "B": "the last does not resemble B"}[e]
+        ends = " and ".join({"A": "first loop does not resemble A", "B": "last loop does not resemble B"}[e]
                             for e in bad)  # fmt: skip
         try_ = ("no model under the --runs folder reconstructs them better" if chosen is not None else
                 "try another --model (without --model and --checkpoint: the one that reconstructs A and B best)")
-        warn("interpolate", f"the {PAPER_NAMES[inter.model]}'s {ends} (no closer than an empty loop): the loops "
-                            f"between are not between A and B; {try_}")  # fmt: skip
+        warn("interpolate", f"the {PAPER_NAMES[inter.model]}'s {ends} (it removes under {MIN_SHARE_REMOVED:.0%} "
+                            f"of the empty loop's error): the loops between are not between A and B; {try_}")
     report_written(len(rows), silent, "interpolation.csv", args.out)
     return 0
