@@ -153,7 +153,7 @@ def report(r: Resemblance) -> list[str]:
     if r.share_removed is None:
         removed = "the loop is empty"
     elif r.share_removed < 0:
-        removed = f"worse than the empty loop ({r.cells / r.empty_cells:.3g} times its error)"
+        removed = f"worse than the empty loop, {r.cells / r.empty_cells:.3g} times its error"
     else:
         removed = f"{percent(r.share_removed)} of the empty loop's error removed"
     lines = [f"{r.cells:,} cells differ from the input, an empty loop {r.empty_cells:,}: {removed} (Hamming "

@@ -231,7 +231,7 @@ def vary_to_folder(
             "form": "" if i == 0 else form_text,
             "copies": "" if i == 0 or not form else copy,
             "kept": "" if i == 0 else kept_what,
-            "kept_notes_changed": notes_changed(rolls[i], reference, kept, t),
+            "kept_notes_changed": "" if i == 0 else notes_changed(rolls[i], reference, kept, t),
             "temperature": "" if i == 0 or not bars else f"{temperature:g}",
             "seed": "" if i == 0 or not bars else seed,
             "codes": " ".join(str(int(c)) for c in all_codes[i]),

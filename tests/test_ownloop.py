@@ -167,7 +167,7 @@ def test_encode_command_writes_codes_and_midi_at_the_input_s_tempo(runs, groove_
     # the baseline: an empty loop gets the groove's 113 active cells wrong (64 bass, 32 kicks, 16 snares, 1 crash)
     cells = O.read_codes(out / "codes.json")["reconstruction"]["cells"]
     share = (f"{(113 - cells) / 113:.0%} of the empty loop's error removed" if cells <= 113 else
-             f"worse than the empty loop ({cells / 113:.3g} times its error)")  # fmt: skip
+             f"worse than the empty loop, {cells / 113:.3g} times its error")  # fmt: skip
     assert f"{cells:,} cells differ from the input, an empty loop 113: {share}" in text
     assert "\n  bass: " in text and "\n  drums: " in text and "(recall " in text and "(precision " in text
     doc = O.read_codes(out / "codes.json")
