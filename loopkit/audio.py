@@ -344,11 +344,13 @@ def loop_seconds(steps: int = LOOP_STEPS, bpm: float = DEFAULT_BPM, repeats: int
 
 
 def synthesize_roll(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1,
-                    settings: AudioSettings | None = None) -> Rendering:  # fmt: skip
+                    settings: AudioSettings | None = None, seamless: bool = False) -> Rendering:  # fmt: skip
     """Render a ``(t, 93)`` roll (a loop or a song), played ``repeats`` times back to back at ``bpm``.
 
     The roll becomes MIDI with ``loopkit.pianoroll.roll_to_score`` (the paper's playback rules) and is rendered
-    by ``synthesize``; the audio lasts ``loop_seconds(t, bpm, repeats) + settings.tail`` seconds.
+    by ``synthesize``; the audio lasts ``loop_seconds(t, bpm, repeats) + settings.tail`` seconds. ``seamless``: for a
+    player or a DAW that repeats the file, it lasts exactly ``loop_seconds(t, bpm, repeats)``, with what rings on
+    after the last step added onto the start (``fold_tail``) and no fade-out.
     """
     roll = check_roll(roll)
     if int(repeats) != repeats or repeats < 1:
@@ -356,7 +358,35 @@ def synthesize_roll(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1
     if not bpm > 0:
         raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
     played = np.tile(roll, (int(repeats), 1))
-    return synthesize(roll_to_score(played, bpm=bpm), settings, end=loop_seconds(len(roll), bpm, int(repeats)))
+    settings = settings or AudioSettings()
+    seconds = loop_seconds(len(roll), bpm, int(repeats))
+    if not seamless:
+        return synthesize(roll_to_score(played, bpm=bpm), settings, end=seconds)
+    rendering = synthesize(roll_to_score(played, bpm=bpm), replace(settings, fade=0.0), end=seconds)
+    return fold_tail(rendering, int(round(seconds * rendering.sample_rate)))
+
+
+def fold_tail(rendering: Rendering, n: int) -> Rendering:
+    """The first ``n`` samples of a rendering with every later sample added onto the start, ``n`` at a time: the
+    sound of a loop of ``n`` samples played on repeat, so that its end runs into its start without a seam. The
+    mix is scaled down again if the sum passes full scale."""
+
+    def fold(x: np.ndarray) -> np.ndarray:
+        out = x[:n].copy()
+        for start in range(n, len(x), n):
+            chunk = x[start : start + n]
+            out[: len(chunk)] += chunk
+        return out
+
+    audio = fold(rendering.audio)
+    stems = {p: fold(s) for p, s in rendering.stems.items()}
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    scale = 0.99 / peak if peak > 0.99 else 1.0
+    if scale != 1.0:
+        audio = (audio * np.float32(scale)).astype(np.float32)
+        stems = {p: (s * np.float32(scale)).astype(np.float32) for p, s in stems.items()}
+    return Rendering(audio=audio, sample_rate=rendering.sample_rate, stems=stems, part_rms_db=rendering.part_rms_db,
+                     scaled=rendering.scaled * scale)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -420,19 +450,19 @@ def decode_ogg(source: bytes | str | os.PathLike) -> tuple[np.ndarray, int]:
     return audio, int(sr)
 
 
-def roll_to_ogg(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1, settings: AudioSettings | None = None
-                ) -> bytes:  # fmt: skip
-    """OGG Vorbis bytes of a rendered roll (``synthesize_roll`` then ``encode_ogg``)."""
+def roll_to_ogg(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1, settings: AudioSettings | None = None,
+                seamless: bool = False) -> bytes:  # fmt: skip
+    """OGG Vorbis bytes of a rendered roll (``synthesize_roll``, ``seamless`` or not, then ``encode_ogg``)."""
     settings = settings or AudioSettings()
-    rendering = synthesize_roll(roll, bpm=bpm, repeats=repeats, settings=settings)
+    rendering = synthesize_roll(roll, bpm=bpm, repeats=repeats, settings=settings, seamless=seamless)
     return encode_ogg(rendering.audio, rendering.sample_rate, settings.compression_level)
 
 
-
 def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = DEFAULT_BPM, repeats: int = 1,
-              settings: AudioSettings | None = None) -> Path:  # fmt: skip
-    """Render a roll and write it as an OGG Vorbis file (atomically). Returns the path."""
-    return write_bytes(path, roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings))
+              settings: AudioSettings | None = None, seamless: bool = False) -> Path:  # fmt: skip
+    """Render a roll and write it as an OGG Vorbis file (atomically; ``seamless`` as in ``synthesize_roll``).
+    Returns the path."""
+    return write_bytes(path, roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings, seamless=seamless))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,11 +7,19 @@ output: a cell after the title moves the kernel into the project folder, where p
 ``parameters`` cell's paths (``out``, and any other that names an existing file or folder) become absolute.
 Papermill's ``injected-parameters`` cell is dropped: the ``parameters`` cell already holds the run's values
 (``loopkit.book.show_run_parameters``). ``lab_command`` is the server's command line; ``start_lab`` starts it.
+
+The lab folder is the reader's: a chapter they changed is never overwritten. ``prepare_lab`` records the digest
+of every copy it writes (``LAB_RECORD``) and, on the next start, refreshes only the copies that still have it; a
+changed one is kept, and said so. The same cell tells the kernel where the lab folder is (``LAB_ENV``), so that a
+path the reader types (``my_loop = "my_groove.mid"``) is read from the folder the file browser shows
+(``reader_path``).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 import re
 import secrets
@@ -25,6 +33,10 @@ from .errors import LoopkitError
 
 #: The tag of the cell ``prepare_lab`` puts first in every copy.
 LAB_TAG = "lab-setup"
+#: The environment variable the lab's set-up cell sets to the lab folder (``reader_path`` reads it).
+LAB_ENV = "LOOPKIT_LAB"
+#: The file in the lab folder that records the digest of every copy ``prepare_lab`` wrote.
+LAB_RECORD = ".loopkit-lab.json"
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*?)(?P<comment>\s+#.*)?$")
 
 
@@ -53,8 +65,18 @@ def _absolute(value: str, root: Path) -> str:
     return repr(str((root / literal).resolve()))
 
 
-def lab_copy(nb, root: Path):
-    """The lab's copy of one executed chapter (an ``nbformat`` notebook; see the module docstring)."""
+def reader_path(path: str | os.PathLike) -> Path:
+    """A path the reader typed into a chapter, absolute: a relative one is read from the lab folder (``LAB_ENV``,
+    the folder JupyterLab's file browser shows) when the chapter runs in the lab, else from the working folder."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        return path
+    return (Path(os.environ.get(LAB_ENV) or ".") / path).absolute()
+
+
+def lab_copy(nb, root: Path, lab: Path | None = None):
+    """The lab's copy of one executed chapter (an ``nbformat`` notebook; see the module docstring); ``lab`` is the
+    lab folder the reader's relative paths are read from (``reader_path``)."""
     import copy
 
     import nbformat
@@ -70,20 +92,35 @@ def lab_copy(nb, root: Path):
                     line = f"{m['name']} = {_absolute(m['value'], root)}{m['comment'] or ''}"
                 lines.append(line)
             cell.source = "\n".join(lines)
-    setup = nbformat.v4.new_code_cell(
-        f"import os\nos.chdir({str(root.resolve())!r})  # where `make book` ran this chapter: its paths are relative "
-        "to the project",
-        metadata={"tags": [LAB_TAG, "hide-input"]},
-    )
+    source = (f"import os\nos.chdir({str(root.resolve())!r})  # where `make book` ran this chapter: its paths are "
+              "relative to the project")  # fmt: skip
+    if lab is not None:
+        source += (f"\nos.environ[{LAB_ENV!r}] = {str(Path(lab).resolve())!r}  # the file browser's folder: the paths "
+                   "you type are read from it")  # fmt: skip
+    setup = nbformat.v4.new_code_cell(source, metadata={"tags": [LAB_TAG, "hide-input"]})
     first = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0  # after the chapter's title
     nb.cells.insert(first, setup)
     return nb
 
 
-def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, root: Path | None = None) -> list[Path]:
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record(lab_path: Path) -> dict:
+    try:
+        record = json.loads((lab_path / LAB_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, root: Path | None = None,
+                kept: list | None = None) -> list[Path]:  # fmt: skip
     """Copy the executed chapters that ran with output folder ``out`` into ``lab`` (default ``OUT/lab``); returns
-    the copies. Raises ``FileNotFoundError`` when the book has not been built and ``LoopkitError`` when the executed
-    chapters ran with another output folder."""
+    the chapters in the lab (written or kept). A copy the reader changed since ``prepare_lab`` wrote it (or one it
+    did not write) is kept as it is, and added to ``kept`` when that is a list. Raises ``FileNotFoundError`` when
+    the book has not been built and ``LoopkitError`` when the executed chapters ran with another output folder."""
     import nbformat
 
     root = Path(root) if root is not None else project_root()
@@ -94,6 +131,7 @@ def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, ro
     if not found:
         raise FileNotFoundError(f"no executed chapter in {generated}: build the book first")
     lab_path.mkdir(parents=True, exist_ok=True)
+    record = _record(lab_path)
     copies = []
     for name in found:
         nb = nbformat.read(generated / f"{name}.ipynb", as_version=4)
@@ -102,7 +140,16 @@ def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, ro
         if ran_path != out_path:
             raise LoopkitError(f"{generated / name}.ipynb ran with the output folder {ran}, not {out}: build the book "
                                "with that output folder first")  # fmt: skip
-        copies.append(write_text(lab_path / f"{name}.ipynb", nbformat.writes(lab_copy(nb, root))))
+        target = lab_path / f"{name}.ipynb"
+        if target.exists() and (not target.is_file() or _digest(target.read_bytes()) != record.get(target.name)):
+            if kept is not None:
+                kept.append(target)
+            copies.append(target)
+            continue
+        text = nbformat.writes(lab_copy(nb, root, lab_path))
+        copies.append(write_text(target, text))
+        record[target.name] = _digest(text.encode("utf-8"))
+    write_text(lab_path / LAB_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return copies
 
 
@@ -129,6 +176,6 @@ def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
-        raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[book]' (or scripts/setup.sh)")
+        raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[lab]' (the extra that holds it)")
     argv, token = lab_command(lab, port, token)
     return subprocess.Popen(argv, **popen), token

@@ -29,8 +29,8 @@ ways.
 
 The editing functions below (``swap_bars``, ``single_code_sequence``, ``resample_steps``) are notebook 3's
 tweakable cells; ``crossfade_codes`` (a bar-by-bar crossfade from one loop's codes to another's) and
-``code_overlap`` (which codes of a loop the training set uses) serve its own-loop section (``loopkit.ownloop``);
-``frequent_code_sequences`` and ``decode_frequent_codes`` are Figure 5.
+``code_overlap`` (which codes of a loop the training set uses) serve its own-loop section (section 8;
+``loopkit.interpolation`` crossfades with it); ``frequent_code_sequences`` and ``decode_frequent_codes`` are Figure 5.
 """
 
 from __future__ import annotations

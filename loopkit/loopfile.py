@@ -2,11 +2,15 @@
 ``vary`` and ``interpolate`` and chapter 3's "Bring your own loop"; ``loopkit.ownloop`` does the rest).
 
 ``read_loop`` uses the same code as extraction (``loopkit.pianoroll``): bass = the tracks with a General MIDI bass
-program, drums = the tracks on the drum channel, or one track of each chosen by number or name; the file must be
-4/4 (no time signature counts as 4/4); 8 bars are taken from a given bar, else from the first window that passes
-the paper's loop rules, else from bar 1. What the representation cannot keep is counted: bass notes outside
-C1..B7, chords reduced to their lowest note, drum notes the drum map drops. ``held_out_loop`` finds the book's
-default loop, one the models never trained on. Bars are 0-based in arguments and 1-based in messages.
+program, drums = the tracks on the drum channel, or the tracks chosen by number or name (several of a part are
+merged); the file must be 4/4 (no time signature counts as 4/4); 8 bars are taken from a given bar, else from the
+first window that passes the paper's loop rules, else from the densest window (``densest_window``: the most bars
+holding both bass and drums, then the most notes; never an empty intro when the song has a fuller window). What
+the representation changes is counted: repeated bass notes of one pitch merged into one held note, chords reduced
+to their lowest note, bass notes outside C1..B7, notes moved onto the 16th-note grid by more than a 64th note,
+drum notes the drum map drops or merges; tempo changes inside the loop are listed (the loop is written at the tempo
+of its first bar). ``held_out_loop`` finds the book's default loop, one the models never trained on. Bars are
+0-based in arguments and 1-based in messages.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ from .atomic import write_bytes
 from .errors import LoopkitError
 from .extract import standard_midi_bytes, tempo_at, time_signature_rule
 from .loops import LoopRules, find_loops, window_checks
+from .resemblance import part_notes
 from .pianoroll import (
     BARS_PER_LOOP,
     BASS_HIGHEST_PITCH,
     BASS_LOWEST_PITCH,
+    BASS_COLUMNS,
     BASS_PROGRAMS,
     BEATS_PER_BAR,
+    DRUM_COLUMNS,
     LOOP_STEPS,
     N_BASS,
     STEPS_PER_BAR,
+    STEPS_PER_BEAT,
     bar_origin,
     drum_map_lookup,
+    mspq_to_bpm,
     notes_to_roll,
     score_notes,
     ticks_to_steps,
@@ -41,6 +50,16 @@ from .pianoroll import (
 
 #: The two parts a loop has, as the track options name them.
 ROLES = ("bass", "drums")
+#: A note is "off the grid" when quantising moves its onset by more than this share of a 16th step (a 64th note):
+#: triplets, swing and played timing; the rounding of a note written on the grid moves it by nothing.
+OFF_GRID_SHARE = 0.25
+#: How ``read_loop`` chose the loop's bars, as its summary says it.
+CHOSEN_BY = {
+    "given": "as asked",
+    "first loop": "the first window that passes the paper's loop rules",
+    "densest": "no window passes the paper's loop rules, so the densest window: the most bars with both bass and "
+               "drums, then the most notes",
+}
 
 
 def safe_stem(source: str) -> str:
@@ -102,15 +121,20 @@ class LoopReading:
     roll : (128, 93) bool, the 8 bars as the models see them
     start_bar : first bar of the loop, 0-based
     song_bars : bars of bass and drums in the file
-    chosen_by : "given", "first loop" (the first window passing the loop rules) or "no loop" (none passes: bar 1)
+    chosen_by : a key of ``CHOSEN_BY``: "given", "first loop" (the first window passing the loop rules) or
+        "densest" (none passes: ``densest_window``)
     rules : which loop rules the window passes: {"hamming", "kick", "crash", "bass"} -> bool
     bpm : the tempo in effect at the loop's first bar (120, MIDI's default, when the file sets none)
     time_signature : "4/4", or "none (4/4 assumed)"
     tracks : every track, with its role
-    dropped : what the representation could not keep inside the loop: ``bass_out_of_range`` (notes outside
-        C1..B7), ``bass_chord_cells`` (notes of chords reduced to the lowest, counted per 16th step) and
-        ``bass_chord_steps`` (steps with a chord), ``drums_unmapped`` (hits on GM notes the drum map drops),
-        ``drums_merged`` (hits that fell on a component and step already struck)
+    changed : what the representation changes inside the loop: ``bass_repeats_merged`` (bass notes that start
+        while the same pitch sounds in the roll, so they become part of one held note), ``bass_out_of_range``
+        (notes outside C1..B7), ``bass_chord_cells`` (notes of chords reduced to the lowest, counted per 16th step)
+        and ``bass_chord_steps`` (steps with a chord), ``off_grid`` (bass and drum notes moved by more than
+        ``OFF_GRID_SHARE`` of a step), ``drums_unmapped`` (hits on GM notes the drum map drops), ``drums_merged``
+        (hits that fell on a component and step already struck)
+    window : the chosen window's bass notes, drum hits and bars holding both (``window_density``)
+    tempo_changes : ((0-based song bar, bpm), ...) tempo changes after the loop's first tick and inside it
     """
 
     source: str
@@ -123,7 +147,9 @@ class LoopReading:
     bpm: float
     time_signature: str
     tracks: tuple[TrackInfo, ...]
-    dropped: dict
+    changed: dict
+    window: dict
+    tempo_changes: tuple[tuple[int, float], ...] = ()
 
     @property
     def bars_label(self) -> str:
@@ -146,24 +172,28 @@ class LoopReading:
                 merged = f" ({len(chosen)} tracks merged)" if role in ROLES and len(chosen) > 1 else ""
                 lines.append(f"{role}{merged}: " + "; ".join(t.describe() for t in chosen))
         lines.append(f"tempo {self.bpm:g} bpm at the loop's first bar; time signature {self.time_signature}")
-        why = {
-            "given": "as asked",
-            "first loop": "the first window that passes the paper's loop rules",
-            "no loop": "no window passes the paper's loop rules, so bar 1",
-        }[self.chosen_by]
+        if self.tempo_changes:
+            lines.append(self.tempo_change_line())
         failed = [k for k, ok in self.rules.items() if not ok]
+        w = self.window
         lines.append(
-            f"loop: {self.bars_label} of {self.song_bars} ({why}); "
+            f"loop: {self.bars_label} of {self.song_bars} ({CHOSEN_BY[self.chosen_by]}): {w['bass_notes']} bass "
+            f"note(s), {w['drum_hits']} drum hit(s), {w['bars_with_both']} of {BARS_PER_LOOP} bars with both; "
             + ("it passes every loop rule" if not failed else "it fails the loop rule(s): " + ", ".join(failed))
         )
-        d = self.dropped
+        d = self.changed
         lines.append(
-            f"dropped by the representation: {d['bass_out_of_range']} bass note(s) outside C1..B7, "
-            f"{d['bass_chord_cells']} chord note step(s) reduced to the lowest bass note (on {d['bass_chord_steps']} "
-            f"step(s)), {d['drums_unmapped']} drum hit(s) the drum map drops, {d['drums_merged']} merged into a "
-            "hit already there"
+            f"changed by the representation: {d['bass_repeats_merged']} repeated bass note(s) merged into a held "
+            f"note, {d['bass_chord_cells']} chord note step(s) reduced to the lowest bass note (on "
+            f"{d['bass_chord_steps']} step(s)), {d['bass_out_of_range']} bass note(s) outside C1..B7, "
+            f"{d['off_grid']} note(s) moved onto the 16th grid by more than a 64th, {d['drums_unmapped']} drum "
+            f"hit(s) the drum map drops, {d['drums_merged']} merged into a hit already there"
         )
         return lines
+
+    def tempo_change_line(self) -> str:
+        """``tempo changes inside the loop: 120 bpm at bar 5; ...``, or "" when there is none."""
+        return tempo_change_line(self.tempo_changes, self.bpm)
 
     def to_dict(self) -> dict:
         return {
@@ -177,8 +207,18 @@ class LoopReading:
             "bpm": self.bpm,
             "time_signature": self.time_signature,
             "tracks": {role: [t.describe() for t in self.tracks_in(role)] for role in (*ROLES, "ignored")},
-            "dropped": dict(self.dropped),
+            "changed": dict(self.changed),
+            "window": dict(self.window),
+            "tempo_changes": [{"bar": b + 1, "bpm": bpm} for b, bpm in self.tempo_changes],
         }
+
+
+def tempo_change_line(changes, bpm: float) -> str:
+    """One line for tempo changes inside a loop: ``changes`` ((0-based bar, bpm), ...); "" when there is none."""
+    if not len(changes):
+        return ""
+    listed = "; ".join(f"{float(b):g} bpm at bar {int(a) + 1}" for a, b in changes)
+    return f"tempo changes inside the loop: {listed} (every file is written at {bpm:g} bpm throughout)"
 
 
 def _tracks(score) -> list[TrackInfo]:
@@ -201,23 +241,35 @@ def _pick_track(choice: int | str, role: str, tracks: list[TrackInfo], where: st
     return found[0]
 
 
+def _choices(choice) -> list:
+    """A track choice as a list: None -> [], one number or name -> [it], a sequence -> its items."""
+    if choice is None:
+        return []
+    if isinstance(choice, (list, tuple)):
+        return list(choice)
+    return [choice]
+
+
 def _choose_tracks(tracks: list[TrackInfo], bass_track, drum_track, where: str) -> list[TrackInfo]:
-    """Give every track its role: the chosen ones, else every GM bass track and every drum-channel track."""
+    """Give every track its role: the chosen ones (several of a part are merged), else every GM bass track and
+    every drum-channel track."""
     roles: dict[int, str] = {}
-    if bass_track is not None:
-        chosen = _pick_track(bass_track, "bass", tracks, where)
-        if chosen.is_drum:
-            raise TrackChoiceError(f"{where}: track {chosen.describe()} is on the drum channel: it cannot be the bass",
-                                   "bass", tracks)  # fmt: skip
-        roles[chosen.index] = "bass"
+    if _choices(bass_track):
+        for choice in _choices(bass_track):
+            chosen = _pick_track(choice, "bass", tracks, where)
+            if chosen.is_drum:
+                raise TrackChoiceError(f"{where}: track {chosen.describe()} is on the drum channel: it cannot be the "
+                                       "bass", "bass", tracks)  # fmt: skip
+            roles[chosen.index] = "bass"
     else:
         roles.update({t.index: "bass" for t in tracks if not t.is_drum and t.program in BASS_PROGRAMS and t.notes})
-    if drum_track is not None:
-        chosen = _pick_track(drum_track, "drums", tracks, where)
-        if roles.get(chosen.index) == "bass":
-            raise TrackChoiceError(f"{where}: track #{chosen.index} cannot be both the bass and the drums", "drums",
-                                   tracks)  # fmt: skip
-        roles[chosen.index] = "drums"
+    if _choices(drum_track):
+        for choice in _choices(drum_track):
+            chosen = _pick_track(choice, "drums", tracks, where)
+            if roles.get(chosen.index) == "bass":
+                raise TrackChoiceError(f"{where}: track #{chosen.index} cannot be both the bass and the drums",
+                                       "drums", tracks)  # fmt: skip
+            roles[chosen.index] = "drums"
     else:
         roles.update({t.index: "drums" for t in tracks if t.is_drum and t.notes and t.index not in roles})
     listing = "; ".join(t.describe() for t in tracks if t.notes) or "no track with notes"
@@ -245,24 +297,39 @@ def _part_score(score, tracks: list[TrackInfo]):
     return part
 
 
-def _window_dropped(score, tracks: list[TrackInfo], origin: int, first_step: int, drum_map: str, notes) -> dict:
-    """What the representation drops inside steps ``first_step .. first_step + 127`` (see ``LoopReading``)."""
+def _window_changes(score, tracks: list[TrackInfo], origin: int, first_step: int, drum_map: str, notes,
+                    roll: np.ndarray) -> dict:  # fmt: skip
+    """What the representation changes inside steps ``first_step .. first_step + 127`` (see ``LoopReading``);
+    ``roll`` is the window's (128, 93) roll."""
     tpq = int(score.ticks_per_quarter)
     lo, hi = first_step, first_step + LOOP_STEPS
-    out = dict(bass_out_of_range=0, bass_chord_cells=0, bass_chord_steps=0, drums_unmapped=0, drums_merged=0)
+    out = dict(bass_repeats_merged=0, bass_out_of_range=0, bass_chord_cells=0, bass_chord_steps=0, off_grid=0,
+               drums_unmapped=0, drums_merged=0)  # fmt: skip
     lookup = drum_map_lookup(drum_map)
     for info in tracks:
         if info.role == "ignored" or not info.notes:
             continue
         n = score.tracks[info.index].notes.numpy()
-        on = ticks_to_steps(n["time"].astype(np.int64) - origin, tpq)
+        ticks = n["time"].astype(np.int64) - origin
+        on = ticks_to_steps(ticks, tpq)
         inside = (on >= lo) & (on < hi)
         pitch = n["pitch"].astype(np.int64)
+        # |4 ticks / tpq - step| > OFF_GRID_SHARE, in integers
+        moved = np.abs(STEPS_PER_BEAT * ticks - on * tpq) > OFF_GRID_SHARE * tpq
+        out["off_grid"] += int(np.count_nonzero(inside & moved))
         if info.role == "bass":
             out["bass_out_of_range"] += int(np.count_nonzero(inside & ((pitch < BASS_LOWEST_PITCH) |
                                                                         (pitch > BASS_HIGHEST_PITCH))))  # fmt: skip
         else:
             out["drums_unmapped"] += int(np.count_nonzero(inside & (lookup[pitch & 127] < 0)))
+    # bass: a note kept at its onset (the lowest there) that starts while its pitch already sounds in the roll, or
+    # on the step another note of its pitch starts, is heard as part of one held note
+    started: set[tuple[int, int]] = set()
+    for a, c in sorted(zip(notes.bass_on.tolist(), notes.bass_col.tolist())):
+        if lo <= a < hi and roll[a - lo, c]:
+            if (a, c) in started or (a > lo and roll[a - lo - 1, c]):
+                out["bass_repeats_merged"] += 1
+            started.add((a, c))
     # bass: every (step, pitch) cell that sounds in the window, against the one lowest note kept per step
     sounding = np.zeros((LOOP_STEPS, N_BASS), dtype=bool)
     for a, b, c in zip(notes.bass_on, notes.bass_off, notes.bass_col):
@@ -278,12 +345,53 @@ def _window_dropped(score, tracks: list[TrackInfo], origin: int, first_step: int
     return out
 
 
+def window_density(song: np.ndarray, start_bar: int) -> dict:
+    """``{"bass_notes", "drum_hits", "bars_with_both"}`` of the 8 bars of a song roll (t, 93) from ``start_bar``:
+    notes as ``loopkit.resemblance`` counts them (a held bass note is one), bars that hold bass and drums."""
+    roll = np.asarray(song, dtype=bool)[start_bar * STEPS_PER_BAR : (start_bar + BARS_PER_LOOP) * STEPS_PER_BAR]
+    notes = part_notes(roll)
+    bars = roll.reshape(BARS_PER_LOOP, STEPS_PER_BAR, -1)
+    both = bars[:, :, BASS_COLUMNS].any(axis=(1, 2)) & bars[:, :, DRUM_COLUMNS].any(axis=(1, 2))
+    return {"bass_notes": len(notes["bass"]), "drum_hits": len(notes["drums"]), "bars_with_both": int(both.sum())}
+
+
+def densest_window(song: np.ndarray) -> int:
+    """The 0-based first bar of the densest 8-bar window of a song roll (t, 93): the most bars holding both bass and
+    drums, then the most notes (bass notes + drum hits, ``window_density``), then the earliest. The fallback of
+    ``read_loop`` when no window passes the loop rules: an intro of drums alone, or of silence, loses to the
+    song's body."""
+    n_bars = np.asarray(song).shape[0] // STEPS_PER_BAR
+    starts = range(max(n_bars - BARS_PER_LOOP + 1, 1))
+    density = [window_density(song, b) for b in starts]
+    return max(starts, key=lambda b: (density[b]["bars_with_both"], density[b]["bass_notes"] + density[b]["drum_hits"],
+                                      -b))  # fmt: skip
+
+
+def _tempo_changes(score, first_tick: int, last_tick: int, first_bar: int, bpm: float) -> tuple:
+    """((0-based song bar, bpm), ...) of the tempo events after ``first_tick`` and before ``last_tick`` that change
+    the tempo in effect (``bpm`` at ``first_tick``)."""
+    tempos = score.tempos.numpy()
+    if len(tempos["time"]) == 0:
+        return ()
+    order = np.argsort(tempos["time"], kind="stable")
+    times = np.asarray(tempos["time"], dtype=np.int64)[order]
+    qpm = mspq_to_bpm(tempos["mspq"])[order]
+    bar_ticks = BEATS_PER_BAR * int(score.ticks_per_quarter)
+    out, current = [], round(float(bpm), 3)
+    for t, q in zip(times.tolist(), qpm.tolist()):
+        q = round(float(q), 3)
+        if first_tick < t < last_tick and np.isfinite(q) and q != current:
+            out.append((first_bar + (t - first_tick) // bar_ticks, q))
+            current = q
+    return tuple(out)
+
+
 def read_loop(
     source: str | os.PathLike,
     start_bar: int | None = None,
     *,
-    bass_track: int | str | None = None,
-    drum_track: int | str | None = None,
+    bass_track: int | str | Sequence[int | str] | None = None,
+    drum_track: int | str | Sequence[int | str] | None = None,
     drum_map: str = "full",
     rules: LoopRules = LoopRules(),
 ) -> LoopReading:
@@ -292,10 +400,11 @@ def read_loop(
     Parameters
     ----------
     source : a standard MIDI file
-    start_bar : the loop's first bar, 0-based; default the first window that passes ``rules``, else bar 0
-    bass_track, drum_track : a track's number (its place in ``LoopReading.tracks``) or name, to use instead of every
-        GM bass track / every drum-channel track (needed when the file has none; a chosen drum track is read
-        through the GM drum map whatever its channel)
+    start_bar : the loop's first bar, 0-based; default the first window that passes ``rules``, else the densest
+        window (``densest_window``)
+    bass_track, drum_track : a track's number (its place in ``LoopReading.tracks``) or name, or a list of them
+        (merged into one part), to use instead of every GM bass track / every drum-channel track (needed when the
+        file has none; a chosen drum track is read through the GM drum map whatever its channel)
 
     Raises ``LoopkitError`` with one line for a file that is not MIDI, is not 4/4, has no bass or no drums
     (``TrackChoiceError``, naming the tracks it has), or has fewer than 8 bars from ``start_bar``.
@@ -304,7 +413,8 @@ def read_loop(
 
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"no MIDI file at {path}")
+        where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
+        raise FileNotFoundError(f"no MIDI file at {path}{where}")
     data = path.read_bytes()
     try:
         score = symusic.Score.from_midi(standard_midi_bytes(data))
@@ -332,7 +442,7 @@ def read_loop(
     song = notes_to_roll(notes, song_bars * STEPS_PER_BAR)
     if start_bar is None:
         found = find_loops(song, rules)
-        start, chosen_by = (int(found[0]), "first loop") if len(found) else (0, "no loop")
+        start, chosen_by = (int(found[0]), "first loop") if len(found) else (densest_window(song), "densest")
     else:
         start, chosen_by = int(start_bar), "given"
         if start < 0:
@@ -344,11 +454,13 @@ def read_loop(
     checks = window_checks(song[start * STEPS_PER_BAR : (start + BARS_PER_LOOP) * STEPS_PER_BAR], rules)
     passes = {k: bool(checks[k][0]) for k in ("hamming", "kick", "crash", "bass")}
     roll = song[start * STEPS_PER_BAR : (start + BARS_PER_LOOP) * STEPS_PER_BAR].copy()
-    bpm = float(tempo_at(score, np.array([origin + start * BEATS_PER_BAR * tpq]))[0])
+    first_tick = origin + start * BEATS_PER_BAR * tpq
+    bpm = round(float(tempo_at(score, np.array([first_tick]))[0]), 3)
+    tempo_changes = _tempo_changes(score, first_tick, first_tick + BARS_PER_LOOP * BEATS_PER_BAR * tpq, start, bpm)
     signature = "4/4" if len(score.time_signatures) else "none (4/4 assumed)"
-    dropped = _window_dropped(score, tracks, origin, start * STEPS_PER_BAR, drum_map, notes)
-    return LoopReading(str(source), hashlib.md5(data).hexdigest(), roll, start, song_bars, chosen_by, passes,
-                       round(bpm, 3), signature, tuple(tracks), dropped)  # fmt: skip
+    changed = _window_changes(score, tracks, origin, start * STEPS_PER_BAR, drum_map, notes, roll)
+    return LoopReading(str(source), hashlib.md5(data).hexdigest(), roll, start, song_bars, chosen_by, passes, bpm,
+                       signature, tuple(tracks), changed, window_density(song, start), tempo_changes)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -87,10 +87,14 @@ def default_batch_size(device) -> int:
 
 
 def batches(n: int, batch_size: int, desc: str, progress: bool = False) -> Iterator[tuple[int, int]]:
-    """``(start, size)`` of consecutive batches of at most ``batch_size`` out of ``n`` loops, with a tqdm bar."""
+    """``(start, size)`` of consecutive batches of at most ``batch_size`` out of ``n`` loops, with a tqdm bar when
+    ``progress`` (tqdm is not even imported otherwise: in a kernel without ipywidgets its import warns)."""
+    if not progress:
+        yield from ((start, min(batch_size, n - start)) for start in range(0, n, batch_size))
+        return
     from tqdm.auto import tqdm
 
-    with tqdm(total=n, desc=desc, unit="loop", disable=not progress) as bar:
+    with tqdm(total=n, desc=desc, unit="loop") as bar:
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             yield start, b

@@ -27,7 +27,7 @@ LAYERS = [
     ("pianoroll",),
     ("loops", "config"),
     ("dataset",),
-    ("funnel", "journal", "synthetic", "metrics", "memorisation"),
+    ("funnel", "journal", "synthetic", "metrics", "memorisation", "resemblance"),
     ("extract", "describe", "loopfile", "sources", "sources.*"),
     ("models", "models.*"),
     ("checkpoints",),
@@ -37,7 +37,7 @@ LAYERS = [
     ("evaluate",),
     ("ablation", "claims"),
     ("audio", "plots"),
-    ("display", "samples", "ownloop", "listening", "listening.*"),
+    ("display", "samples", "ownloop", "variations", "interpolation", "listening", "listening.*"),
     ("book", "lab"),
     ("commands", "commands.*"),
     ("cli", "__main__", ""),  # "" is the package itself (loopkit/__init__.py)

@@ -1,5 +1,6 @@
 """``loopkit interpolate``: from one loop to another, MusicVAE's experiment on the paper's continuous VAEs (slerp
-between posterior means) and, for the VQ-VAE, a bar-by-bar crossfade in code space."""
+between posterior means) and, for the VQ-VAE, a bar-by-bar crossfade in code space; the ends measured against A
+and B."""
 
 from __future__ import annotations
 
@@ -7,31 +8,36 @@ import argparse
 from pathlib import Path
 
 from . import UserError, report_written
-from .encode import DEFAULT_MODELS, add_output_flags, read
+from .encode import add_output_flags, add_runs_flag, check_output_flags, read, runs_folder, warn
 
 
 def register(subparsers) -> None:
-    from ..config import CONTINUOUS_MODELS
+    from ..interpolation import INTERPOLATORS
 
     p = subparsers.add_parser(
         "interpolate",
         help="loops between two loops: slerp in a continuous VAE's z, or a bar-by-bar code crossfade (VQ-VAE)",
         description=(
-            "Interpolate from loop A to loop B in STEPS loops. A continuous VAE (" + ", ".join(CONTINUOUS_MODELS) +
+            "Interpolate from loop A to loop B in STEPS loops. A continuous VAE (" + ", ".join(INTERPOLATORS[:-1]) +
             ") encodes both to their posterior means and decodes points on the great circle between them "
             "(spherical interpolation, as MusicVAE does); the VQ-VAE crosses from A's codes to B's bar by bar, left "
-            "to right (with 9 steps one bar a step). A and B are MIDI files (the first 8-bar window that passes the "
-            "loop rules, else bar 1) or codes.json files from `loopkit encode` (to choose bars or tracks). Writes "
+            "to right (with 9 steps one bar a step). The first loop is the model's reconstruction of A, the last "
+            "its reconstruction of B: both are measured as `loopkit encode` measures an encoding (the share of the "
+            "empty loop's error removed), with a warning when one is no closer to its loop than an empty loop. "
+            "Without --model and --checkpoint the model is the one of the --runs folder whose reconstructions keep "
+            "most of A and B. A and B are MIDI files (the first 8-bar window that passes the loop rules, else the "
+            "densest) or codes.json files from `loopkit encode` (to choose bars or tracks). Writes "
             "A_to_B_MODEL_1of9.mid ... (+ PNG, OGG with --audio) at A's tempo and interpolation.csv."
         ),
     )
     p.add_argument("a", metavar="A.mid|codes.json", help="the first loop")
     p.add_argument("b", metavar="B.mid|codes.json", help="the last loop")
-    p.add_argument("--model", default=None, choices=(*CONTINUOUS_MODELS, "vq_vae"),
-                   help=f"the model (default: the continuous VAE that reconstructs its training loops best under {DEFAULT_MODELS},"
-                   " or what --checkpoint holds)")  # fmt: skip
+    p.add_argument("--model", default=None, choices=INTERPOLATORS,
+                   help="the model (default: the one under --runs that reconstructs A and B best, or what "
+                   "--checkpoint holds)")  # fmt: skip
     p.add_argument("--checkpoint", default=None, metavar="PATH",
-                   help=f"the model's checkpoint (default {DEFAULT_MODELS}/MODEL/best.pt)")  # fmt: skip
+                   help="the model's checkpoint (default: MODEL/best.pt in the --runs folder)")  # fmt: skip
+    add_runs_flag(p)
     p.add_argument("--steps", type=int, default=9, help="loops from A to B, both included (default 9)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     add_output_flags(p)
@@ -39,9 +45,9 @@ def register(subparsers) -> None:
 
 
 def _loop(args, source: str):
-    """(roll, bpm, name) of one end: a MIDI file read, or the roll a codes.json names."""
+    """(roll, bpm, name, tempo-change line) of one end: a MIDI file read, or the roll a codes.json names."""
     from ..errors import LoopkitError
-    from ..loopfile import safe_stem
+    from ..loopfile import safe_stem, tempo_change_line
     from ..ownloop import read_codes
     from ..pianoroll import BARS_PER_LOOP
 
@@ -49,48 +55,84 @@ def _loop(args, source: str):
         doc = read_codes(source)
         if doc["roll"] is None:
             raise LoopkitError(f"{source}: the loop's roll ({(doc.get('files') or {}).get('roll')}) is not beside it")
-        return doc["roll"], float(doc["bpm"]), f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
+        name = f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
+        return doc["roll"], doc["bpm"], name, tempo_change_line(doc["tempo_changes"], doc["bpm"])
     reading = read(args, source, reading_flags=False)
     bars = f"bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
-    return reading.roll, reading.bpm, f"{safe_stem(source)}_{bars}"
+    return reading.roll, reading.bpm, f"{safe_stem(source)}_{bars}", tempo_change_line(reading.tempo_changes,
+                                                                                        reading.bpm)
+
+
+def _end(r) -> str:
+    from ..resemblance import percent
+
+    removed = "empty" if r.share_removed is None else f"{percent(r.share_removed)} of the empty loop's error removed"
+    return (f"{removed}, bass recall {percent(r.parts['bass'].recall)}, drums recall "
+            f"{percent(r.parts['drums'].recall)}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoints import resolve_device
+    from ..checkpoints import BEST, resolve_device
     from ..config import PAPER_NAMES
-    from ..ownloop import best_continuous_vae, interpolate, interpolate_to_folder, load_interpolator
+    from ..interpolation import (
+        find_models,
+        interpolate,
+        interpolate_to_folder,
+        kept_share,
+        load_interpolator,
+        rank_models,
+    )
+    from ..resemblance import MIN_SHARE_REMOVED, percent
 
     if args.steps < 2:
         raise UserError(f"--steps counts both ends: at least 2, got {args.steps}")
+    check_output_flags(args)
+    chosen = None
     if args.checkpoint is not None:
         checkpoint = Path(args.checkpoint)
     elif args.model is not None:
-        checkpoint = DEFAULT_MODELS / args.model / "best.pt"
-        if not checkpoint.is_file():
-            raise UserError(f"no --checkpoint given and no {checkpoint} (train the models with `make book`, or name "
-                            "one with --checkpoint)")  # fmt: skip
+        checkpoint = runs_folder(args.runs, args.model) / args.model / BEST
     else:
-        try:
-            _, checkpoint = best_continuous_vae(DEFAULT_MODELS)
-        except FileNotFoundError:
-            raise UserError(f"no --model or --checkpoint given and no trained continuous VAE under {DEFAULT_MODELS}"
-                            ) from None  # fmt: skip
-    roll_a, bpm, name_a = _loop(args, args.a)
-    roll_b, _, name_b = _loop(args, args.b)
-    if args.audio:
-        from ..audio import resolve_soundfont
-
-        resolve_soundfont(None)
-    model = load_interpolator(checkpoint, args.model, device=resolve_device(args.device))
+        found = find_models(runs_folder(args.runs))
+        if not found:
+            raise UserError(f"no model an interpolation runs on under {runs_folder(args.runs)}")
+        checkpoint = None
+    roll_a, bpm, name_a, tempo_a = _loop(args, args.a)
+    roll_b, _, name_b, tempo_b = _loop(args, args.b)
+    device = resolve_device(args.device)
+    if checkpoint is None:
+        models = {name: load_interpolator(path, name, device=device) for name, path in found.items()}
+        ranking = rank_models(models, roll_a, roll_b)
+        chosen = ranking[0][0]
+        model, checkpoint = models[chosen], found[chosen]
+    else:
+        model = load_interpolator(checkpoint, args.model, device=device)
     inter = interpolate(model, roll_a, roll_b, args.steps)
     silent: list[str] = []
     rows = interpolate_to_folder(inter, args.out, name_a=name_a, name_b=name_b, bpm=bpm, roll_a=roll_a, roll_b=roll_b,
-                                 png=not args.no_png, audio=args.audio, silent=silent)  # fmt: skip
+                                 png=not args.no_png, audio=args.audio, seamless=args.seamless,
+                                 silent=silent)  # fmt: skip
     how = "bar-by-bar code crossfade" if inter.model == "vq_vae" else "slerp between posterior means"
     print(f"{PAPER_NAMES[inter.model]} ({checkpoint}), {how}: {name_a} -> {name_b}, {len(rows)} loops at {bpm:g} bpm "
           "(A's tempo)")  # fmt: skip
+    if chosen is not None:
+        scores = ", ".join(f"{PAPER_NAMES[name]} {percent(kept_share(ends))}" for name, ends in ranking)
+        print(f"model: the one whose reconstructions keep most of A and B (share of the empty loops' error removed: "
+              f"{scores})")
+    for end, line in (("A", tempo_a), ("B", tempo_b)):
+        if line:
+            print(f"{end}: {line}")
+    print(f"first loop against A: {_end(inter.ends[0])}; last loop against B: {_end(inter.ends[1])}")
     for row in rows:
         print(f"  {row['file']}: Hamming {row['hamming_to_a']} to A, {row['hamming_to_b']} to B, FND {row['fnd']} "
               f"FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
+    bad = inter.unanchored()
+    if bad:
+        ends = " and ".join({"A": "first loop does not resemble A", "B": "last loop does not resemble B"}[e]
+                            for e in bad)  # fmt: skip
+        try_ = ("no model under the --runs folder reconstructs them better" if chosen is not None else
+                "try another --model (without --model and --checkpoint: the one that reconstructs A and B best)")
+        warn("interpolate", f"the {PAPER_NAMES[inter.model]}'s {ends} (it removes under {MIN_SHARE_REMOVED:.0%} "
+                            f"of the empty loop's error): the loops between are not between A and B; {try_}")
     report_written(len(rows), silent, "interpolation.csv", args.out)
     return 0

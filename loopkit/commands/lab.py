@@ -17,7 +17,9 @@ def register(subparsers) -> None:
             "Copy the chapters that `loopkit book` executed into OUT/lab, pointed at the build's output folder OUT "
             "(models, loops, tables), and serve them with JupyterLab on 127.0.0.1 with a fresh token. Open the "
             "address it prints, run chapter 3's cells, change `code = ...` (or `my_loop = ...`) and run the cell "
-            "again to hear the result. Ctrl-C stops the server."
+            "again to hear the result. A chapter you changed is kept when you start the lab again (delete it for a "
+            "fresh copy); a relative path you type in a chapter is read from OUT/lab, the folder the file browser "
+            "shows. Ctrl-C stops the server."
         ),
     )
     p.add_argument("--out", default="runs/cpu", help="the book's output folder (default runs/cpu)")
@@ -30,12 +32,17 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must lie in 1..65535, got {args.port}")
+    kept: list = []
     try:
-        copies = prepare_lab(args.out)
+        copies = prepare_lab(args.out, kept=kept)
     except FileNotFoundError as exc:
         raise UserError(f"{exc} (`make book`, or `loopkit book --out {args.out}`)") from None
     lab = copies[0].parent
-    print(f"[lab] {len(copies)} chapter(s) copied to {lab}, reading {args.out}")
+    print(f"[lab] {len(copies) - len(kept)} chapter(s) copied to {lab}, reading {args.out}")
+    if kept:
+        print(f"[lab] kept {len(kept)} chapter(s) you changed: {', '.join(k.name for k in kept)} (delete one to get a "
+              "fresh copy of the book's)")
+    print(f"[lab] relative paths you type in a chapter are read from {lab}")
     # the server runs in its own session: Ctrl-C (or SIGTERM) reaches this process, which stops it without the
     # server's own "Shutdown this Jupyter server?" prompt
     process, token = start_lab(lab, args.port, start_new_session=True)

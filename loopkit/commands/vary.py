@@ -1,5 +1,5 @@
 """``loopkit vary``: variations of your loop through the VQ-VAE's codebook: bars redrawn by the LSTM prior, or a
-bar form imposed."""
+bar form imposed; the bars it keeps keep their notes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ import argparse
 from pathlib import Path
 
 from . import UserError, report_written
-from .encode import DEFAULT_MODELS, add_output_flags, add_reading_flags, default_checkpoint, read
+from .encode import (
+    add_output_flags,
+    add_reading_flags,
+    add_runs_flag,
+    check_output_flags,
+    default_checkpoint,
+    read,
+    warn,
+)
 
 
 def register(subparsers) -> None:
+    from ..variations import COPY, KEEP
+
     p = subparsers.add_parser(
         "vary",
         help="variations of your loop: bars redrawn by the VQ-VAE's prior, or a bar form imposed",
@@ -18,11 +28,17 @@ def register(subparsers) -> None:
             "Vary a loop through the VQ-VAE's codes. INPUT is a MIDI file (read and encoded as `loopkit encode` "
             "does) or a codes.json that `loopkit encode` wrote. --bars redraws those bars with the LSTM prior, "
             "conditioned on the codes before them; the bars after them keep their codes (the prior reads left to "
-            "right). --form imposes a bar form: every bar whose letter came before becomes a copy of the first bar "
-            "with that letter ('?' leaves a bar as it is); alone it gives one loop, with --bars the form holds while "
-            "the bars are redrawn. Writes NAME_decoded.mid (the input's codes decoded, to compare like with like), "
-            "NAME_redraw5-8_01.mid ... or NAME_form-AABA-AABA_01.mid (+ PNG, OGG with --audio), all at the input's "
-            "tempo, and variations.csv: each loop's codes, its Hamming distance to the input and the paper's loop "
+            "right). Every bar that is not redrawn keeps the input's notes exactly (--keep notes, the default): the "
+            "variation's decoded roll is spliced at the bar line, because the decoder reaches across bar lines and "
+            "kept codes alone would change the notes next to a redrawn bar (--keep codes shows that: the decoded "
+            "codes alone). --form imposes a bar form: every bar whose letter came before becomes a copy of the "
+            "first bar with that letter ('?' leaves a bar as it is); --copy codes (the default, the paper's latent "
+            "copy) copies the codes, which decode close to but not exactly as the source bar; --copy notes makes "
+            "each copied bar a note-for-note copy of its source bar. Alone --form gives one loop; with --bars the "
+            "form holds while the bars are redrawn. Writes NAME_decoded.mid (the input's codes decoded, to compare "
+            "like with like), NAME_redraw5-8_01.mid ... or NAME_form-AABA-AABA_01.mid (+ PNG, OGG with --audio), "
+            "all at the input's tempo, and variations.csv: each loop's codes, what its kept bars keep and how many "
+            "of their notes differ from the input, its Hamming distance to the input and the paper's loop "
             "properties FND, FNB and HD. The same --seed writes the same files."
         ),
     )
@@ -31,6 +47,12 @@ def register(subparsers) -> None:
                    help="bars to redraw, counted from 1: '5-8', '4' or '2,4' (all within 1-8)")  # fmt: skip
     p.add_argument("--form", default=None, metavar="FORM",
                    help="a bar form of 8 letters such as 'AABA AABA' ('?' keeps a bar)")  # fmt: skip
+    p.add_argument("--keep", choices=KEEP, default="notes",
+                   help="what the bars neither redrawn nor copied keep: the input's notes, exactly (default), or "
+                   "only its codes, decoded")  # fmt: skip
+    p.add_argument("--copy", choices=COPY, default="codes",
+                   help="what a copied bar of --form copies: its source bar's codes (default; decoded, so close to "
+                   "the source bar) or its notes (an exact copy)")  # fmt: skip
     p.add_argument("-n", type=int, default=None,
                    help="number of variations (default 4 with --bars; a --form alone gives 1)")  # fmt: skip
     p.add_argument("--temperature", default="1.0",
@@ -39,10 +61,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_reading_flags(p)
     p.add_argument("--checkpoint", default=None, metavar="PATH",
-                   help=f"the prior's checkpoint (it names its VQ-VAE), or the VQ-VAE's with --prior (default "
-                   f"{DEFAULT_MODELS}/prior/best.pt)")  # fmt: skip
+                   help="the prior's checkpoint (it names its VQ-VAE), or the VQ-VAE's with --prior (default: "
+                   "prior/best.pt in the --runs folder)")  # fmt: skip
     p.add_argument("--prior", default=None, metavar="PATH",
                    help="the prior's checkpoint when --checkpoint is the VQ-VAE")
+    add_runs_flag(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     add_output_flags(p)
     p.set_defaults(handler=run)
@@ -51,9 +74,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..checkpoints import resolve_device
     from ..errors import LoopkitError
-    from ..loopfile import safe_stem
-    from ..ownloop import check_codes_model, encode_loop, load_codebook, parse_bars, read_codes, vary_to_folder
+    from ..loopfile import safe_stem, tempo_change_line
+    from ..ownloop import check_codes_model, encode_loop, load_codebook, read_codes
     from ..pianoroll import BARS_PER_LOOP
+    from ..variations import bars_label, parse_bars, vary_to_folder
 
     if args.bars is None and args.form is None:
         raise UserError("say what to vary: --bars (e.g. 5-8) to redraw, --form (e.g. 'AABA AABA'), or both")
@@ -67,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if not bars and n != 1:
         raise UserError(f"-n {n} with --form alone: a bar form applied to your codes gives one loop; add --bars to "
                         "redraw bars under the form for more")  # fmt: skip
-    checkpoint = default_checkpoint(args.checkpoint, "prior" if args.prior is None else "vq_vae")
+    check_output_flags(args)
+    checkpoint = default_checkpoint(args, "prior" if args.prior is None else "vq_vae")
     source = Path(args.input)
     from_codes = source.suffix.lower() == ".json"
     if from_codes:
@@ -77,30 +102,44 @@ def run(args: argparse.Namespace) -> int:
         doc = read_codes(source)
     else:
         reading = read(args, args.input)
-    if args.audio:
-        from ..audio import resolve_soundfont
-
-        resolve_soundfont(None)
     vqvae, prior = load_codebook(checkpoint, prior=args.prior, need_prior=bool(bars),
                                  device=resolve_device(args.device))  # fmt: skip
     if from_codes:
         check_codes_model(doc, vqvae, f"the codes in {source}")
-        codes, roll, bpm = doc["codes"], doc["roll"], float(doc["bpm"])
+        codes, roll, bpm = doc["codes"], doc["roll"], doc["bpm"]
         name = f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
         where = f"{doc['source']}, bars {doc['first_bar']}-{doc['last_bar']}"
+        tempo_line = tempo_change_line(doc["tempo_changes"], bpm)
     else:
         enc = encode_loop(vqvae, reading)
         codes, roll, bpm = enc.codes, reading.roll, reading.bpm
         name = f"{safe_stem(args.input)}_bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
         where = f"{args.input}, {reading.bars_label} ({reading.chosen_by})"
+        tempo_line = tempo_change_line(reading.tempo_changes, bpm)
     silent: list[str] = []
     rows = vary_to_folder(vqvae, prior, codes, args.out, bars=bars, form=args.form, n=n, temperature=args.temperature,
-                          seed=args.seed, bpm=bpm, name=name, input_roll=roll, png=not args.no_png,
-                          audio=args.audio, silent=silent)  # fmt: skip
+                          seed=args.seed, bpm=bpm, name=name, input_roll=roll, keep=args.keep, copy=args.copy,
+                          png=not args.no_png, audio=args.audio, seamless=args.seamless,
+                          silent=silent)  # fmt: skip
     print(f"input: {where}; tempo {bpm:g} bpm")
+    if tempo_line:
+        print(tempo_line)
+    kept = sorted(set(range(BARS_PER_LOOP)) - set(bars or ()))
+    if bars and kept:
+        whose = ("the input's notes" if roll is not None else
+                 "the notes of the input's codes decoded (the codes file's .npy roll is gone)")  # fmt: skip
+        print(f"bars {bars_label(kept)} keep {whose} exactly, spliced at the bar line" if args.keep == "notes" else
+              f"bars {bars_label(kept)} keep their codes only (--keep codes): the decoder reaches across bar lines, "
+              "so their notes may change (kept_notes_changed in variations.csv)")  # fmt: skip
+    if args.form:
+        print("copied bars are note-for-note copies of their source bar (--copy notes)" if args.copy == "notes" else
+              "copied bars copy their source bar's codes (--copy notes copies its notes exactly)")  # fmt: skip
     for row in rows:
         dist = row["hamming_to_input"] or row["hamming_to_decoded"]
         print(f"  {row['file']}: {row['codes_changed']} of {len(codes)} codes changed, Hamming {dist} to the input, "
               f"FND {row['fnd']} FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
+    if args.keep == "codes" and any(r["kept_notes_changed"] for r in rows[1:]):
+        warn("vary", f"{sum(1 for r in rows[1:] if r['kept_notes_changed'])} variation(s) change notes in bars "
+                     "whose codes they keep (--keep notes keeps them)")  # fmt: skip
     report_written(len(rows), silent, "variations.csv", args.out)
     return 0
