@@ -694,3 +694,160 @@ def test_the_connection_limit_fits_the_open_file_limit(small_stimuli, tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(256 - 8 - 64), "256"]  # lowered to what fits, not refused
+
+
+# =========================================================================================================
+# Second round (issue 21): archives this process reads, names with control characters, weights that are not
+# numbers, trickling clients. (The padding of item 4 is tested above, with the stimulus sizes.)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. a FIFO named like an archive
+
+
+@pytest.mark.timeout(300)  # a hang guard: before the fix, the run never ended
+def test_a_fifo_named_like_an_archive_is_listed_without_a_read(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write(root / "song.mid", loop_song(8))
+    for name in ("x.tar.gz", "x.zip"):
+        os.mkfifo(root / name)  # opening it for reading blocks until a writer comes: none will
+    os.mkfifo(tmp_path / "given.tar.xz")
+    ds = extract([root, tmp_path / "given.tar.xz"], tmp_path / "out", workers=2, progress=False)
+    rows = dict(zip(ds.files["source"], zip(ds.files["status"], ds.files["reason"])))
+    for fifo in (root / "x.tar.gz", root / "x.zip", tmp_path / "given.tar.xz"):
+        assert rows[str(fifo)] == ("skipped", "not a regular file")
+    assert rows[str(root / "song.mid")][0] == "used"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. compressed archives that expand without bound, and members skipped in them
+
+
+def tar_bomb(path: Path, size: int, name: str = "zeros.bin") -> Path:
+    """A .tar.bz2 or .tar.xz (by ``path``'s suffix) whose member ``name`` holds ``size`` zero bytes, then a MIDI
+    member ``after.mid``; compressed as a stream, so building it holds 1 MiB at a time (80 MiB: about a second)."""
+    import bz2
+    import lzma
+
+    compressor = bz2.BZ2Compressor(9) if path.name.endswith(".bz2") else lzma.LZMACompressor(preset=0)
+    song = loop_song(8)
+    head, after = tarfile.TarInfo(name), tarfile.TarInfo("after.mid")
+    head.size, after.size = size, len(song)
+    parts = [compressor.compress(head.tobuf(tarfile.GNU_FORMAT))]
+    zeros = bytes(1 << 20)
+    for start in range(0, size, len(zeros)):
+        parts.append(compressor.compress(zeros[: size - start]))
+    tail = bytes(-size % 512) + after.tobuf(tarfile.GNU_FORMAT) + song + bytes(-len(song) % 512) + bytes(1024)
+    parts += [compressor.compress(tail), compressor.flush()]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def read_everything(path: Path) -> list[tuple[str, str | None, str | None]]:
+    """(source, skip, error) of every entry of one archive, each member read as extraction reads it."""
+    from loopkit.corpus import iter_inputs
+
+    out = []
+    for item in iter_inputs([path], max_member_bytes=64 << 20):
+        error = item.error
+        if item.read is not None:
+            try:
+                item.read()
+            except Exception as exc:  # noqa: BLE001 - what the run records as the member's failure
+                error = f"cannot read: {exc}"
+        out.append((item.source, item.skip, error))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".tar.bz2", ".tar.xz"])
+@pytest.mark.parametrize("member", ["zeros.bin", "zeros.mid"])  # skipped, and over the size limit
+def test_a_compressed_tar_bomb_is_listed_after_a_bounded_read(tmp_path, suffix, member):
+    path = tar_bomb(tmp_path / f"bomb{suffix}", 80 << 20, member)
+    assert path.stat().st_size < 64 << 10
+    entries, peak = peak_allocated(lambda: read_everything(path))
+    assert peak < 16 << 20  # tarfile's stream held the member whole (and copied what was left of it per read)
+    first, last = entries
+    assert first == ((f"{path}!zeros.bin", "not a MIDI file name (.mid .midi .kar .rmi)", None) if member ==
+                     "zeros.bin" else (f"{path}!zeros.mid", None, "file too large (80.0 MiB; the limit is 64 MiB)"))
+    assert last[0] == str(path) and last[2].startswith("a decompression bomb: 64 MiB from its first ")
+    assert "more than 1,000 times over); the rest is not read (after 1 member)" in last[2]
+
+
+def lying_compressed_zip(path: Path, real_bytes: int, method: int) -> Path:
+    """A zip whose member bomb.mid, compressed with ``method`` (bzip2 or LZMA), holds ``real_bytes`` zeros while
+    both of its headers state 100 bytes; then a MIDI member song.mid."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", compression=method) as z:
+        z.writestr("bomb.mid", bytes(real_bytes))
+        z.writestr("song.mid", loop_song(8))
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, raw.find(b"PK\x03\x04") + 22, 100)
+    struct.pack_into("<I", raw, raw.find(b"PK\x01\x02") + 24, 100)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_bzip2_or_lzma_zip_member_is_decompressed_in_bounded_steps(tmp_path, method):
+    path = lying_compressed_zip(tmp_path / "bomb.zip", 32 << 20, method)
+    entries, peak = peak_allocated(lambda: read_everything(path))
+    assert peak < 16 << 20  # zipfile decompressed each compressed chunk whole: 32 MiB (LZMA's dictionary: 8 MiB)
+    assert entries[0] == (f"{path}!bomb.mid", None,
+                          "cannot read: the member holds more than the 100 bytes its header states")  # fmt: skip
+    assert entries[1] == (f"{path}!song.mid", None, None)
+    ds = extract([path], tmp_path / "out", workers=0, progress=False)
+    assert ds.files["status"].tolist() == ["failed", "used"]  # the song read in the same steps, CRC checked
+
+
+def test_bzip2_xz_and_multi_stream_archives_still_read_whole(tmp_path):
+    import bz2
+
+    song = loop_song(8)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i in range(3):
+            info = tarfile.TarInfo(f"s{i}.mid")
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    data = buf.getvalue()
+    half = len(data) // 2  # two bzip2 streams back to back, as parallel compressors (pbzip2, lbzip2) write
+    (tmp_path / "multi.tar.bz2").write_bytes(bz2.compress(data[:half]) + bz2.compress(data[half:]))
+    with tarfile.open(tmp_path / "plain.tar.xz", "w:xz") as tar:
+        tar.add(tmp_path / "multi.tar.bz2", arcname="nested.tar.bz2")
+        info = tarfile.TarInfo("s.mid")
+        info.size = len(song)
+        tar.addfile(info, io.BytesIO(song))
+    entries = read_everything(tmp_path / "multi.tar.bz2") + read_everything(tmp_path / "plain.tar.xz")
+    assert [e[0].rsplit("!", 1)[1] for e in entries] == ["s0.mid", "s1.mid", "s2.mid", "nested.tar.bz2", "s.mid"]
+    assert [e[2] for e in entries] == [None] * 5 and entries[3][1] == "archive inside an archive (not opened)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# minor: an empty archive, and member names met twice
+
+
+def test_an_empty_archive_has_its_row_and_repeated_member_names_get_unique_sources(tmp_path):
+    from loopkit.loopfile import find_source
+
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    with tarfile.open(tmp_path / "empty.tar.gz", "w:gz"):
+        pass
+    songs = [loop_song(8, bass_pitch=30 + i) for i in range(3)]
+    with tarfile.open(tmp_path / "twice.tar", "w") as tar:  # tar keeps both; unpacking keeps the last
+        for name, data in (("a.mid", songs[0]), ("a.mid", songs[1]), ("a.mid#2", songs[2])):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "out"
+    ds = extract([tmp_path / "empty.zip", tmp_path / "empty.tar.gz", tmp_path / "twice.tar"], out, workers=0,
+                 progress=False)  # fmt: skip
+    twice = f"{tmp_path}/twice.tar!"
+    assert ds.files["source"].tolist() == [f"{tmp_path}/empty.zip", f"{tmp_path}/empty.tar.gz", f"{twice}a.mid",
+                                           f"{twice}a.mid#2", f"{twice}a.mid#2#2"]  # fmt: skip
+    assert ds.files["reason"].tolist()[:2] == ["an archive that holds no file"] * 2
+    assert ds.files["status"].tolist() == ["skipped", "skipped", "used", "used", "skipped"]  # "a.mid#2": no .mid
+    assert ds.files["md5"][2] != ds.files["md5"][3]  # two different songs, told apart
+    second = find_source(f"{twice}a.mid#2", out)  # and each found again by its own source
+    assert second.read_bytes() == songs[1]
