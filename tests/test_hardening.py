@@ -9,6 +9,7 @@ checkpoints with ``torch.save``.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -718,6 +719,64 @@ def test_a_fifo_named_like_an_archive_is_listed_without_a_read(tmp_path):
     for fifo in (root / "x.tar.gz", root / "x.zip", tmp_path / "given.tar.xz"):
         assert rows[str(fifo)] == ("skipped", "not a regular file")
     assert rows[str(root / "song.mid")][0] == "used"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. a carriage return, or any byte, in a name
+
+
+def test_a_carriage_return_or_any_byte_in_a_name_survives_the_data_set(tmp_path):
+    import csv
+    import hashlib
+
+    from loopkit.dataset import csv_line
+
+    song = loop_song(8)
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write(root / "on\rdisk.mid", song)
+    every_byte = bytes(b for b in range(1, 256) if b != ord("/")).decode("latin-1")  # all but NUL and the slash
+    members = ["a\rb.mid", "c\r\nd.mid", "e\nf.mid", 'g",\r.mid', every_byte + ".mid"]
+    tar_path = tmp_path / "names.tar"
+    with tarfile.open(tar_path, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:  # raw bytes
+        for name in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    out = tmp_path / "out"
+    ds = extract([root, tar_path], out, workers=0, progress=False)
+    sources = [str(root / "on\rdisk.mid")]
+    sources += [readable_source(f"{tar_path}!{os.fsdecode(m.encode('latin-1'))}") for m in members]
+    assert ds.files["source"].tolist() == sources and ds.files["status"].tolist() == ["used"] * 6
+    assert ds.meta["source"].tolist() == sources  # one loop each (loops.csv)
+    assert load_loops(out).files["source"].tolist() == sources  # read back from disk, checked against the manifest
+    assert "\\xe9" in sources[-1] and "\r" in sources[1] and "\t" in sources[-1]
+
+    # the writer quotes as csv.writer does, and a carriage return as well; rows without one are byte-identical
+    rows = [["plain", 3, 1.5, ""], ['q"uote', "com,ma", "line\nfeed", 0]]
+    for row in rows:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(row)
+        assert csv_line(row) == buf.getvalue()
+    assert csv_line(["a\rb", 1]) == '"a\rb",1\n'
+
+    # a data set written before names were quoted (the carriage return bare, the manifest agreeing) is named as
+    # damaged in one line, and running the same extraction again rebuilds it
+    files_csv = out / "files.csv"
+    data = files_csv.read_bytes()
+    bare = data.replace(f'"{root}/on\rdisk.mid"'.encode(), f"{root}/on\rdisk.mid".encode(), 1)
+    assert bare != data
+    files_csv.write_bytes(bare)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["files.csv"] = {"bytes": len(bare), "sha256": hashlib.sha256(bare).hexdigest()}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"is damaged: files\.csv: row 1 holds .* rebuild it") as info:
+        load_loops(out)
+    assert "\n" not in str(info.value)
+    report: dict = {}
+    again = extract([root, tar_path], out, workers=0, progress=False, report=report)
+    assert report["state"] == "rebuild" and again.files["source"].tolist() == sources
+    assert files_csv.read_bytes() == data
 
 
 # ---------------------------------------------------------------------------------------------------------
