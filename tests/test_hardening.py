@@ -297,6 +297,25 @@ def crafted_checkpoints(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
         "no config": ({"config": None}, "holds no configuration of its vq_vae"),
         "architecture": ({"config": {**base["config"], "latent_steps": 3}}, "its configuration does not build a vq_vae"),
     }
+    # weights of the right names and shapes that cannot be used (issue 21, items 6 and 7)
+    state = base["state_dict"]
+    key = next(k for k, v in state.items() if v.is_floating_point())
+
+    def one(tensor, words):
+        return {"state_dict": {**state, key: tensor}}, f"its weights cannot be used: {key} {words}"
+
+    nan, inf = state[key].clone(), state[key].clone()
+    nan.view(-1)[0], inf.view(-1)[-1] = float("nan"), float("-inf")
+    cases |= {
+        "NaN weights": one(nan, "holds NaN or infinite values"),
+        "infinite weights": one(inf, "holds NaN or infinite values"),
+        "meta tensors": ({"state_dict": {k: torch.empty_like(v, device="meta") for k, v in state.items()}},
+                         f"its weights cannot be used: {key} holds no data (a tensor on PyTorch's meta device) (and "),
+        "complex weights": one(state[key].to(torch.complex64), "holds complex numbers (torch.complex64), the model "
+                                                               "floating point ones"),
+        "integer weights": one(state[key].long(), "holds integer numbers (torch.int64), the model floating point ones"),
+        "sparse weights": one(state[key].to_sparse(), "is not a dense tensor (torch.sparse_coo)"),
+    }
     out = {}
     for i, (case, (change, words)) in enumerate(cases.items()):
         path = root / f"bad{i}.pt"
@@ -910,3 +929,47 @@ def test_an_empty_archive_has_its_row_and_repeated_member_names_get_unique_sourc
     assert ds.files["md5"][2] != ds.files["md5"][3]  # two different songs, told apart
     second = find_source(f"{twice}a.mid#2", out)  # and each found again by its own source
     assert second.read_bytes() == songs[1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6, 7. weights that are not numbers, tensors without data: on load; outputs that overflow: on generating
+
+
+def test_outputs_that_are_not_finite_stop_generation_in_one_line_naming_the_checkpoint(runs):
+    import torch
+
+    from loopkit.checkpoints import load_generator, load_model
+    from loopkit.generate import generate
+
+    def message(path: Path) -> str:
+        return f"{path}: the model's output holds NaN or infinite values (its weights overflow): it cannot generate"
+
+    def times_1e37(model, part: str) -> None:
+        """Finite weights whose outputs overflow: every parameter of ``part`` times 1e37 (the load check passes)."""
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith(part):
+                    p.mul_(1e37)
+
+    cnn = load_model(runs / "cnn_vae" / "best.pt")
+    assert len(generate(cnn, 2, progress=False)) == 2
+    times_1e37(cnn, "decoder")
+    with pytest.raises(ValueError) as info:  # before: "generated 2 loop(s)", every one empty
+        generate(cnn, 2, progress=False)
+    assert str(info.value) == message(runs / "cnn_vae" / "best.pt")
+
+    vq, prior = load_generator(runs / "prior" / "best.pt")
+    assert len(generate(vq, 2, prior=prior, progress=False)) == 2
+    times_1e37(vq, "decoder")
+    with pytest.raises(ValueError) as info:
+        generate(vq, 2, prior=prior, progress=False)
+    assert str(info.value) == message(runs / "vq_vae" / "best.pt")
+
+    # the LSTM's gates saturate, so the prior's logits stay finite at any finite weights; an infinite bias set after
+    # loading (past the load check) stands in: before, every step drew the last code (511 of 512)
+    vq, prior = load_generator(runs / "prior" / "best.pt")
+    with torch.no_grad():
+        prior.output.bias[0] = float("inf")
+    with pytest.raises(ValueError) as info:
+        generate(vq, 2, prior=prior, progress=False)
+    assert str(info.value) == message(runs / "prior" / "best.pt")
