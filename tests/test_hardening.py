@@ -932,6 +932,58 @@ def test_an_empty_archive_has_its_row_and_repeated_member_names_get_unique_sourc
 
 
 # ---------------------------------------------------------------------------------------------------------
+# 5. clients that trickle bytes
+
+
+@pytest.mark.timeout(300)  # a hang guard
+def test_trickling_clients_are_closed_by_the_request_deadline(small_stimuli, tmp_path):
+    import socket
+    import threading
+    import urllib.request
+
+    from loopkit.listening.app import create_app
+    from loopkit.listening.server import make_server
+
+    app = create_app(small_stimuli, tmp_path / "ratings.sqlite")
+    server = make_server(app, port=0, connection_limit=4, request_deadline=1)  # silence is still allowed 30 s
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slow: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle():  # a byte of a request head every 0.2 s: never silent long enough for the channel timeout
+        while not stop.wait(0.2):
+            for s in slow:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    pass
+
+    try:
+        for _ in range(6):  # more than the connection limit
+            s = socket.create_connection(("127.0.0.1", server.effective_port), timeout=60)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+        threading.Thread(target=trickle, daemon=True).start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.effective_port}/api/state", timeout=120) as resp:
+            assert resp.status == 200  # before the deadline, this waited until the trickling clients left
+        for s in slow:  # each was closed by the server (no answer: its request never arrived)
+            s.settimeout(60)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
+        server.close()
+        thread.join(timeout=10)
+    with pytest.raises(ValueError, match="the request deadline must be positive, got 0"):
+        make_server(app, port=0, request_deadline=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # 6, 7. weights that are not numbers, tensors without data: on load; outputs that overflow: on generating
 
 
