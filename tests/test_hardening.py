@@ -614,90 +614,69 @@ def test_the_tolerant_reader_recovers_what_the_parser_refuses_only_when_asked(tm
 
 
 # ---------------------------------------------------------------------------------------------------------
-# also: stimulus sizes that told groups apart
+# also: stimulus sizes that told groups apart, and then the padding that made them one size (issue 21, item 4)
 
 
-def test_every_stimulus_has_one_size_so_byte_counts_do_not_tell_groups_apart(tmp_path):
-    from loopkit.audio import decode_ogg, roll_to_ogg
-    from loopkit.listening.app import create_app
-    from loopkit.listening.oggpad import strip_padding
-    from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, load_stimuli, prepare_stimuli
+def busy_and_sparse_groups(root: Path) -> dict[str, str]:
+    """Two groups of three loops each whose OGGs differ in size by group (busy ones larger): written as MIDI under
+    ``root``; returns {group: folder}."""
     from loopkit.pianoroll import bass_column, drum_column, write_midi
-    from test_listening_app import FAST, FAST_BPM
-
-    def loop(busy: bool, variant: int) -> np.ndarray:
-        roll = np.zeros((128, 93), dtype=bool)
-        roll[:: 1 if busy else 16, drum_column("kick")] = True
-        roll[:: 2 if busy else 32, bass_column(36 + variant)] = True
-        if busy:
-            roll[1::2, drum_column("closed_hihat")] = roll[4::8, drum_column("snare")] = True
-        return roll
+    from test_listening_app import FAST_BPM
 
     groups = {}
     for name, busy in (("busy", True), ("sparse", False)):
-        (tmp_path / name).mkdir()
+        (root / name).mkdir()
         for i in range(3):
-            write_midi(loop(busy, i), tmp_path / name / f"{i}.mid", bpm=FAST_BPM)
-        groups[name] = str(tmp_path / name)
-    raw = {name: [len(roll_to_ogg(loop(busy, i), bpm=FAST_BPM, settings=FAST)) for i in range(3)]
-           for name, busy in (("busy", True), ("sparse", False))}  # fmt: skip
-    assert min(raw["busy"]) > max(raw["sparse"])  # unpadded, every busy loop is larger than every sparse one
+            roll = np.zeros((128, 93), dtype=bool)
+            roll[:: 1 if busy else 16, drum_column("kick")] = True
+            roll[:: 2 if busy else 32, bass_column(36 + i)] = True
+            if busy:
+                roll[1::2, drum_column("closed_hihat")] = roll[4::8, drum_column("snare")] = True
+            write_midi(roll, root / name / f"{i}.mid", bpm=FAST_BPM)
+        groups[name] = str(root / name)
+    return groups
+
+
+def test_no_byte_of_a_stimulus_but_its_samples_tells_its_group(tmp_path):
+    from loopkit.audio import decode_ogg, roll_to_ogg, synthesize_roll
+    from loopkit.listening.app import create_app
+    from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, load_stimuli, prepare_stimuli
+    from loopkit.pianoroll import midi_to_roll
+    from test_listening_app import FAST, FAST_BPM
+
+    groups = busy_and_sparse_groups(tmp_path)
+    ogg = {g: [len(roll_to_ogg(midi_to_roll(p, steps=128), bpm=FAST_BPM, settings=FAST))
+               for p in sorted(Path(folder).iterdir())] for g, folder in groups.items()}  # fmt: skip
+    assert min(ogg["busy"]) > max(ogg["sparse"])  # as OGG, every busy loop is larger than every sparse one
 
     out = tmp_path / "stimuli"
     stimuli = prepare_stimuli(groups, out, per_group=2, familiarisation=1, bpm=FAST_BPM, settings=FAST,
                               progress=False)  # fmt: skip
-    sizes = {s["id"]: (out / AUDIO_DIR / f"{s['id']}.ogg").stat().st_size for s in stimuli.stimuli}
-    assert len(set(sizes.values())) == 1 and [s["bytes"] for s in stimuli.stimuli] == list(sizes.values())
-    for s in stimuli.stimuli:  # the audio is what the encoder wrote, sample for sample
-        padded = (out / AUDIO_DIR / f"{s['id']}.ogg").read_bytes()
-        assert np.array_equal(decode_ogg(padded)[0], decode_ogg(strip_padding(padded))[0])
+    files = {s["id"]: (out / AUDIO_DIR / f"{s['id']}.wav").read_bytes() for s in stimuli.stimuli}
+    samples = round((128 * 60 / (4 * FAST_BPM) + FAST.tail) * FAST.sample_rate)
+    assert {len(d) for d in files.values()} == {44 + 2 * samples}  # a fixed-size container: header and samples
+    assert len({d[:44] for d in files.values()}) == 1  # one header, byte for byte: nothing else to read a group in
+    for s in stimuli.stimuli:  # the samples are the rendering itself, nothing added
+        audio, sr = decode_ogg(files[s["id"]])
+        rendered = synthesize_roll(midi_to_roll(s["source"], steps=128), bpm=FAST_BPM, settings=FAST).audio
+        assert sr == FAST.sample_rate and np.abs(audio - rendered).max() < 2 / 2**15
     client = create_app(out, tmp_path / "r.sqlite").test_client()
-    lengths = {client.get(f"/audio/{sid}.ogg").headers["Content-Length"] for sid in sizes}
-    assert lengths == {str(next(iter(sizes.values())))}  # what a browser's network panel shows
+    lengths = {client.get(f"/audio/{sid}.wav").headers["Content-Length"] for sid in files}
+    assert lengths == {str(44 + 2 * samples)}  # what a browser's network panel shows
 
-    # a kill during the final writes: temporaries left, no manifest; the same call finishes with the same sizes
+    # a kill during the final writes: temporaries left, no manifest; the same call finishes with the same files
     (out / MANIFEST).unlink()
-    (out / AUDIO_DIR / f".{next(iter(sizes))}.ogg.tmp-k1ll3d").write_bytes(b"half")
+    (out / AUDIO_DIR / f".{next(iter(files))}.wav.tmp-k1ll3d").write_bytes(b"half")
     again = prepare_stimuli(groups, out, per_group=2, familiarisation=1, bpm=FAST_BPM, settings=FAST, progress=False)
-    assert [s["bytes"] for s in again.stimuli] == [s["bytes"] for s in stimuli.stimuli]
+    assert [s["sha256"] for s in again.stimuli] == [s["sha256"] for s in stimuli.stimuli]
     assert not [p for p in (out / AUDIO_DIR).iterdir() if p.name.startswith(".")]
     assert load_stimuli(out).fingerprint == stimuli.fingerprint
 
-
-def test_ogg_padding_keeps_a_valid_stream():
-    from loopkit.audio import decode_ogg, encode_ogg
-    from loopkit.listening.oggpad import ogg_crc, pad_ogg, strip_padding
-
-    def crc_by_hand(data: bytes) -> int:  # bit by bit: polynomial 0x04C11DB7, MSB first, initial 0, no final XOR
-        crc = 0
-        for byte in data:
-            crc ^= byte << 24
-            for _ in range(8):
-                crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
-        return crc
-
-    assert ogg_crc(b"123456789") == crc_by_hand(b"123456789") == 0x89A1897F  # CRC-32/CKSUM's check value, un-XORed
-    audio = (np.random.default_rng(0).standard_normal(16_000 * 3) * 0.1).astype(np.float32)
-    data = encode_ogg(audio, 16_000)
-    pos = 0
-    while pos < len(data):  # every page of libvorbis's own file: our CRC agrees with libogg's
-        n = data[pos + 26]
-        end = pos + 27 + n + sum(data[pos + 27 : pos + 27 + n])
-        page = bytearray(data[pos:end])
-        stored = int.from_bytes(page[22:26], "little")
-        page[22:26] = bytes(4)
-        assert ogg_crc(bytes(page)) == stored
-        pos = end
-    assert strip_padding(data) == data  # the encoder's own layout, byte for byte
-    for extra in (100, 255, 70_000):  # a short padding, a lacing boundary, more than one page of padding
-        padded = pad_ogg(data, len(data) + extra)
-        assert len(padded) == len(data) + extra and strip_padding(padded) == data
-        assert pad_ogg(padded, len(padded)) == padded  # idempotent
-        assert np.array_equal(decode_ogg(padded)[0], decode_ogg(data)[0])
-    with pytest.raises(ValueError, match="cannot pad an Ogg file"):
-        pad_ogg(data, len(data))
-    with pytest.raises(ValueError, match="not an Ogg stream"):
-        pad_ogg(b"RIFF....WAVE", 100)
+    # a set of the padded-OGG format is refused in one line, not served
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "format": "loopkit-stimuli-1"}))
+    with pytest.raises(ValueError, match="a stimulus set of an older loopkit .* prepare it again"):
+        load_stimuli(out)
 
 
 def test_the_connection_limit_fits_the_open_file_limit(small_stimuli, tmp_path):
