@@ -192,7 +192,7 @@ def weight_problems(state: dict, expected: dict) -> list[str]:
     the shapes pass, then ``load_state_dict`` fails with a long traceback), one that is not dense, a number kind
     other than the model's (complex weights run with a warning, their imaginary parts dropped), and NaN or
     infinite values (a model with them generates empty loops or a constant code)."""
-    problems = []
+    problems, finite = [], {}
     for key, want in expected.items():
         tensor = state[key]
         if tensor.is_meta:
@@ -202,8 +202,11 @@ def weight_problems(state: dict, expected: dict) -> list[str]:
             problems.append(f"{key} is not a dense tensor ({what})")
         elif (found := _kind(tensor.dtype)) != _kind(want.dtype):
             problems.append(f"{key} holds {found} numbers ({tensor.dtype}), the model {_kind(want.dtype)} ones")
-        elif tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            problems.append(f"{key} holds NaN or infinite values")
+        elif tensor.is_floating_point():
+            finite[key] = torch.isfinite(tensor).all()
+    if finite:  # one host sync for all of them, where the weights lie on a GPU
+        flags = torch.stack(list(finite.values())).cpu().tolist()
+        problems += [f"{key} holds NaN or infinite values" for key, ok in zip(finite, flags) if not ok]
     return problems
 
 
