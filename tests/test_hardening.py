@@ -216,7 +216,7 @@ def test_listeners_are_served_while_150_slow_clients_hold_connections(small_stim
     from test_listening_app import _listener
 
     app = create_app(small_stimuli, tmp_path / "ratings.sqlite")
-    server = make_server(app, port=0)
+    server = make_server(app, port=0, request_deadline=3600)  # the slow clients stay: the limit must fit them
     assert (server.adj.connection_limit, server.adj.channel_timeout) == (CONNECTION_LIMIT, CHANNEL_TIMEOUT_S)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
