@@ -1,17 +1,22 @@
 """Reliability figures: loopkit attacked as a hostile corpus and a hostile network would, and counted.
 
 Builds its own hostile inputs (the crafted files of ``tests/test_hardening.py`` and many more: MIDI files cut at
-every few bytes and with random bytes changed, header lies, names that are not UTF-8, links out of the corpus, a
-file that never ends, archives that lie about their members), then:
+every few bytes and with random bytes changed, header lies, names that are not UTF-8 or hold control characters,
+links out of the corpus, a file that never ends, FIFOs named like archives, archives that lie about their members
+or expand a million times over), then:
 
 * extracts them with worker processes and checks that the run finishes and accounts for every file;
 * kills extraction (SIGKILL) at random moments and checks that the resumed run writes the bytes of an
   uninterrupted one, leaving no temporary behind; kills training the same way and compares the weights;
 * flips one bit in each file of a data set and checks that ``load_loops`` names it;
-* loads crafted checkpoints and checks that each is one line and no code ran;
+* loads crafted checkpoints (bad configurations; NaN, infinite, meta-device, complex weights) and checks that each
+  is one line and no code ran; generates from finite weights whose outputs overflow;
 * sends malformed requests to the rating server, rates through it beside 150 clients that trickle a byte a
-  second, and kills it (SIGKILL) while listeners rate, checking that no rating is lost or stored twice;
-* measures the parent's peak memory on a zip member that lies about its size and on a huge LMD member.
+  second, holds every connection of a 100-connection server with 110 clients that trickle a byte every 10 s, and
+  kills it (SIGKILL) while listeners rate, checking that no rating is lost or stored twice;
+* measures the parent's peak memory and time on a zip member that lies about its size, a huge LMD member, bzip2
+  and xz tar bombs and a zip's bzip2 member that lies about its size (issue 21);
+* guesses the group of a listening-test stimulus from its bytes, as OGG and as the WAV loopkit serves.
 
     python benchmarks/hostile.py [--kills 10] [--train-kills 3] [--server-kills 3] [--seed 0]
 
@@ -38,6 +43,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,8 +56,10 @@ from midi_builder import build, drum, loop_song, note, program, track, write  # 
 from test_hardening import (  # noqa: E402
     crafted_checkpoints,
     lmd_archive_with_a_huge_member,
+    lying_compressed_zip,
     lying_zip,
     refused_by_the_parser,
+    tar_bomb,
     two_group_stimuli,
     with_tempo,
 )
@@ -177,7 +185,30 @@ def hostile_corpus(root: Path, rng: random.Random) -> int:
             info.size = len(song)
             tar.addfile(info, io.BytesIO(song))
     put("archives/cut.tar.gz", buf.getvalue()[: len(buf.getvalue()) // 2])  # members before the cut, then a failure
+    # second round (issue 21): archives that are FIFOs, bombs in bz2 and xz, names with control characters
+    for name in ("fifo.tar.gz", "fifo.zip"):  # opening one for reading blocks for ever
+        os.mkfifo(root / "archives" / name)
+    n += 2
+    for suffix in (".tar.bz2", ".tar.xz"):  # 256 MiB of zeros in a few hundred bytes: the member, then the bomb
+        tar_bomb(root / "archives" / f"bomb{suffix}", 256 << 20, "zeros.mid")
+        n += 2
+    lying_compressed_zip(root / "archives" / "bomb-bz2.zip", 256 << 20, zipfile.ZIP_BZIP2)  # states 100 bytes
+    n += 2
+    put(b"names/carriage\rreturn.mid", song)
+    with tarfile.open(root / "archives" / "names.tar", "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        for name in CONTROL_NAMES + ["twice.mid", "twice.mid"]:  # and a name met twice
+            info = tarfile.TarInfo(name)
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    n += len(CONTROL_NAMES) + 2
+    zipfile.ZipFile(root / "archives" / "empty.zip", "w").close()  # listed as an archive that holds no file
+    n += 1
     return n
+
+
+#: tar member names with a carriage return, a line feed, quotes and commas, and every byte but NUL and "/"
+CONTROL_NAMES = ["a\rb.mid", "c\r\nd.mid", 'e",\r\nf.mid',
+                 bytes(b for b in range(1, 256) if b != ord("/")).decode("latin-1") + ".mid"]
 
 
 def clean_corpus(root: Path, copies: int) -> None:
@@ -215,6 +246,30 @@ def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
            f"the run finished and listed every one: {counts.get('used', 0)} used, {counts.get('rejected', 0)} "
            f"rejected, {counts.get('failed', 0)} failed with a reason, {counts.get('skipped', 0)} skipped; nothing "
            "of /etc/passwd in the output", held)  # fmt: skip
+
+    from loopkit.corpus import readable_source
+
+    rows = dict(zip(ds.files["source"], zip(ds.files["status"], ds.files["reason"])))
+    archives = hostile / "archives"
+    names = [str(hostile / "names" / "carriage\rreturn.mid")]
+    names += [readable_source(f"{archives}/names.tar!{os.fsdecode(m.encode('latin-1'))}") for m in CONTROL_NAMES]
+    named = sum(rows.get(name, ("",))[0] == "used" for name in names)
+    twice = [rows.get(f"{archives}/names.tar!twice.mid{k}", ("",))[0] for k in ("", "#2")]
+    fifos = [rows.get(str(archives / f), ("", ""))[1] for f in ("fifo.tar.gz", "fifo.zip")]
+    empty = rows.get(str(archives / "empty.zip"), ("", ""))[1]
+    held = (named == len(names) and twice == ["used", "used"] and fifos == ["not a regular file"] * 2
+            and empty == "an archive that holds no file")  # fmt: skip
+    report("names and archives of the second round", f"{len(names)} names with a carriage return, a line feed, "
+           "quotes, every byte but NUL and /; a member name twice; an empty zip; FIFOs named .tar.gz and .zip",
+           f"{named} of {len(names)} names back from load_loops as written; the repeated name as twice.mid and "
+           f"twice.mid#2; the empty zip and the FIFOs listed ({empty!r}, {fifos[0]!r}), not read", held)  # fmt: skip
+    bombs = [rows.get(str(archives / f"bomb{x}"), ("", ""))[1] for x in (".tar.bz2", ".tar.xz")]
+    sizes = [(archives / f"bomb{x}").stat().st_size for x in (".tar.bz2", ".tar.xz")]
+    report("compressed bombs in the corpus", f"a .tar.bz2 ({sizes[0]:,} bytes) and a .tar.xz ({sizes[1]:,} bytes) "
+           "each holding 256 MiB of zeros, a zip whose bzip2 member holds 256 MiB and states 100 bytes",
+           f"each listed: {bombs[0]!r}",
+           all(b.startswith("a decompression bomb: 64 MiB") for b in bombs)
+           and rows.get(f"{archives}/bomb-bz2.zip!bomb.mid", ("",))[0] == "failed")  # fmt: skip
 
     tolerant = work / "tolerant-loops"
     p = cli("extract", str(hostile), "--out", str(tolerant), "--tolerant-reader", *EXTRACT_FLAGS)
@@ -271,10 +326,11 @@ def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
 
 
 _PEAK = """
-import sys
+import sys, time
 from loopkit.workers import peak_rss
 kind, path = sys.argv[1], sys.argv[2]
-if kind == "zip":
+started = time.perf_counter()
+if kind == "archive":
     from loopkit.corpus import iter_inputs
     for item in iter_inputs([path], max_member_bytes=64 << 20):
         if item.read is not None:
@@ -285,7 +341,7 @@ if kind == "zip":
 else:
     from loopkit.sources.lmd import verify_tar_gz
     verify_tar_gz(path, progress=False)
-print(peak_rss())
+print(peak_rss(), time.perf_counter() - started)
 """
 
 
@@ -296,13 +352,24 @@ def memory_attacks(work: Path) -> None:
     zip_path = work / "archives-bomb.zip"
     lying_zip(zip_path, 512 << 20)
     lmd = lmd_archive_with_a_huge_member(work / "lmd_full.tar.gz", 256 << 20)
-    for what, kind, path, size in (("zip member stating 100 bytes", "zip", zip_path, "512 MiB"),
-                                   ("LMD member named by its MD5", "tar", lmd, "256 MiB")):  # fmt: skip
-        peak = int(subprocess.run([sys.executable, "-c", _PEAK, kind, str(path)], capture_output=True, text=True,
-                                  cwd=ROOT).stdout)  # fmt: skip
+    bz2_tar = tar_bomb(work / "bomb.tar.bz2", 256 << 20, "zeros.bin")  # skipped: not a MIDI name, read through
+    xz_tar = tar_bomb(work / "bomb.tar.xz", 256 << 20, "zeros.bin")
+    bz2_zip = lying_compressed_zip(work / "bomb-bz2.zip", 256 << 20, zipfile.ZIP_BZIP2)
+    cases = [("zip member stating 100 bytes", "archive", zip_path, "512 MiB", 64, None),
+             ("LMD member named by its MD5", "tar", lmd, "256 MiB", 64, None),
+             (f".tar.bz2 of {bz2_tar.stat().st_size:,} bytes, its member skipped", "archive", bz2_tar, "256 MiB",
+              200, 10),
+             (f".tar.xz of {xz_tar.stat().st_size:,} bytes, its member skipped", "archive", xz_tar, "256 MiB",
+              200, 10),
+             ("zip's bzip2 member stating 100 bytes", "archive", bz2_zip, "256 MiB", 64, 10)]  # fmt: skip
+    for what, kind, path, size, mib, seconds in cases:
+        peak, took = subprocess.run([sys.executable, "-c", _PEAK, kind, str(path)], capture_output=True, text=True,
+                                    cwd=ROOT).stdout.split()  # fmt: skip
+        peak, took = int(peak), float(took)
         extra = (peak - base) / 2**20
-        report("archive memory", f"a {what}, {size} inside", f"peak memory {peak / 2**20:.0f} MiB ({extra:+.0f} MiB "
-               "over importing the modules)", extra < 64)  # fmt: skip
+        report("archive memory and time", f"a {what}, {size} inside", f"peak memory {peak / 2**20:.0f} MiB "
+               f"({extra:+.0f} MiB over importing the modules), {took:.2f} s",
+               extra < 64 and peak < mib * 2**20 and (seconds is None or took < seconds))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -347,8 +414,26 @@ def training_attacks(work: Path, rng: random.Random, kills: int) -> Path:
         one_line += p.returncode == 2 and err.count("\n") == 1 and "weights_only" not in err
     ran = (work / "code-ran").exists()
     report("crafted checkpoints", f"{len(bad)} (K = 2^38, negative, string, NaN sizes, no weights, other shapes, "
-           "pickled code, truncated, text)", f"{one_line} refused in one line naming the file; code ran: "
-           f"{'yes' if ran else 'no'}", one_line == len(bad) and not ran)  # fmt: skip
+           "pickled code, truncated, text; NaN, infinite, meta-device, complex, integer and sparse weights)",
+           f"{one_line} refused in one line naming the file; code ran: {'yes' if ran else 'no'}",
+           one_line == len(bad) and not ran)  # fmt: skip
+
+    # finite weights whose outputs overflow: a CNN-VAE's decoder times 1e37
+    p = cli("train", "cnn_vae", "--data", str(work / "synthetic"), "--profile", "smoke", "--device", "cpu",
+            "--epochs", "2", "--quiet", "--out", str(work / "cnn"))  # fmt: skip
+    p.communicate(timeout=600)
+    ckpt = torch.load(work / "cnn" / "best.pt", weights_only=True)
+    ckpt["state_dict"] = {k: v * 1e37 if k.startswith("decoder") and v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}  # fmt: skip
+    torch.save(ckpt, work / "overflow.pt")
+    p = cli("generate", "--checkpoint", str(work / "overflow.pt"), "-n", "2", "--out", str(work / "gen-overflow"))
+    _, err = p.communicate(timeout=300)
+    last = err.strip().splitlines()[-1] if err.strip() else ""  # after the progress bar the generation began
+    held = (p.returncode == 2 and "Traceback" not in err and last.startswith("loopkit generate: error: ")
+            and "output holds NaN or infinite values" in last)  # fmt: skip
+    report("weights that overflow", "a CNN-VAE checkpoint whose decoder weights are finite but 1e37 times the "
+           "trained ones", f"one line: {last.split('overflow.pt: ')[-1]}" if held else
+           f"rc {p.returncode}: {err[-200:]}", held)  # fmt: skip
     return work / "straight"
 
 
@@ -362,8 +447,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(stimuli: Path, db: Path, port: int) -> subprocess.Popen:
-    p = cli("listen", "serve", "--stimuli", str(stimuli), "--db", str(db), "--port", str(port))
+def start_server(stimuli: Path, db: Path, port: int, *flags: str) -> subprocess.Popen:
+    p = cli("listen", "serve", "--stimuli", str(stimuli), "--db", str(db), "--port", str(port), *flags)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -433,10 +518,10 @@ def bad_requests(url: str) -> tuple[int, int]:
                  ("POST", "/familiarised", b"{}", "application/json", False),
                  ("GET", "/rate", None, None, True), ("PUT", "/rate", b"{}", "application/json", True),
                  ("DELETE", "/api/state", None, None, True)]  # fmt: skip
-    for path in ("/audio/../stimuli.json", "/audio/%2e%2e%2fstimuli.json", "/audio/" + sid + ".wav",
-                 "/audio/" + "0" * 16 + ".ogg", "/audio/" + sid.upper() + ".ogg", "/audio/.ogg",
-                 "/audio/" + sid + ".ogg/../../plan.json", "/midi/" + sid + ".mid", "/stimuli.json", "/plan.json",
-                 "/audio/" + "a" * 5000 + ".ogg"):  # fmt: skip
+    for path in ("/audio/../stimuli.json", "/audio/%2e%2e%2fstimuli.json", "/audio/" + sid + ".ogg",
+                 "/audio/" + "0" * 16 + ".wav", "/audio/" + sid.upper() + ".wav", "/audio/.wav",
+                 "/audio/" + sid + ".wav/../../plan.json", "/midi/" + sid + ".mid", "/stimuli.json", "/plan.json",
+                 "/audio/" + "a" * 5000 + ".wav"):  # fmt: skip
         requests.append(("GET", path, None, None, True))
     answered = 0
     for method, path, body, ctype, with_cookie in requests:
@@ -519,6 +604,8 @@ def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
 
+    trickling_attack(stimuli, work / "trickled.sqlite", port)
+
     # kills of the server while 10 listeners rate; each listener retries until it is back
     db2 = work / "killed.sqlite"
     server = start_server(stimuli, db2, port)
@@ -544,6 +631,112 @@ def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
            f"duplicates: {int(rows.duplicated(['listener', 'stimulus']).sum())}", ok)  # fmt: skip
 
 
+def trickling_attack(stimuli: Path, db: Path, port: int) -> None:
+    """110 connections sending a byte of their request head every 10 s to a server holding 100: before the request
+    deadline, none was ever silent for the 30-s channel timeout, and every listener request timed out."""
+    from loopkit.listening.server import REQUEST_DEADLINE_S
+
+    server = start_server(stimuli, db, port, "--connection-limit", "100")
+    url = f"http://127.0.0.1:{port}"
+    slow: list[socket.socket] = []
+    stop = threading.Event()
+    try:
+        for _ in range(110):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+        started = time.monotonic()
+
+        def trickle():
+            while not stop.wait(10.0):
+                for s in slow:
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=trickle, daemon=True).start()
+        served = None
+        while served is None and time.monotonic() - started < 180:
+            try:
+                urllib.request.urlopen(url + "/api/state", timeout=5).read()
+                served = time.monotonic() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+        session = listener(url)[0] == 10 if served is not None else False
+        open_ = set(range(len(slow)))  # those queued beyond the limit are taken, then closed, a deadline later
+        while open_ and time.monotonic() - started < 240:
+            for i in list(open_):
+                slow[i].setblocking(False)
+                try:
+                    if slow[i].recv(1) == b"":
+                        open_.discard(i)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    open_.discard(i)
+            time.sleep(0.5)
+        all_closed = time.monotonic() - started
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    report("trickling clients", "110 connections sending a byte every 10 s against --connection-limit 100",
+           f"listeners served again {served:.0f} s after they connected (request deadline {REQUEST_DEADLINE_S} s) "
+           f"and a whole session went through; {110 - len(open_)} of 110 closed by the server, the last after "
+           f"{all_closed:.0f} s" if served is not None else "no listener served within 180 s",
+           served is not None and session and not open_)  # fmt: skip
+
+
+def listening_bytes_attack(work: Path) -> None:
+    """The guess-the-group-from-the-bytes attack: two groups whose OGGs differ in size (busy and sparse loops),
+    the best threshold on a byte count, as OGG (the padding's length in a padded OGG is this count) and as the
+    WAV stimuli loopkit serves."""
+    from loopkit.audio import roll_to_ogg
+    from loopkit.listening.prepare import AUDIO_DIR, prepare_stimuli
+    from loopkit.pianoroll import drum_column, write_midi
+    from test_listening_app import FAST, FAST_BPM, make_loop
+
+    groups, per_group = {}, 20
+    oggs: dict[str, list[int]] = {}
+    for name in ("busy", "sparse"):
+        (work / name).mkdir()
+        oggs[name] = []
+        for i in range(per_group):
+            roll = make_loop(i)
+            if name == "busy":
+                roll[1::2, drum_column("closed_hihat")] = True
+            write_midi(roll, work / name / f"{i}.mid", bpm=FAST_BPM)
+            oggs[name].append(len(roll_to_ogg(roll, bpm=FAST_BPM, settings=FAST)))
+        groups[name] = str(work / name)
+    stimuli = prepare_stimuli(groups, work / "stimuli", per_group=per_group, familiarisation=0, bpm=FAST_BPM,
+                              settings=FAST, progress=False)  # fmt: skip
+    wav = {"busy": [], "sparse": []}
+    headers = set()
+    for s in stimuli.stimuli:
+        data = (stimuli.root / AUDIO_DIR / f"{s['id']}.wav").read_bytes()
+        wav[s["group"]].append(len(data))
+        headers.add(data[:44])
+
+    def best_guess(sizes: dict[str, list[int]]) -> int:
+        """Right guesses of the best rule "size above t is one group", t and the group chosen after the fact."""
+        values = sorted({v for vs in sizes.values() for v in vs})
+        best = 0
+        for t in [values[0] - 1, *values]:
+            above = sum(v > t for v in sizes["busy"]) + sum(v <= t for v in sizes["sparse"])
+            best = max(best, above, 2 * per_group - above)
+        return best
+
+    n = 2 * per_group
+    sizes = {v for vs in wav.values() for v in vs}
+    report("the group from the bytes", f"{n} stimuli of 2 groups whose OGGs differ in size; the best threshold on "
+           "a byte count (a padded OGG's padding length is that count)", f"as OGG {best_guess(oggs)}/{n} right; as "
+           f"the WAV loopkit serves {best_guess(wav)}/{n} (chance {n // 2}/{n}): {len(sizes)} size, {len(headers)} "
+           "header, only the samples differ", best_guess(wav) == n // 2 and len(sizes) == len(headers) == 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of extraction (default 10)")
@@ -559,7 +752,8 @@ def main() -> int:
         for name, attack in (("extract", lambda w: extraction_attacks(w, rng, args.kills)),
                              ("memory", memory_attacks),
                              ("train", lambda w: training_attacks(w, rng, args.train_kills)),
-                             ("server", lambda w: server_attacks(w, rng, args.server_kills))):  # fmt: skip
+                             ("server", lambda w: server_attacks(w, rng, args.server_kills)),
+                             ("listening", listening_bytes_attack)):  # fmt: skip
             (work / name).mkdir()
             attack(work / name)
     print(f"\n{time.monotonic() - started:.0f} s in all\n")

@@ -7,7 +7,8 @@ This module does the same with pyfluidsynth over the system's libfluidsynth, dri
 (no MIDI player, no audio driver): every note-on and note-off is sent at its exact sample, and the samples in
 between are pulled with ``fluid_synth_write_float``. The default sound font is the General MIDI one that
 pretty_midi ships (``TimGM6mb.sf2``); any ``.sf2``/``.sf3`` is a setting (``AudioSettings.soundfont`` or the
-``LOOPKIT_SOUNDFONT`` environment variable). ``synthesize_roll`` renders a roll, ``roll_to_ogg`` encodes it;
+``LOOPKIT_SOUNDFONT`` environment variable). ``synthesize_roll`` renders a roll, ``roll_to_ogg`` encodes it
+(``roll_to_wav`` as 16-bit PCM WAV, whose size depends on the duration alone: the listening test's stimuli);
 ``expand_inputs`` and ``render_jobs`` turn files and folders into the loops ``loopkit render`` renders.
 
 Bass and drums are rendered as two stems and mixed by summing them (FluidSynth is linear: the sum is the mix).
@@ -442,7 +443,8 @@ def fix_ogg_serial(data: bytes, serial: int = OGG_SERIAL) -> bytes:
 
 
 def decode_ogg(source: bytes | str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode OGG (bytes or a path) to ``(float32 audio, sample_rate)``; audio is ``(n,)`` for mono."""
+    """Decode OGG (or WAV: any format soundfile reads; bytes or a path) to ``(float32 audio, sample_rate)``; audio
+    is ``(n,)`` for mono."""
     import soundfile
 
     data = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
@@ -456,6 +458,26 @@ def roll_to_ogg(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1, se
     settings = settings or AudioSettings()
     rendering = synthesize_roll(roll, bpm=bpm, repeats=repeats, settings=settings, seamless=seamless)
     return encode_ogg(rendering.audio, rendering.sample_rate, settings.compression_level)
+
+
+
+def encode_wav(audio: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit PCM WAV bytes of ``(n,)`` or ``(n, c)`` float audio (full scale 1.0): a 44-byte header, then the
+    samples, so the file holds ``44 + 2 n c`` bytes whatever the audio is (what the listening test serves, where
+    an OGG's size told groups apart: ``loopkit.listening.prepare``)."""
+    import soundfile
+
+    buf = io.BytesIO()
+    soundfile.write(buf, np.asarray(audio, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def roll_to_wav(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1, settings: AudioSettings | None = None
+                ) -> bytes:  # fmt: skip
+    """16-bit PCM WAV bytes of a rendered roll (``synthesize_roll`` then ``encode_wav``)."""
+    settings = settings or AudioSettings()
+    rendering = synthesize_roll(roll, bpm=bpm, repeats=repeats, settings=settings)
+    return encode_wav(rendering.audio, rendering.sample_rate)
 
 
 def write_ogg(roll: np.ndarray, path: str | os.PathLike, bpm: float = DEFAULT_BPM, repeats: int = 1,

@@ -3,7 +3,8 @@ alone, and pairing a VQ-VAE with the prior trained on its codes.
 
 A checkpoint is a ``torch.save``'d dict, read back with ``weights_only=True`` (tensors and plain data only: a file
 holding other Python objects is refused, never loaded the unsafe way) and checked before a model is built from it
-(``check_checkpoint``: the configuration against its dataclass, the weights against the configuration)::
+(``check_checkpoint``: the configuration against its dataclass, the weights against the configuration, and every
+weight for data, its number kind and finite values)::
 
     format            "loopkit-checkpoint-1"
     kind              "best" or "last"
@@ -136,8 +137,9 @@ def check_checkpoint(ckpt: dict, path: str | os.PathLike):
     """``(model name, configuration)`` of a checkpoint read by ``load_checkpoint``, after checking, before anything
     real is built, that it names a model, that its configuration passes ``config_problems``, and that its weights
     (``state_dict``) have exactly the tensors and shapes that configuration builds (compared with the model built
-    on PyTorch's ``meta`` device, which allocates nothing). Anything else is a ``LoopkitError`` of one line that
-    names the file."""
+    on PyTorch's ``meta`` device, which allocates nothing), and that every one of them can be used
+    (``weight_problems``: data, not meta; dense; the model's number kind; finite). Anything else is a
+    ``LoopkitError`` of one line that names the file."""
     name = ckpt.get("model")
     if not isinstance(name, str) or name not in CONFIG_CLASSES:
         raise LoopkitError(f"{path} names no known model ({name!r:.40}; known: {', '.join(CONFIG_CLASSES)})")
@@ -171,7 +173,41 @@ def check_checkpoint(ckpt: dict, path: str | os.PathLike):
     if wrong:
         more = f" (and {len(wrong) - 2} more)" if len(wrong) > 2 else ""
         raise LoopkitError(f"{path}: its weights do not fit its configuration: {'; '.join(wrong[:2])}{more}")
+    unusable = weight_problems(state, skeleton.state_dict())
+    if unusable:
+        more = f" (and {len(unusable) - 1} more)" if len(unusable) > 1 else ""
+        raise LoopkitError(f"{path}: its weights cannot be used: {unusable[0]}{more}")
     return name, config
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "bool"
+    return "complex" if dtype.is_complex else "floating point" if dtype.is_floating_point else "integer"
+
+
+def weight_problems(state: dict, expected: dict) -> list[str]:
+    """What makes the tensors of a ``state_dict`` (whose names and shapes fit ``expected``, the state_dict of the
+    model built on the ``meta`` device) unusable, one phrase per tensor: a tensor without data (on the meta device:
+    the shapes pass, then ``load_state_dict`` fails with a long traceback), one that is not dense, a number kind
+    other than the model's (complex weights run with a warning, their imaginary parts dropped), and NaN or
+    infinite values (a model with them generates empty loops or a constant code)."""
+    problems, finite = [], {}
+    for key, want in expected.items():
+        tensor = state[key]
+        if tensor.is_meta:
+            problems.append(f"{key} holds no data (a tensor on PyTorch's meta device)")
+        elif tensor.layout != torch.strided or tensor.is_quantized:
+            what = "quantized" if tensor.is_quantized else str(tensor.layout)
+            problems.append(f"{key} is not a dense tensor ({what})")
+        elif (found := _kind(tensor.dtype)) != _kind(want.dtype):
+            problems.append(f"{key} holds {found} numbers ({tensor.dtype}), the model {_kind(want.dtype)} ones")
+        elif tensor.is_floating_point():
+            finite[key] = torch.isfinite(tensor).all()
+    if finite:  # one host sync for all of them, where the weights lie on a GPU
+        flags = torch.stack(list(finite.values())).cpu().tolist()
+        problems += [f"{key} holds NaN or infinite values" for key, ok in zip(finite, flags) if not ok]
+    return problems
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):

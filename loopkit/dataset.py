@@ -5,7 +5,8 @@ A data set is one directory::
     rolls.npy       (n, 1488) uint8: each (128, 93) loop, row-major, np.packbits (big bit order)
     loops.csv       one row per loop: index, source, md5, start_bar, bpm, split
     files.csv       one row per input file: source, md5, status, rule, reason, n_loops, split
-                    (a source name that is not valid UTF-8 is written with its odd bytes as \\xNN)
+                    (a source name that is not valid UTF-8 is written with its odd bytes as \\xNN; a field
+                    holding a comma, a quote, a line feed or a carriage return is quoted: ``csv_line``)
                     status is "used" (gave loops), "rejected" (by the named rule), "failed" (with a reason)
                     or "skipped" (not a MIDI file name)
     failures.csv    source, reason: the failed files (a subset of files.csv)
@@ -23,7 +24,6 @@ pandas is imported only by the functions that need it (extraction workers never 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -304,15 +304,25 @@ class _HashedFile:
         self.tmp.unlink(missing_ok=True)
 
 
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+
+
+def csv_line(values: Sequence) -> str:
+    """One row of the data set's CSV files: ``csv.writer``'s minimal quoting, line feed ended, except that a field
+    holding a carriage return is quoted too (``csv.writer`` with a ``"\\n"`` line ending leaves it bare, and
+    every reader then breaks the row there: a file or archive member may be named so)."""
+    return ",".join(_quoted(_cell(v)) for v in values) + "\n"
+
+
 class _CsvFile(_HashedFile):
     def __init__(self, path: Path, columns: Sequence[str]):
         super().__init__(path)
         self._buf = io.StringIO()
-        self._writer = csv.writer(self._buf, lineterminator="\n")
         self.row(columns)
 
     def row(self, values: Sequence) -> None:
-        self._writer.writerow([_cell(v) for v in values])
+        self._buf.write(csv_line(values))
         if self._buf.tell() > 1 << 16:
             self.flush_rows()
 
@@ -434,7 +444,8 @@ def write_dataset(
 
 def damaged_files(path: str | os.PathLike) -> list[str]:
     """What is wrong with the files of a data set folder that has a manifest, checked against it (each file's size
-    and SHA-256, read in 1 MiB chunks): one ``"name: what"`` per damaged file, empty for an intact data set."""
+    and SHA-256, read in 1 MiB chunks), and with its CSV tables (``broken_rows``): one ``"name: what"`` per
+    damaged file, empty for an intact data set."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -455,7 +466,30 @@ def damaged_files(path: str | os.PathLike) -> list[str]:
             problems.append(f"{name}: {size:,} bytes, {MANIFEST} records {recorded.get('bytes')!r}")
         elif file_hash(path / name) != recorded.get("sha256"):
             problems.append(f"{name}: its SHA-256 differs from the one {MANIFEST} records")
+        elif name in _TABLES and (broken := broken_rows(path / name, _TABLES[name])):
+            problems.append(f"{name}: {broken}")
     return problems
+
+
+_TABLES = {"loops.csv": LOOP_COLUMNS, "files.csv": FILE_COLUMNS, "failures.csv": FAILURE_COLUMNS}
+
+
+def broken_rows(path: Path, columns: Sequence[str]) -> str | None:
+    """Why a CSV table of a data set does not read back as rows of ``columns``, or None. Only a table holding a
+    carriage return is parsed (the rest cannot break): before ``csv_line`` quoted them, a carriage return in a
+    file name was written bare and split its row in two, so that data set must be extracted again."""
+    import csv
+
+    data = path.read_bytes()
+    if b"\r" not in data:
+        return None
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"), newline="")))
+    bad = next((i for i, row in enumerate(rows) if len(row) != len(columns)), None)
+    if rows and rows[0] != list(columns):
+        return "its header is not the data set's columns"
+    if bad is not None:
+        return f"row {bad} holds {len(rows[bad])} fields, not {len(columns)} (a line break inside a name left bare)"
+    return None
 
 
 def _sources_of(path: Path) -> str:
@@ -500,11 +534,19 @@ def load_loops(path: str | os.PathLike, mmap: bool = False, verify: bool = True)
             "in its settings.json): extraction replaces a damaged data set"
         )
     packed = np.load(path / "rolls.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-    meta = pd.read_csv(path / "loops.csv", keep_default_na=False, dtype={"source": str, "md5": str, "split": str})
-    files = pd.read_csv(path / "files.csv", keep_default_na=False, dtype=str)
-    if len(files):
-        files["n_loops"] = files["n_loops"].astype(int)
-    failures = pd.read_csv(path / "failures.csv", keep_default_na=False, dtype=str)
+    name = "loops.csv"
+    try:
+        meta = pd.read_csv(path / name, keep_default_na=False, dtype={"source": str, "md5": str, "split": str})
+        name = "files.csv"
+        files = pd.read_csv(path / name, keep_default_na=False, dtype=str)
+        if len(files):
+            files["n_loops"] = files["n_loops"].astype(int)
+        name = "failures.csv"
+        failures = pd.read_csv(path / name, keep_default_na=False, dtype=str)
+    except (ValueError, pd.errors.ParserError) as exc:  # a table written by hand, or before names were quoted
+        why = " ".join(str(exc).split())[:160]
+        raise LoopkitError(f"the data set at {path} cannot be read: {name}: {type(exc).__name__}: {why}; rebuild "
+                           "it by running the `loopkit extract` command that made it again") from None  # fmt: skip
     settings = json.loads((path / "settings.json").read_text())
     funnel = json.loads((path / "funnel.json").read_text())
     if len(packed) != len(meta):

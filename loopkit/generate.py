@@ -42,6 +42,7 @@ from .models.blocks import BASS_RULES, binarize
 from .sampling import (
     Temperature,
     batches,
+    check_output,
     decode_codes,
     default_batch_size,
     make_generator,
@@ -224,7 +225,9 @@ def generate(
         with torch.no_grad():
             for start, b in batches(n, batch_size, f"generate {name}", progress):
                 z = torch.randn((b, model.latent_dim), generator=generator, device=device)
-                packed[start : start + b] = pack_rolls(binarize(model.decode(z), bass_rule).cpu().numpy())
+                logits = model.decode(z)
+                check_output(model, logits)
+                packed[start : start + b] = pack_rolls(binarize(logits, bass_rule).cpu().numpy())
         rolls = PackedRolls(packed)
     elif name == "prior":
         raise LoopkitError("that is the prior: generate from its VQ-VAE with prior=this model")

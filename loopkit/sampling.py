@@ -138,6 +138,19 @@ def _pick(logits, temperature: float, generator):
     return sample_categorical(torch.softmax(logits.double() / temperature, dim=-1), generator)
 
 
+def check_output(model, finite) -> None:
+    """Raise ``LoopkitError`` naming ``model``'s checkpoint unless ``finite`` (a bool tensor, or a tensor of the model's
+    outputs) says its outputs are all finite. Weights that are finite can still overflow (values near 1e38); the
+    output would then be NaN, read as silence (sigmoid) or as the last code (the categorical draw)."""
+    torch = _torch()
+    if finite.dtype != torch.bool:
+        finite = torch.isfinite(finite).all()
+    if not bool(finite):
+        where = (getattr(model, "checkpoint", None) or {}).get("path") or f"this {getattr(model, 'name', 'model')}"
+        raise LoopkitError(f"{where}: the model's output holds NaN or infinite values (its weights overflow): it "
+                           "cannot generate")  # fmt: skip
+
+
 def step_prior(prior, codes: "torch.Tensor", draw: Collection[int], temperature: float, generator,
                forced: Mapping[int, int] | None = None) -> "torch.Tensor":  # fmt: skip
     """Run the LSTM prior left to right through code sequences ``codes`` (b, t) long, filling them in place.
@@ -145,9 +158,12 @@ def step_prior(prior, codes: "torch.Tensor", draw: Collection[int], temperature:
     At a step in ``draw`` the code is drawn: step 0 from p(z_0) (whatever the temperature), a later step i from
     ``softmax(logits_i / temperature)`` (argmax at 0) with ``logits_i`` the prior's output after being fed codes
     0 .. i-1. At a step in ``forced`` (target -> source, a latent copy in mode "condition") the code is
-    ``codes[:, source]``. Every other step keeps its given code. Returns ``codes``.
+    ``codes[:, source]``. Every other step keeps its given code. Returns ``codes``; logits that are not finite are a
+    ``LoopkitError`` (``check_output``, checked once, at the end: no host sync per step).
     """
+    torch = _torch()
     b, t = codes.shape
+    finite = torch.ones((), dtype=torch.bool, device=codes.device)
     forced = forced or {}
     if 0 in draw:
         codes[:, 0] = sample_categorical(prior.first_code_probs().to(codes.device).expand(b, -1), generator)
@@ -157,7 +173,9 @@ def step_prior(prior, codes: "torch.Tensor", draw: Collection[int], temperature:
         if i in forced:
             codes[:, i] = codes[:, forced[i]]
         elif i in draw:
+            finite &= torch.isfinite(logits).all()
             codes[:, i] = _pick(logits, temperature, generator)
+    check_output(prior, finite)
     return codes
 
 
@@ -172,7 +190,8 @@ def decode_codes(vqvae, codes, *, packed: bool = False, batch_size: int | None =
     ``bass_rule`` "paper" thresholds every cell; "sum" is the labelled variant of
     ``loopkit.models.blocks.binarize``.
     With ``packed=True`` the loops come back as ``PackedRolls`` (1,488 bytes a loop instead of 11,904), decoded
-    and packed batch by batch: use it for many loops. ``codes`` may be a numpy array or a tensor.
+    and packed batch by batch: use it for many loops. ``codes`` may be a numpy array or a tensor. A decoder output
+    that is not finite is a ``LoopkitError`` (``check_output``).
     """
     torch = _torch()
     from .models.blocks import binarize
@@ -188,6 +207,7 @@ def decode_codes(vqvae, codes, *, packed: bool = False, batch_size: int | None =
     out = np.empty((len(codes), PACKED_BYTES), dtype=np.uint8)
     with torch.no_grad():
         for start, b in batches(len(codes), batch_size, "decode", progress):
-            chunk = codes[start : start + b].to(device)
-            out[start : start + b] = pack_rolls(binarize(vqvae.decode_codes(chunk), bass_rule).cpu().numpy())
+            logits = vqvae.decode_codes(codes[start : start + b].to(device))
+            check_output(vqvae, logits)
+            out[start : start + b] = pack_rolls(binarize(logits, bass_rule).cpu().numpy())
     return PackedRolls(out) if packed else unpack_rolls(out)

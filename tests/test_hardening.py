@@ -9,6 +9,7 @@ checkpoints with ``torch.save``.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import zipfile
@@ -215,7 +216,7 @@ def test_listeners_are_served_while_150_slow_clients_hold_connections(small_stim
     from test_listening_app import _listener
 
     app = create_app(small_stimuli, tmp_path / "ratings.sqlite")
-    server = make_server(app, port=0)
+    server = make_server(app, port=0, request_deadline=3600)  # the slow clients stay: the limit must fit them
     assert (server.adj.connection_limit, server.adj.channel_timeout) == (CONNECTION_LIMIT, CHANNEL_TIMEOUT_S)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -295,6 +296,25 @@ def crafted_checkpoints(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
         "unknown model": ({"model": "transformer"}, "names no known model ('transformer'"),
         "no config": ({"config": None}, "holds no configuration of its vq_vae"),
         "architecture": ({"config": {**base["config"], "latent_steps": 3}}, "its configuration does not build a vq_vae"),
+    }
+    # weights of the right names and shapes that cannot be used (issue 21, items 6 and 7)
+    state = base["state_dict"]
+    key = next(k for k, v in state.items() if v.is_floating_point())
+
+    def one(tensor, words):
+        return {"state_dict": {**state, key: tensor}}, f"its weights cannot be used: {key} {words}"
+
+    nan, inf = state[key].clone(), state[key].clone()
+    nan.view(-1)[0], inf.view(-1)[-1] = float("nan"), float("-inf")
+    cases |= {
+        "NaN weights": one(nan, "holds NaN or infinite values"),
+        "infinite weights": one(inf, "holds NaN or infinite values"),
+        "meta tensors": ({"state_dict": {k: torch.empty_like(v, device="meta") for k, v in state.items()}},
+                         f"its weights cannot be used: {key} holds no data (a tensor on PyTorch's meta device) (and "),
+        "complex weights": one(state[key].to(torch.complex64), "holds complex numbers (torch.complex64), the model "
+                                                               "floating point ones"),
+        "integer weights": one(state[key].long(), "holds integer numbers (torch.int64), the model floating point ones"),
+        "sparse weights": one(state[key].to_sparse(), "is not a dense tensor (torch.sparse_coo)"),
     }
     out = {}
     for i, (case, (change, words)) in enumerate(cases.items()):
@@ -594,90 +614,69 @@ def test_the_tolerant_reader_recovers_what_the_parser_refuses_only_when_asked(tm
 
 
 # ---------------------------------------------------------------------------------------------------------
-# also: stimulus sizes that told groups apart
+# also: stimulus sizes that told groups apart, and then the padding that made them one size (issue 21, item 4)
 
 
-def test_every_stimulus_has_one_size_so_byte_counts_do_not_tell_groups_apart(tmp_path):
-    from loopkit.audio import decode_ogg, roll_to_ogg
-    from loopkit.listening.app import create_app
-    from loopkit.listening.oggpad import strip_padding
-    from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, load_stimuli, prepare_stimuli
+def busy_and_sparse_groups(root: Path) -> dict[str, str]:
+    """Two groups of three loops each whose OGGs differ in size by group (busy ones larger): written as MIDI under
+    ``root``; returns {group: folder}."""
     from loopkit.pianoroll import bass_column, drum_column, write_midi
-    from test_listening_app import FAST, FAST_BPM
-
-    def loop(busy: bool, variant: int) -> np.ndarray:
-        roll = np.zeros((128, 93), dtype=bool)
-        roll[:: 1 if busy else 16, drum_column("kick")] = True
-        roll[:: 2 if busy else 32, bass_column(36 + variant)] = True
-        if busy:
-            roll[1::2, drum_column("closed_hihat")] = roll[4::8, drum_column("snare")] = True
-        return roll
+    from test_listening_app import FAST_BPM
 
     groups = {}
     for name, busy in (("busy", True), ("sparse", False)):
-        (tmp_path / name).mkdir()
+        (root / name).mkdir()
         for i in range(3):
-            write_midi(loop(busy, i), tmp_path / name / f"{i}.mid", bpm=FAST_BPM)
-        groups[name] = str(tmp_path / name)
-    raw = {name: [len(roll_to_ogg(loop(busy, i), bpm=FAST_BPM, settings=FAST)) for i in range(3)]
-           for name, busy in (("busy", True), ("sparse", False))}  # fmt: skip
-    assert min(raw["busy"]) > max(raw["sparse"])  # unpadded, every busy loop is larger than every sparse one
+            roll = np.zeros((128, 93), dtype=bool)
+            roll[:: 1 if busy else 16, drum_column("kick")] = True
+            roll[:: 2 if busy else 32, bass_column(36 + i)] = True
+            if busy:
+                roll[1::2, drum_column("closed_hihat")] = roll[4::8, drum_column("snare")] = True
+            write_midi(roll, root / name / f"{i}.mid", bpm=FAST_BPM)
+        groups[name] = str(root / name)
+    return groups
+
+
+def test_no_byte_of_a_stimulus_but_its_samples_tells_its_group(tmp_path):
+    from loopkit.audio import decode_ogg, roll_to_ogg, synthesize_roll
+    from loopkit.listening.app import create_app
+    from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, load_stimuli, prepare_stimuli
+    from loopkit.pianoroll import midi_to_roll
+    from test_listening_app import FAST, FAST_BPM
+
+    groups = busy_and_sparse_groups(tmp_path)
+    ogg = {g: [len(roll_to_ogg(midi_to_roll(p, steps=128), bpm=FAST_BPM, settings=FAST))
+               for p in sorted(Path(folder).iterdir())] for g, folder in groups.items()}  # fmt: skip
+    assert min(ogg["busy"]) > max(ogg["sparse"])  # as OGG, every busy loop is larger than every sparse one
 
     out = tmp_path / "stimuli"
     stimuli = prepare_stimuli(groups, out, per_group=2, familiarisation=1, bpm=FAST_BPM, settings=FAST,
                               progress=False)  # fmt: skip
-    sizes = {s["id"]: (out / AUDIO_DIR / f"{s['id']}.ogg").stat().st_size for s in stimuli.stimuli}
-    assert len(set(sizes.values())) == 1 and [s["bytes"] for s in stimuli.stimuli] == list(sizes.values())
-    for s in stimuli.stimuli:  # the audio is what the encoder wrote, sample for sample
-        padded = (out / AUDIO_DIR / f"{s['id']}.ogg").read_bytes()
-        assert np.array_equal(decode_ogg(padded)[0], decode_ogg(strip_padding(padded))[0])
+    files = {s["id"]: (out / AUDIO_DIR / f"{s['id']}.wav").read_bytes() for s in stimuli.stimuli}
+    samples = round((128 * 60 / (4 * FAST_BPM) + FAST.tail) * FAST.sample_rate)
+    assert {len(d) for d in files.values()} == {44 + 2 * samples}  # a fixed-size container: header and samples
+    assert len({d[:44] for d in files.values()}) == 1  # one header, byte for byte: nothing else to read a group in
+    for s in stimuli.stimuli:  # the samples are the rendering itself, nothing added
+        audio, sr = decode_ogg(files[s["id"]])
+        rendered = synthesize_roll(midi_to_roll(s["source"], steps=128), bpm=FAST_BPM, settings=FAST).audio
+        assert sr == FAST.sample_rate and np.abs(audio - rendered).max() < 2 / 2**15
     client = create_app(out, tmp_path / "r.sqlite").test_client()
-    lengths = {client.get(f"/audio/{sid}.ogg").headers["Content-Length"] for sid in sizes}
-    assert lengths == {str(next(iter(sizes.values())))}  # what a browser's network panel shows
+    lengths = {client.get(f"/audio/{sid}.wav").headers["Content-Length"] for sid in files}
+    assert lengths == {str(44 + 2 * samples)}  # what a browser's network panel shows
 
-    # a kill during the final writes: temporaries left, no manifest; the same call finishes with the same sizes
+    # a kill during the final writes: temporaries left, no manifest; the same call finishes with the same files
     (out / MANIFEST).unlink()
-    (out / AUDIO_DIR / f".{next(iter(sizes))}.ogg.tmp-k1ll3d").write_bytes(b"half")
+    (out / AUDIO_DIR / f".{next(iter(files))}.wav.tmp-k1ll3d").write_bytes(b"half")
     again = prepare_stimuli(groups, out, per_group=2, familiarisation=1, bpm=FAST_BPM, settings=FAST, progress=False)
-    assert [s["bytes"] for s in again.stimuli] == [s["bytes"] for s in stimuli.stimuli]
+    assert [s["sha256"] for s in again.stimuli] == [s["sha256"] for s in stimuli.stimuli]
     assert not [p for p in (out / AUDIO_DIR).iterdir() if p.name.startswith(".")]
     assert load_stimuli(out).fingerprint == stimuli.fingerprint
 
-
-def test_ogg_padding_keeps_a_valid_stream():
-    from loopkit.audio import decode_ogg, encode_ogg
-    from loopkit.listening.oggpad import ogg_crc, pad_ogg, strip_padding
-
-    def crc_by_hand(data: bytes) -> int:  # bit by bit: polynomial 0x04C11DB7, MSB first, initial 0, no final XOR
-        crc = 0
-        for byte in data:
-            crc ^= byte << 24
-            for _ in range(8):
-                crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
-        return crc
-
-    assert ogg_crc(b"123456789") == crc_by_hand(b"123456789") == 0x89A1897F  # CRC-32/CKSUM's check value, un-XORed
-    audio = (np.random.default_rng(0).standard_normal(16_000 * 3) * 0.1).astype(np.float32)
-    data = encode_ogg(audio, 16_000)
-    pos = 0
-    while pos < len(data):  # every page of libvorbis's own file: our CRC agrees with libogg's
-        n = data[pos + 26]
-        end = pos + 27 + n + sum(data[pos + 27 : pos + 27 + n])
-        page = bytearray(data[pos:end])
-        stored = int.from_bytes(page[22:26], "little")
-        page[22:26] = bytes(4)
-        assert ogg_crc(bytes(page)) == stored
-        pos = end
-    assert strip_padding(data) == data  # the encoder's own layout, byte for byte
-    for extra in (100, 255, 70_000):  # a short padding, a lacing boundary, more than one page of padding
-        padded = pad_ogg(data, len(data) + extra)
-        assert len(padded) == len(data) + extra and strip_padding(padded) == data
-        assert pad_ogg(padded, len(padded)) == padded  # idempotent
-        assert np.array_equal(decode_ogg(padded)[0], decode_ogg(data)[0])
-    with pytest.raises(ValueError, match="cannot pad an Ogg file"):
-        pad_ogg(data, len(data))
-    with pytest.raises(ValueError, match="not an Ogg stream"):
-        pad_ogg(b"RIFF....WAVE", 100)
+    # a set of the padded-OGG format is refused in one line, not served
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "format": "loopkit-stimuli-1"}))
+    with pytest.raises(ValueError, match="a stimulus set of an older loopkit .* prepare it again"):
+        load_stimuli(out)
 
 
 def test_the_connection_limit_fits_the_open_file_limit(small_stimuli, tmp_path):
@@ -694,3 +693,314 @@ def test_the_connection_limit_fits_the_open_file_limit(small_stimuli, tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(256 - 8 - 64), "256"]  # lowered to what fits, not refused
+
+
+# =========================================================================================================
+# Second round (issue 21): archives this process reads, names with control characters, weights that are not
+# numbers, trickling clients. (The padding of item 4 is tested above, with the stimulus sizes.)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. a FIFO named like an archive
+
+
+@pytest.mark.timeout(300)  # a hang guard: before the fix, the run never ended
+def test_a_fifo_named_like_an_archive_is_listed_without_a_read(tmp_path):
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write(root / "song.mid", loop_song(8))
+    for name in ("x.tar.gz", "x.zip"):
+        os.mkfifo(root / name)  # opening it for reading blocks until a writer comes: none will
+    os.mkfifo(tmp_path / "given.tar.xz")
+    ds = extract([root, tmp_path / "given.tar.xz"], tmp_path / "out", workers=2, progress=False)
+    rows = dict(zip(ds.files["source"], zip(ds.files["status"], ds.files["reason"])))
+    for fifo in (root / "x.tar.gz", root / "x.zip", tmp_path / "given.tar.xz"):
+        assert rows[str(fifo)] == ("skipped", "not a regular file")
+    assert rows[str(root / "song.mid")][0] == "used"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. a carriage return, or any byte, in a name
+
+
+def test_a_carriage_return_or_any_byte_in_a_name_survives_the_data_set(tmp_path):
+    import csv
+    import hashlib
+
+    from loopkit.dataset import csv_line
+
+    song = loop_song(8)
+    root = tmp_path / "corpus"
+    root.mkdir()
+    write(root / "on\rdisk.mid", song)
+    every_byte = bytes(b for b in range(1, 256) if b != ord("/")).decode("latin-1")  # all but NUL and the slash
+    members = ["a\rb.mid", "c\r\nd.mid", "e\nf.mid", 'g",\r.mid', every_byte + ".mid"]
+    tar_path = tmp_path / "names.tar"
+    with tarfile.open(tar_path, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:  # raw bytes
+        for name in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    out = tmp_path / "out"
+    ds = extract([root, tar_path], out, workers=0, progress=False)
+    sources = [str(root / "on\rdisk.mid")]
+    sources += [readable_source(f"{tar_path}!{os.fsdecode(m.encode('latin-1'))}") for m in members]
+    assert ds.files["source"].tolist() == sources and ds.files["status"].tolist() == ["used"] * 6
+    assert ds.meta["source"].tolist() == sources  # one loop each (loops.csv)
+    assert load_loops(out).files["source"].tolist() == sources  # read back from disk, checked against the manifest
+    assert "\\xe9" in sources[-1] and "\r" in sources[1] and "\t" in sources[-1]
+
+    # the writer quotes as csv.writer does, and a carriage return as well; rows without one are byte-identical
+    rows = [["plain", 3, 1.5, ""], ['q"uote', "com,ma", "line\nfeed", 0]]
+    for row in rows:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(row)
+        assert csv_line(row) == buf.getvalue()
+    assert csv_line(["a\rb", 1]) == '"a\rb",1\n'
+
+    # a data set written before names were quoted (the carriage return bare, the manifest agreeing) is named as
+    # damaged in one line, and running the same extraction again rebuilds it
+    files_csv = out / "files.csv"
+    data = files_csv.read_bytes()
+    bare = data.replace(f'"{root}/on\rdisk.mid"'.encode(), f"{root}/on\rdisk.mid".encode(), 1)
+    assert bare != data
+    files_csv.write_bytes(bare)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["files.csv"] = {"bytes": len(bare), "sha256": hashlib.sha256(bare).hexdigest()}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"is damaged: files\.csv: row 1 holds .* rebuild it") as info:
+        load_loops(out)
+    assert "\n" not in str(info.value)
+    report: dict = {}
+    again = extract([root, tar_path], out, workers=0, progress=False, report=report)
+    assert report["state"] == "rebuild" and again.files["source"].tolist() == sources
+    assert files_csv.read_bytes() == data
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. compressed archives that expand without bound, and members skipped in them
+
+
+def tar_bomb(path: Path, size: int, name: str = "zeros.bin") -> Path:
+    """A .tar.bz2 or .tar.xz (by ``path``'s suffix) whose member ``name`` holds ``size`` zero bytes, then a MIDI
+    member ``after.mid``; compressed as a stream, so building it holds 1 MiB at a time (80 MiB: about a second)."""
+    import bz2
+    import lzma
+
+    compressor = bz2.BZ2Compressor(9) if path.name.endswith(".bz2") else lzma.LZMACompressor(preset=0)
+    song = loop_song(8)
+    head, after = tarfile.TarInfo(name), tarfile.TarInfo("after.mid")
+    head.size, after.size = size, len(song)
+    parts = [compressor.compress(head.tobuf(tarfile.GNU_FORMAT))]
+    zeros = bytes(1 << 20)
+    for start in range(0, size, len(zeros)):
+        parts.append(compressor.compress(zeros[: size - start]))
+    tail = bytes(-size % 512) + after.tobuf(tarfile.GNU_FORMAT) + song + bytes(-len(song) % 512) + bytes(1024)
+    parts += [compressor.compress(tail), compressor.flush()]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def read_everything(path: Path) -> list[tuple[str, str | None, str | None]]:
+    """(source, skip, error) of every entry of one archive, each member read as extraction reads it."""
+    from loopkit.corpus import iter_inputs
+
+    out = []
+    for item in iter_inputs([path], max_member_bytes=64 << 20):
+        error = item.error
+        if item.read is not None:
+            try:
+                item.read()
+            except Exception as exc:  # noqa: BLE001 - what the run records as the member's failure
+                error = f"cannot read: {exc}"
+        out.append((item.source, item.skip, error))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".tar.bz2", ".tar.xz"])
+@pytest.mark.parametrize("member", ["zeros.bin", "zeros.mid"])  # skipped, and over the size limit
+def test_a_compressed_tar_bomb_is_listed_after_a_bounded_read(tmp_path, suffix, member):
+    path = tar_bomb(tmp_path / f"bomb{suffix}", 80 << 20, member)
+    assert path.stat().st_size < 64 << 10
+    entries, peak = peak_allocated(lambda: read_everything(path))
+    assert peak < 16 << 20  # tarfile's stream held the member whole (and copied what was left of it per read)
+    first, last = entries
+    assert first == ((f"{path}!zeros.bin", "not a MIDI file name (.mid .midi .kar .rmi)", None) if member ==
+                     "zeros.bin" else (f"{path}!zeros.mid", None, "file too large (80.0 MiB; the limit is 64 MiB)"))
+    assert last[0] == str(path) and last[2].startswith("a decompression bomb: 64 MiB from its first ")
+    assert "more than 1,000 times over); the rest is not read (after 1 member)" in last[2]
+
+
+def lying_compressed_zip(path: Path, real_bytes: int, method: int) -> Path:
+    """A zip whose member bomb.mid, compressed with ``method`` (bzip2 or LZMA), holds ``real_bytes`` zeros while
+    both of its headers state 100 bytes; then a MIDI member song.mid."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", compression=method) as z:
+        z.writestr("bomb.mid", bytes(real_bytes))
+        z.writestr("song.mid", loop_song(8))
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, raw.find(b"PK\x03\x04") + 22, 100)
+    struct.pack_into("<I", raw, raw.find(b"PK\x01\x02") + 24, 100)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_bzip2_or_lzma_zip_member_is_decompressed_in_bounded_steps(tmp_path, method):
+    path = lying_compressed_zip(tmp_path / "bomb.zip", 32 << 20, method)
+    entries, peak = peak_allocated(lambda: read_everything(path))
+    assert peak < 16 << 20  # zipfile decompressed each compressed chunk whole: 32 MiB (LZMA's dictionary: 8 MiB)
+    assert entries[0] == (f"{path}!bomb.mid", None,
+                          "cannot read: the member holds more than the 100 bytes its header states")  # fmt: skip
+    assert entries[1] == (f"{path}!song.mid", None, None)
+    ds = extract([path], tmp_path / "out", workers=0, progress=False)
+    assert ds.files["status"].tolist() == ["failed", "used"]  # the song read in the same steps, CRC checked
+
+
+def test_bzip2_xz_and_multi_stream_archives_still_read_whole(tmp_path):
+    import bz2
+
+    song = loop_song(8)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for i in range(3):
+            info = tarfile.TarInfo(f"s{i}.mid")
+            info.size = len(song)
+            tar.addfile(info, io.BytesIO(song))
+    data = buf.getvalue()
+    half = len(data) // 2  # two bzip2 streams back to back, as parallel compressors (pbzip2, lbzip2) write
+    (tmp_path / "multi.tar.bz2").write_bytes(bz2.compress(data[:half]) + bz2.compress(data[half:]))
+    with tarfile.open(tmp_path / "plain.tar.xz", "w:xz") as tar:
+        tar.add(tmp_path / "multi.tar.bz2", arcname="nested.tar.bz2")
+        info = tarfile.TarInfo("s.mid")
+        info.size = len(song)
+        tar.addfile(info, io.BytesIO(song))
+    entries = read_everything(tmp_path / "multi.tar.bz2") + read_everything(tmp_path / "plain.tar.xz")
+    assert [e[0].rsplit("!", 1)[1] for e in entries] == ["s0.mid", "s1.mid", "s2.mid", "nested.tar.bz2", "s.mid"]
+    assert [e[2] for e in entries] == [None] * 5 and entries[3][1] == "archive inside an archive (not opened)"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# minor: an empty archive, and member names met twice
+
+
+def test_an_empty_archive_has_its_row_and_repeated_member_names_get_unique_sources(tmp_path):
+    from loopkit.loopfile import find_source
+
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    with tarfile.open(tmp_path / "empty.tar.gz", "w:gz"):
+        pass
+    songs = [loop_song(8, bass_pitch=30 + i) for i in range(3)]
+    with tarfile.open(tmp_path / "twice.tar", "w") as tar:  # tar keeps both; unpacking keeps the last
+        for name, data in (("a.mid", songs[0]), ("a.mid", songs[1]), ("a.mid#2", songs[2])):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "out"
+    ds = extract([tmp_path / "empty.zip", tmp_path / "empty.tar.gz", tmp_path / "twice.tar"], out, workers=0,
+                 progress=False)  # fmt: skip
+    twice = f"{tmp_path}/twice.tar!"
+    assert ds.files["source"].tolist() == [f"{tmp_path}/empty.zip", f"{tmp_path}/empty.tar.gz", f"{twice}a.mid",
+                                           f"{twice}a.mid#2", f"{twice}a.mid#2#2"]  # fmt: skip
+    assert ds.files["reason"].tolist()[:2] == ["an archive that holds no file"] * 2
+    assert ds.files["status"].tolist() == ["skipped", "skipped", "used", "used", "skipped"]  # "a.mid#2": no .mid
+    assert ds.files["md5"][2] != ds.files["md5"][3]  # two different songs, told apart
+    second = find_source(f"{twice}a.mid#2", out)  # and each found again by its own source
+    assert second.read_bytes() == songs[1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. clients that trickle bytes
+
+
+@pytest.mark.timeout(300)  # a hang guard
+def test_trickling_clients_are_closed_by_the_request_deadline(small_stimuli, tmp_path):
+    import socket
+    import threading
+    import urllib.request
+
+    from loopkit.listening.app import create_app
+    from loopkit.listening.server import make_server
+
+    app = create_app(small_stimuli, tmp_path / "ratings.sqlite")
+    server = make_server(app, port=0, connection_limit=4, request_deadline=1)  # silence is still allowed 30 s
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slow: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle():  # a byte of a request head every 0.2 s: never silent long enough for the channel timeout
+        while not stop.wait(0.2):
+            for s in slow:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    pass
+
+    try:
+        for _ in range(6):  # more than the connection limit
+            s = socket.create_connection(("127.0.0.1", server.effective_port), timeout=60)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(s)
+        threading.Thread(target=trickle, daemon=True).start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.effective_port}/api/state", timeout=120) as resp:
+            assert resp.status == 200  # before the deadline, this waited until the trickling clients left
+        for s in slow:  # each was closed by the server (no answer: its request never arrived)
+            s.settimeout(60)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        stop.set()
+        for s in slow:
+            s.close()
+        server.close()
+        thread.join(timeout=10)
+    with pytest.raises(ValueError, match="the request deadline must be positive, got 0"):
+        make_server(app, port=0, request_deadline=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6, 7. weights that are not numbers, tensors without data: on load; outputs that overflow: on generating
+
+
+def test_outputs_that_are_not_finite_stop_generation_in_one_line_naming_the_checkpoint(runs):
+    import torch
+
+    from loopkit.checkpoints import load_generator, load_model
+    from loopkit.generate import generate
+
+    def message(path: Path) -> str:
+        return f"{path}: the model's output holds NaN or infinite values (its weights overflow): it cannot generate"
+
+    def times_1e37(model, part: str) -> None:
+        """Finite weights whose outputs overflow: every parameter of ``part`` times 1e37 (the load check passes)."""
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith(part):
+                    p.mul_(1e37)
+
+    cnn = load_model(runs / "cnn_vae" / "best.pt")
+    assert len(generate(cnn, 2, progress=False)) == 2
+    times_1e37(cnn, "decoder")
+    with pytest.raises(ValueError) as info:  # before: "generated 2 loop(s)", every one empty
+        generate(cnn, 2, progress=False)
+    assert str(info.value) == message(runs / "cnn_vae" / "best.pt")
+
+    vq, prior = load_generator(runs / "prior" / "best.pt")
+    assert len(generate(vq, 2, prior=prior, progress=False)) == 2
+    times_1e37(vq, "decoder")
+    with pytest.raises(ValueError) as info:
+        generate(vq, 2, prior=prior, progress=False)
+    assert str(info.value) == message(runs / "vq_vae" / "best.pt")
+
+    # the LSTM's gates saturate, so the prior's logits stay finite at any finite weights; an infinite bias set after
+    # loading (past the load check) stands in: before, every step drew the last code (511 of 512)
+    vq, prior = load_generator(runs / "prior" / "best.pt")
+    with torch.no_grad():
+        prior.output.bias[0] = float("inf")
+    with pytest.raises(ValueError) as info:
+        generate(vq, 2, prior=prior, progress=False)
+    assert str(info.value) == message(runs / "prior" / "best.pt")

@@ -127,7 +127,7 @@ def test_prepared_stimulus_set(stimuli_dir):
     assert all("train-song" in src for src in training)
     # audio: named by id only, decodes, lasts 8 bars at the tempo plus the tail
     files = sorted(p.name for p in (stimuli_dir / AUDIO_DIR).iterdir())
-    assert files == sorted(f"{x['id']}.ogg" for x in s.stimuli)
+    assert files == sorted(f"{x['id']}.wav" for x in s.stimuli)
     audio, sr = decode_ogg(stimuli_dir / AUDIO_DIR / files[0])
     assert len(audio) / sr == pytest.approx(128 * 60 / (4 * FAST_BPM) + FAST.tail, abs=1e-3)
     assert np.sqrt(np.mean(audio**2)) > 1e-3
@@ -173,13 +173,13 @@ def test_prepare_resumes_and_refuses_other_sets(tmp_path):
     ids = [x["id"] for x in first.stimuli]
     # an interruption: the manifest and one audio file were never written
     (out / MANIFEST).unlink()
-    (out / AUDIO_DIR / f"{ids[0]}.ogg").unlink()
+    (out / AUDIO_DIR / f"{ids[0]}.wav").unlink()
     with pytest.raises(FileNotFoundError, match="interrupted"):
         load_stimuli(out)
     again = prepare_stimuli(groups, out, **kw)
     assert [x["id"] for x in again.stimuli] == ids
     assert [x["sha256"] for x in again.stimuli][1:] == [x["sha256"] for x in first.stimuli][1:]  # kept
-    assert (out / AUDIO_DIR / f"{ids[0]}.ogg").is_file()  # rendered again
+    assert (out / AUDIO_DIR / f"{ids[0]}.wav").is_file()  # rendered again
     with pytest.raises(ValueError, match="other settings"):
         prepare_stimuli(groups, out, **{**kw, "seed": 1})
     (tmp_path / "busy").mkdir()
@@ -230,17 +230,17 @@ def test_a_whole_session_is_blind_and_complete(app_env):
     assert resp.status_code == 303 and client.get_cookie(COOKIE) is not None
     page = check(client.get("/"))
     fam_srcs = re.findall(r'<audio[^>]*src="([^"]+)"', page)
-    assert fam_srcs == [f"/audio/{i}.ogg" for i in stimuli.familiarisation_ids]
+    assert fam_srcs == [f"/audio/{i}.wav" for i in stimuli.familiarisation_ids]
     for src in fam_srcs:
         audio = client.get(src)
-        assert audio.status_code == 200 and audio.mimetype == "audio/ogg"
+        assert audio.status_code == 200 and audio.mimetype == "audio/wav"
         assert audio.data == (stimuli.root / AUDIO_DIR / src.split("/")[-1]).read_bytes()
     # audio headers: no file times (files were rendered group by group), an ETag from the content
-    answers = [client.get(f"/audio/{sid}.ogg") for sid in stimuli.test_ids]
+    answers = [client.get(f"/audio/{sid}.wav") for sid in stimuli.test_ids]
     assert len({a.headers["Last-Modified"] for a in answers}) == 1
     by_id = stimuli.by_id()
     assert all(a.headers["ETag"].strip('"') == by_id[sid]["sha256"][:32] for a, sid in zip(answers, stimuli.test_ids))
-    assert client.get(f"/audio/{stimuli.test_ids[0]}.ogg", headers={"If-None-Match": answers[0].headers["ETag"]}
+    assert client.get(f"/audio/{stimuli.test_ids[0]}.wav", headers={"If-None-Match": answers[0].headers["ETag"]}
                       ).status_code == 304  # fmt: skip
     check(client.post("/familiarised"))
     order = []
@@ -248,7 +248,7 @@ def test_a_whole_session_is_blind_and_complete(app_env):
         page = check(client.get("/"))
         assert f"Loop {k + 1} of 50" in page and f'<progress id="progress" value="{k}" max="50"' in page
         sid = re.search(r'name="stimulus" value="([0-9a-f]{16})"', page).group(1)
-        assert re.search(rf'<audio[^>]*src="/audio/{sid}.ogg"', page)
+        assert re.search(rf'<audio[^>]*src="/audio/{sid}.wav"', page)
         order.append(sid)
         resp = client.post("/rate", data={"stimulus": sid, "rating": str(1 + k % 5)})
         assert resp.status_code == 303
@@ -365,19 +365,20 @@ def test_audio_urls_serve_known_ids_only(app_env):
     app, stimuli, _ = app_env
     client = app.test_client()
     sid = stimuli.test_ids[0]
-    assert client.get(f"/audio/{sid}.ogg").status_code == 200
+    assert client.get(f"/audio/{sid}.wav").status_code == 200
     manifest = (stimuli.root / MANIFEST).read_text()
     tricks = [
         "/audio/../stimuli.json",
         "/audio/..%2Fstimuli.json",
         "/audio/%2e%2e%2fstimuli.json",
         "/audio/..%5Cstimuli.json",
-        f"/audio/{sid}.ogg/../../stimuli.json",
-        f"/audio/{sid}.ogg%00.json",
+        f"/audio/{sid}.wav/../../stimuli.json",
+        f"/audio/{sid}.wav%00.json",
         f"/audio/{sid}",
         f"/audio/{sid}.mid",
-        f"/audio/{sid.upper()}.ogg",
-        "/audio/0123456789abcdef.ogg",
+        f"/audio/{sid.upper()}.wav",
+        "/audio/0123456789abcdef.wav",
+        f"/audio/{sid}.ogg",  # the format of older stimulus sets
         "/audio/stimuli.json",
         "/audio/plan.json",
         "/stimuli.json",

@@ -129,7 +129,7 @@ def test_a_listening_session_in_chromium(server, browser):
 
     # familiarisation: one example, which loads
     players = audio_loads(browser)
-    assert [p["src"] for p in players] == [f"{url}/audio/{i}.ogg" for i in stimuli.familiarisation_ids]
+    assert [p["src"] for p in players] == [f"{url}/audio/{i}.wav" for i in stimuli.familiarisation_ids]
     click_and_wait(browser, "begin")
 
     given = {}
@@ -141,7 +141,7 @@ def test_a_listening_session_in_chromium(server, browser):
         assert browser.find_element(By.ID, "progress-text").text == f"Loop {k + 1} of {total}"
         assert browser.find_element(By.ID, "progress").get_attribute("value") == str(k)
         (player,) = audio_loads(browser)
-        sid = player["src"].rsplit("/", 1)[-1].removesuffix(".ogg")
+        sid = player["src"].rsplit("/", 1)[-1].removesuffix(".wav")
         assert sid in stimuli.test_ids and sid not in given
         rating = 5 - k % 5
         browser.find_element(By.ID, f"rating-{rating}").click()

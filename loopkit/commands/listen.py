@@ -22,7 +22,7 @@ def register(subparsers) -> None:
         "prepare",
         help="pick loops per group and render them to a stimulus set",
         description=(
-            "Pick loops per group, render them to OGG under random ids and write a manifest (group labels stay in "
+            "Pick loops per group, render them to WAV under random ids and write a manifest (group labels stay in "
             "it, on the server). Sources: a folder of .mid files (e.g. `loopkit generate` output), a glob, or "
             "data:DIR for the training split of a loop data set. Re-run the same command to finish an "
             "interrupted run."

@@ -13,7 +13,7 @@ Routes (HTML for people, JSON under ``/api`` for scripts; both share one validat
     POST /familiarised     done listening to the familiarisation loops (form or JSON)
     POST /rate             a rating: form fields or a JSON object {"stimulus": ID, "rating": 1..5}
     GET  /api/state        the listener's step, progress and next stimulus as JSON
-    GET  /audio/<id>.ogg   a stimulus's audio (known ids only)
+    GET  /audio/<id>.wav   a stimulus's audio (known ids only; one size for all: ``loopkit.listening.prepare``)
 
 Bad input answers 4xx and writes nothing: unknown stimulus ids (404), ratings outside 1..5 or malformed
 bodies (400), no listener cookie (403), rating before the familiarisation or a changed rating (409), bodies
@@ -34,7 +34,7 @@ from flask import Flask, abort, g, jsonify, redirect, render_template, request, 
 from werkzeug.exceptions import HTTPException
 
 from . import db
-from .prepare import ID_RE, StimulusSet, load_stimuli
+from .prepare import AUDIO_SUFFIX, ID_RE, StimulusSet, load_stimuli
 from .server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
 
 COOKIE = "loopkit_listener"
@@ -105,10 +105,10 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
         done = sum(1 for s in order if s in rated)
         out = {"phase": listener["phase"], "done": done, "total": len(order)}
         if listener["phase"] == "familiarisation":
-            out["familiarisation"] = [{"id": s, "audio": f"/audio/{s}.ogg"} for s in familiar]
+            out["familiarisation"] = [{"id": s, "audio": f"/audio/{s}{AUDIO_SUFFIX}"} for s in familiar]
         else:
             nxt = next((s for s in order if s not in rated), None)
-            out["next"] = {"id": nxt, "audio": f"/audio/{nxt}.ogg"} if nxt else None
+            out["next"] = {"id": nxt, "audio": f"/audio/{nxt}{AUDIO_SUFFIX}"} if nxt else None
             if nxt is None:
                 out["phase"] = "done"
         return out
@@ -242,9 +242,9 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
     @app.get("/audio/<name>")
     def audio(name: str):
         sid, dot, ext = name.partition(".")
-        if ext != "ogg" or not ID_RE.match(sid) or sid not in audio_files:
+        if f".{ext}" != AUDIO_SUFFIX or not ID_RE.match(sid) or sid not in audio_files:
             abort(404)
-        resp = send_file(audio_files[sid], mimetype="audio/ogg", conditional=True, max_age=3600,
+        resp = send_file(audio_files[sid], mimetype="audio/wav", conditional=True, max_age=3600,
                          etag=by_id[sid]["sha256"][:32], last_modified=published)  # fmt: skip
         resp.headers["Cache-Control"] = "private, max-age=3600"
         return resp

@@ -1,16 +1,20 @@
-"""Stimuli for the paper's listening test: loops picked per group, rendered to OGG under opaque ids, and a manifest.
+"""Stimuli for the paper's listening test: loops picked per group, rendered to WAV under opaque ids, and a manifest.
 
 A stimulus set is one folder::
 
-    audio/<id>.ogg   what listeners hear; ``id`` is 16 random hex digits (``secrets``), so neither the file
+    audio/<id>.wav   what listeners hear; ``id`` is 16 random hex digits (``secrets``), so neither the file
                      name nor the URL says anything about the group
     midi/<id>.mid    the same loop as MIDI, for the researcher (never served)
     plan.json        the picks and their ids, written first, so an interrupted run resumes with the same ids
     stimuli.json     the manifest, written last: per stimulus its id, role ("test" or "familiarisation"),
                      group, source, audio file, size and SHA-256. Group labels live here, server-side only.
 
-Every audio file has the same size (``loopkit.listening.oggpad``: padded with a Vorbis comment), so that a
-listener looking at byte counts cannot tell groups apart (unpadded, they differed by group).
+The audio is 16-bit PCM WAV (``loopkit.audio.roll_to_wav``): a fixed-size container, 44 header bytes and the
+samples, so every stimulus of a set has the same size and the same header, whatever it holds, and no byte of a
+file but the samples themselves (what the listener hears) differs with the group. Compressed audio cannot do this:
+an OGG's size follows what it holds (training loops took 135-161 KB, generated ones 150-156 KB), and padding OGGs
+to one size only moved that size into the padding's length, which told the group 15 times in 40 against 8 by
+chance. WAV costs about 1.4 MB per 16-second loop (44.1 kHz mono) where OGG took 160 KB.
 
 Each group's loops come from a folder of .mid files (e.g. the output of ``loopkit generate``), a glob pattern,
 or a loop data set's training split (``data:DIR``). ``per_group`` loops are drawn at random (seeded) from each
@@ -35,18 +39,18 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ..atomic import remove_temporaries, write_bytes
-from ..audio import AudioSettings, loop_seconds, roll_to_ogg
+from ..audio import AudioSettings, loop_seconds, roll_to_wav
 from ..dataset import load_loops
 from ..errors import LoopkitError
 from ..pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
 from ..version import __version__
-from .oggpad import common_size, pad_ogg
 
 MANIFEST = "stimuli.json"
 PLAN = "plan.json"
 AUDIO_DIR = "audio"
 MIDI_DIR = "midi"
-FORMAT = "loopkit-stimuli-1"
+FORMAT = "loopkit-stimuli-2"  # 1: OGG padded to one size, whose padding's length told the group
+AUDIO_SUFFIX = ".wav"
 ROLES = ("test", "familiarisation")
 ID_RE = re.compile(r"^[0-9a-f]{16}$")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -182,9 +186,9 @@ class StimulusSet:
         return {s["id"]: s for s in self.stimuli}
 
     def audio_path(self, stimulus_id: str) -> Path:
-        """The OGG file of a known stimulus id (``KeyError`` for any other string)."""
+        """The audio file of a known stimulus id (``KeyError`` for any other string)."""
         entry = self.by_id()[stimulus_id]
-        return self.root / AUDIO_DIR / f"{entry['id']}.ogg"
+        return self.root / AUDIO_DIR / f"{entry['id']}{AUDIO_SUFFIX}"
 
     @property
     def fingerprint(self) -> str:
@@ -204,6 +208,9 @@ def load_stimuli(path: str | os.PathLike, verify: bool = True) -> StimulusSet:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise LoopkitError(f"{manifest_path} is not valid JSON: {exc}") from None
+    if manifest.get("format") == "loopkit-stimuli-1":
+        raise LoopkitError(f"{manifest_path} is a stimulus set of an older loopkit (OGG padded to one size, whose "
+                           "padding told groups apart): prepare it again in a new folder")  # fmt: skip
     if manifest.get("format") != FORMAT:
         raise LoopkitError(f"{manifest_path} is not a loopkit stimulus set (format {manifest.get('format')!r})")
     stimuli = StimulusSet(root, manifest)
@@ -211,7 +218,7 @@ def load_stimuli(path: str | os.PathLike, verify: bool = True) -> StimulusSet:
         if not ID_RE.match(s["id"]) or s["role"] not in ROLES:
             raise LoopkitError(f"{manifest_path}: bad stimulus entry {s.get('id')!r}")
         if verify:
-            audio = root / AUDIO_DIR / f"{s['id']}.ogg"
+            audio = root / AUDIO_DIR / f"{s['id']}{AUDIO_SUFFIX}"
             if not audio.is_file() or audio.stat().st_size != s["bytes"]:
                 raise FileNotFoundError(f"{audio} is missing or damaged: prepare the stimulus set again")
     if not stimuli.test_ids:
@@ -298,7 +305,7 @@ def prepare_stimuli(
     by_source: dict[str, dict[str, Candidate]] = {}
     stimuli = []
     for entry in tqdm(plan["stimuli"], desc="stimuli", unit="loop", disable=None if progress else True):
-        audio_path = out / AUDIO_DIR / f"{entry['id']}.ogg"
+        audio_path = out / AUDIO_DIR / f"{entry['id']}{AUDIO_SUFFIX}"
         if not audio_path.exists():
             if entry["group"] not in by_source:
                 by_source[entry["group"]] = {c.source: c for c in group_candidates(groups[entry["group"]])}
@@ -311,7 +318,7 @@ def prepare_stimuli(
             if roll.shape != (LOOP_STEPS, N_COLUMNS):
                 raise LoopkitError(f"{entry['source']}: expected a ({LOOP_STEPS}, {N_COLUMNS}) loop, got {roll.shape}")
             try:
-                data = roll_to_ogg(roll, bpm=bpm, repeats=repeats, settings=settings)
+                data = roll_to_wav(roll, bpm=bpm, repeats=repeats, settings=settings)
             except ValueError as exc:  # e.g. an empty loop: nothing to hear
                 raise LoopkitError(
                     f"{entry['source']} (group {entry['group']!r}): {exc}; replace or remove it and delete {out} "
@@ -320,19 +327,15 @@ def prepare_stimuli(
             write_midi(roll, out / MIDI_DIR / f"{entry['id']}.mid", bpm=bpm)
             write_bytes(audio_path, data)
 
-    # one size for every stimulus: unpadded, a file's byte count hinted at its group (see loopkit.listening.oggpad)
-    audio = {e["id"]: (out / AUDIO_DIR / f"{e['id']}.ogg").read_bytes() for e in plan["stimuli"]}
-    size = common_size(list(audio.values()))
-    for sid, data in audio.items():
-        if len(data) != size:
-            audio[sid] = pad_ogg(data, size)
-            write_bytes(out / AUDIO_DIR / f"{sid}.ogg", audio[sid])
+    sizes = {e["id"]: (out / AUDIO_DIR / f"{e['id']}{AUDIO_SUFFIX}").stat().st_size for e in plan["stimuli"]}
+    if len(set(sizes.values())) != 1:  # one duration, one format: a difference is a bug, and would tell groups apart
+        raise RuntimeError(f"internal error: the stimuli's audio files differ in size ({sorted(set(sizes.values()))})")
     for entry in plan["stimuli"]:
-        data = audio[entry["id"]]
+        data = (out / AUDIO_DIR / f"{entry['id']}{AUDIO_SUFFIX}").read_bytes()
         stimuli.append(
             {
                 **entry,
-                "audio": f"{AUDIO_DIR}/{entry['id']}.ogg",
+                "audio": f"{AUDIO_DIR}/{entry['id']}{AUDIO_SUFFIX}",
                 "bytes": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "seconds": round(loop_seconds(LOOP_STEPS, bpm, repeats) + settings.tail, 6),
