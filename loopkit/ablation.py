@@ -26,12 +26,13 @@ from typing import Iterable, Mapping
 import pandas as pd
 import torch
 
+from .batches import unpack_batch
 from .checkpoints import METRICS, load_model, resolve_device
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
 from .evaluate import empty_output_error
 from .models.blocks import threshold
-from .train import reconstruction_report, train, unpack_batch
+from .train import reconstruction_report, train
 
 
 @dataclass(frozen=True)

@@ -474,7 +474,7 @@ def test_checkpoints_by_time_and_metrics_rows_appended(data, tmp_path):
 
 
 def test_unpack_batch_keeps_one_copy_of_its_shifts_per_device():
-    from loopkit.train import _SHIFTS, unpack_batch
+    from loopkit.batches import _SHIFTS, unpack_batch
 
     rolls = synthetic_loops(3, seed=2)
     packed = torch.from_numpy(pack_rolls(rolls))
