@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from . import paper
 from .atomic import write_bytes, write_text
-from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device
+from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device, run_label
 from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
@@ -72,7 +73,8 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     DataFrame, one row per model in the paper's order: ``model`` (the paper's name), ``reconstruction_error``
     (ours, validation split), ``paper`` (Table 1), ``removed`` (share of the empty output's error removed),
     ``FND``, ``FNB`` (of the validation reconstructions), ``train_error``, ``train_removed``, ``train_FND``,
-    ``train_FNB`` (the same on the training split), ``profile``, ``epoch`` and ``steps`` (of the checkpoint),
+    ``train_FNB`` (the same on the training split), ``profile``, ``run`` (``loopkit.checkpoints.run_label``:
+    "complete", or a rehearsal's "rehearsal: 2 of 2,000 epochs"), ``epoch`` and ``steps`` (of the checkpoint),
     ``epochs_scheduled`` (of its training run), ``data`` (data set name and fingerprint), ``trained_on_same_data``
     (the checkpoint's data fingerprint equals this data set's).
     """
@@ -101,8 +103,9 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
             rep = reconstruction_report(model, train_split, batch_size, device, amp, bass_rule)
             row.update(train_error=rep["error"], train_removed=1 - rep["error"] / empty["train"],
                        train_FND=rep["FND"], train_FNB=rep["FNB"])  # fmt: skip
-        row.update(profile=model.checkpoint["profile"], epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"],
-                   epochs_scheduled=model.checkpoint["train_config"]["epochs"], data=_data_label(loops),
+        row.update(profile=model.checkpoint["profile"], run=run_label(model.checkpoint), epoch=model.checkpoint["epoch"],
+                   steps=model.checkpoint["step"], epochs_scheduled=epochs_scheduled(model.checkpoint),
+                   data=_data_label(loops),
                    trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
         rows.append(row)
     if baseline:
@@ -116,6 +119,11 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     return frame
 
 
+def epochs_scheduled(meta: Mapping) -> int:
+    """The length of a checkpoint's training schedule (recorded; for older checkpoints its ``epochs`` setting)."""
+    return int(meta.get("epochs_scheduled") or meta["train_config"]["epochs"])
+
+
 def table2_run_name(t: int, L: int, K: int) -> str:
     """The run directory of one Table 2 cell under ``out``."""
     return f"vq_vae_t{t}_L{L}_K{K}"
@@ -124,7 +132,8 @@ def table2_run_name(t: int, L: int, K: int) -> str:
 def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
            grid: Iterable[tuple[int, int, int]] | None = None, device=None, seed: int = 0, progress: bool = True,
            epochs: int | None = None, batch_size: int = 2048,
-           reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None) -> pd.DataFrame:  # fmt: skip
+           reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None,
+           train_settings: Mapping | None = None) -> pd.DataFrame:  # fmt: skip
     """Table 2: train the VQ-VAE for each latent size (t, L, K) under ``profile`` and report reconstruction error.
 
     Each cell trains (or resumes, or reuses a finished run) in ``out/vq_vae_t{t}_L{L}_K{K}`` with the profile's
@@ -137,13 +146,15 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     reuse : (t, L, K) -> a checkpoint to report instead of training that cell: the main VQ-VAE is the paper's
         (32, 16, 512) cell when it trained with the same settings (the ``paper`` profile), so it is not trained
         twice
+    train_settings : ``TrainConfig`` settings over the profile's for every cell (e.g. a rehearsal's
+        ``until_epoch``); ``epochs``, when given, comes after them
 
     Returns
     -------
     DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours, validation split), ``paper`` (NaN where
     the paper has no such row), ``removed`` (share of the empty output's error removed), ``train_error`` and
-    ``train_removed`` (the same on the training split), ``profile``, ``epoch`` (of the kept checkpoint),
-    ``epochs_scheduled``, ``data``.
+    ``train_removed`` (the same on the training split), ``profile``, ``run`` (as in ``table1``), ``epoch`` (of the
+    kept checkpoint), ``epochs_scheduled``, ``data``.
     """
     loops = as_loops(data)
     device = resolve_device(device)
@@ -156,7 +167,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
             best = reuse[(t, L, K)]
         else:
             best = train("vq_vae", loops, profile, Path(out) / table2_run_name(t, L, K), device=device, seed=seed,
-                         progress=progress, epochs=epochs,
+                         progress=progress, epochs=epochs, train_settings=dict(train_settings or {}),
                          overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
         model = load_model(best, device)
         c = model.config
@@ -177,8 +188,9 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
                 "train_error": fit,
                 "train_removed": 1 - fit / empty["train"],
                 "profile": model.checkpoint["profile"],
+                "run": run_label(model.checkpoint),
                 "epoch": model.checkpoint["epoch"],
-                "epochs_scheduled": model.checkpoint["train_config"]["epochs"],
+                "epochs_scheduled": epochs_scheduled(model.checkpoint),
                 "data": _data_label(loops),
             }
         )
@@ -268,8 +280,8 @@ class _MetricTables:
 
     def info(self, model) -> dict:
         ckpt = model.checkpoint
-        return {"n": self.n, "profile": ckpt["profile"], "epochs": ckpt["epoch"], "data": self.data,
-                "trained_on_same_data": ckpt["data_fingerprint"] == self.loops.fingerprint}  # fmt: skip
+        return {"n": self.n, "profile": ckpt["profile"], "run": run_label(ckpt), "epochs": ckpt["epoch"],
+                "data": self.data, "trained_on_same_data": ckpt["data_fingerprint"] == self.loops.fingerprint}  # fmt: skip
 
     # -- cache -------------------------------------------------------------------------------------------
     def _key(self, **parts) -> tuple[dict, str]:
@@ -279,17 +291,18 @@ class _MetricTables:
         return key, hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def cached_row(self, kind: str, compute, **parts) -> dict:
-        """``compute()`` once per key: a finished row is kept as JSON in the cache folder, so an interrupted
-        evaluation resumes at the first row it had not finished."""
+        """``compute()`` once per key, timed (the row's ``seconds``: generating and measuring it): a finished row is
+        kept as JSON in the cache folder, so an interrupted evaluation resumes at the first row it had not
+        finished (a row read back keeps the seconds it took)."""
         if self.cache is None:
-            return compute()
+            return _timed(compute)
         key, digest = self._key(kind=kind, **parts)
         path = self.cache / f"row-{kind}-{digest}.json"
         if path.is_file():
             stored = json.loads(path.read_text())
             if stored.get("key") == json.loads(json.dumps(key, default=str)):
                 return stored["row"]
-        row = compute()
+        row = _timed(compute)
         self.cache.mkdir(parents=True, exist_ok=True)
         write_text(path, json.dumps({"key": key, "row": row}, indent=1, default=str))
         return row
@@ -374,6 +387,13 @@ class _MetricTables:
                                bass_rule=bass_rule)  # fmt: skip
 
 
+def _timed(compute) -> dict:
+    started = time.perf_counter()
+    row = compute()
+    row["seconds"] = time.perf_counter() - started
+    return row
+
+
 def _metric_frame(rows: list[dict], attrs: dict) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame.attrs.update(attrs)
@@ -410,8 +430,9 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     Returns
     -------
     DataFrame: ``model``; for each metric ``M`` the columns ``M`` (ours) and ``M (paper)``; ``n`` (loops
-    measured), ``UP (per bar)`` (UP under the paper's wording), ``profile`` and ``epochs`` (of the checkpoint),
-    ``data`` (data set name and fingerprint), ``trained_on_same_data``; VQ-VAE rows also ``temperature``,
+    measured), ``UP (per bar)`` (UP under the paper's wording), ``profile``, ``run`` (``table1``'s) and ``epochs``
+    (of the checkpoint), ``data`` (data set name and fingerprint), ``trained_on_same_data``, ``seconds`` (to
+    generate and measure the row); VQ-VAE rows also ``temperature``,
     ``prior_epochs`` and ``bass_rule``. ``attrs`` names the table,
     the data, n, seed, the missing models and the metric definitions.
     """
@@ -478,6 +499,16 @@ def format_metric(value) -> str:
     return f"{value:.2f}"
 
 
+def source_label(profile, run) -> str:
+    """Where a row of ours comes from, as the tables print it: "ours (paper)" for a complete run, "rehearsal (paper,
+    2 of 2,000 epochs)" for a rehearsal's model (never "ours (paper)"), "ours" for the training set."""
+    profile = profile if isinstance(profile, str) and profile else None
+    if isinstance(run, str) and run and run != "complete":
+        kind, _, how_far = run.partition(": ")
+        return f"{kind} ({', '.join(p for p in (profile, how_far) if p)})"
+    return "ours" + (f" ({profile})" if profile else "")
+
+
 def metric_table_markdown(frame: pd.DataFrame) -> str:
     """Table 3 or 4 as Markdown: for each model a row of ours and, below it, the paper's; then what ours come
     from (profile, data, loops per row) and the metric definitions."""
@@ -486,8 +517,7 @@ def metric_table_markdown(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         ours = [format_metric(row[m]) for m in cols]
         theirs = [format_metric(row[f"{m} (paper)"]) for m in cols]
-        profile = row.get("profile")
-        source = "ours" + (f" ({profile})" if isinstance(profile, str) and profile else "")
+        source = source_label(row.get("profile"), row.get("run"))
         lines.append(f"| {row['model']} | {source} | " + " | ".join(ours) + " |")
         lines.append("| | paper | " + " | ".join(theirs) + " |")
     attrs = frame.attrs
