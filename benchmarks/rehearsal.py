@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,12 @@ def synthetic_midi_corpus(folder: Path, n: int, seed: int = 0) -> Path:
     for i, roll in enumerate(rolls):
         write_midi(roll, folder / f"synthetic_{i:05d}.mid", bpm=float(np.random.default_rng(seed + i).integers(80, 160)))
     return folder
+
+
+def _children_cpu() -> float:
+    """User + system seconds of every finished child process (and theirs) of this one."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -58,16 +65,18 @@ def main(argv=None) -> int:
         cmd += ["--no-build"] if args.no_build else []
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         print(" ".join(cmd), flush=True)
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _children_cpu()
         result = subprocess.run(cmd, env=env, text=True, capture_output=True)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         shown = [line for line in result.stdout.splitlines() if line.startswith("[book]")]
         print("\n".join(shown))
         if result.returncode != 0:
             print(result.stderr[-4000:], file=sys.stderr)
             return result.returncode
         print(f"rehearsal wall time: {seconds:.0f} s ({seconds / 60:.1f} min), {args.threads} threads, "
-              f"profile {args.profile}, corpus {corpus}")
+              f"profile {args.profile}, corpus {corpus}; CPU time of the whole run (every process, user + system): "
+              f"{cpu:.0f} s, so at least {cpu / os.cpu_count() / 60:.1f} min of wall time on this machine's "
+              f"{os.cpu_count()} cores when nothing else runs on them (load average now: {os.getloadavg()[0]:.1f})")
     return 0
 
 

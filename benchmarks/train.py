@@ -17,9 +17,10 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
     python benchmarks/train.py --ar-decoder
         # the AR LSTM-VAE's training step with its step loop as explicit cell arithmetic against nn.LSTM
-    python benchmarks/train.py --compile --epochs 4 [--device cuda]
+    TORCHINDUCTOR_COMPILE_THREADS=1 python benchmarks/train.py --compile --epochs 4 [--device cuda]
         # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager: the
-        # compilation (graphs, recompiles, seconds) apart from the steady state
+        # compilation (graphs, recompiles, seconds) apart from the steady state; one compile thread, so that the
+        # CPU seconds it prints count the compilation in full (a pool's workers are counted when they exit)
 """
 
 from __future__ import annotations
@@ -240,16 +241,19 @@ def compiled(args, loops: Loops, device: torch.device) -> None:
     print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, {args.epochs} epochs, "
           f"{torch.get_num_threads()} CPU threads, best of {args.repeats}")
     print(f"{'model':16s} | {'s/epoch: eager':>14s} {'compiled':>9s} {'speed-up':>8s} | {'compile s':>9s} "
-          f"{'graphs':>6s} {'recompiles':>10s}")
+          f"{'graphs':>6s} {'recompiles':>10s} | {'CPU s: eager':>12s} {'compiled':>9s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             steady, first, graphs, recompiles = {False: [], True: []}, {False: [], True: []}, 0, 0
+            cpu = {False: [], True: []}
             for r in range(args.repeats):
                 for on in (False, True):
                     torch._dynamo.reset()
                     counters.clear()
+                    before = _cpu_seconds()
                     _, _, per_epoch = trainer_run(name, args.profile, loops, args.epochs, device, args.seed,
                                                   Path(tmp) / f"{name}{r}{on}", {"compile": on})
+                    cpu[on].append(_cpu_seconds() - before)
                     steady[on].append(statistics.median(per_epoch[1:]) if len(per_epoch) > 1 else per_epoch[0])
                     first[on].append(per_epoch[0])
                     if on:
@@ -258,12 +262,21 @@ def compiled(args, loops: Loops, device: torch.device) -> None:
             eager, comp = min(steady[False]), min(steady[True])
             cost = min(first[True]) - comp - (min(first[False]) - eager)
             print(f"{name:16s} | {eager:14.2f} {comp:9.2f} {eager / comp:8.2f} | {cost:9.1f} {graphs:6d} "
-                  f"{recompiles:10d}", flush=True)
+                  f"{recompiles:10d} | {min(cpu[False]):12.1f} {min(cpu[True]):9.1f}", flush=True)
     print("speed-up = eager s/epoch / compiled s/epoch at the steady state, the epochs after the first (> 1: compile "
           "pays once its compilation is spent). 'compile s' = the compiled run's first epoch over its steady epoch, "
           "less the same for eager: the one-off cost of compiling. graphs: graphs compiled (a graph break splits "
           "one; the LSTM encoders' nn.LSTM is one); recompiles: recompilations of a graph already compiled. Each "
-          "epoch includes validation, which runs eager.")
+          "epoch includes validation, which runs eager. CPU s: user + system seconds of the whole run, this process "
+          "and its compiler workers (what the run cost whatever else shares the machine).")
+
+
+def _cpu_seconds() -> float:
+    """User + system seconds of this process and of its finished children (inductor's compiler workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _device_name(device: torch.device) -> str:

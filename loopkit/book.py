@@ -136,6 +136,7 @@ def _config_with(root: Path, announcement: str) -> Path:
     for name, path in local.items():
         local[name] = str((root / path).resolve())
     path = root / "_build" / "_config.announced.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
 

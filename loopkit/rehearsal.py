@@ -63,8 +63,9 @@ def describe(rehearsal: int, profile: str, loops_per_row: int = REHEARSAL.loops_
     """The run in words, for the pages: a rehearsal's sizes, or "the full run"."""
     if not rehearsal:
         return f"the full run of profile {profile}"
-    return (f"a rehearsal of profile {profile}: the first {rehearsal:,} epoch{'s' if rehearsal > 1 else ''} of every "
-            f"training schedule and {loops_per_row:,} loops per row of Tables 3 and 4")  # fmt: skip
+    epochs = "epoch" if rehearsal == 1 else f"{rehearsal:,} epochs"
+    return (f"a rehearsal of profile {profile}: the first {epochs} of every training schedule and {loops_per_row:,} "
+            "loops per row of Tables 3 and 4")
 
 
 def run_settings(name: str, settings: Mapping | None = None, epochs: int = 0, rehearsal: int = 0) -> dict:

@@ -1,8 +1,9 @@
 """The one trainer (Experiment Details, Training Details) for the four models and the VQ-VAE's prior.
 
 ``train(model_name, data, profile, out)`` trains one model on the ``train`` split of a loop data set and
-validates it every epoch on the ``valid`` split with the paper's reconstruction error (Table 1: mean per-cell
-Hamming distance between the input and the thresholded output, ``model_reconstruction_error``).
+validates it every epoch (or every ``validate_every``) on the ``valid`` split with the paper's reconstruction
+error (Table 1: mean per-cell Hamming distance between the input and the thresholded output,
+``model_reconstruction_error``).
 ``train_prior(vqvae_checkpoint, ...)`` trains the LSTM prior on the codes a trained VQ-VAE assigns to the
 training split. ``loopkit.checkpoints.load_model(path)`` rebuilds any of them from a checkpoint alone.
 
@@ -10,11 +11,11 @@ A run directory ``out`` holds::
 
     last.pt       everything needed to resume (weights, AdamW, cosine schedule, RNG, history); every epoch
     best.pt       the weights of the epoch with the best validation score so far
-    metrics.csv   one row per epoch: training loss terms, validation score, learning rate, beta, seconds (of
-                  the whole epoch, and of its validation)
+    metrics.csv   one row per epoch: training loss terms, validation score (empty in an epoch not validated),
+                  learning rate, beta, seconds (of the whole epoch, and of its validation)
 
-All three are written atomically (``loopkit.atomic``; the checkpoint format: ``loopkit.checkpoints``). Calling ``train`` again with the same
-arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
+All three are written atomically (``loopkit.atomic``, ``loopkit.rundir``; the checkpoint format:
+``loopkit.checkpoints``). Calling ``train`` again with the same arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
 lost); on CPU with a fixed seed the resumed run ends with exactly the weights of an uninterrupted one. A
 directory holding a different run (other model, settings, seed or data) is refused with one line.
 

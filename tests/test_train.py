@@ -389,7 +389,7 @@ def test_cli_train(tmp_path, capsys):
 
 def test_transpose_bass_moves_only_the_bass_and_keeps_it_in_range():
     from loopkit.pianoroll import BASS_HIGHEST_PITCH, bass_column, drum_column
-    from loopkit.train import transpose_bass
+    from loopkit.batches import transpose_bass
 
     x = torch.zeros(3, 128, 93)
     x[0, 0, bass_column(40)] = x[0, 5, bass_column(45)] = x[0, 0, drum_column("kick")] = 1
