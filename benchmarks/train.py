@@ -17,10 +17,10 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
     python benchmarks/train.py --ar-decoder
         # the AR LSTM-VAE's training step with its step loop as explicit cell arithmetic against nn.LSTM
-    TORCHINDUCTOR_COMPILE_THREADS=1 python benchmarks/train.py --compile --epochs 4 [--device cuda]
-        # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager: the
-        # compilation (graphs, recompiles, seconds) apart from the steady state; one compile thread, so that the
-        # CPU seconds it prints count the compilation in full (a pool's workers are counted when they exit)
+    TORCHINDUCTOR_COMPILE_THREADS=1 python benchmarks/train.py --compile --epochs 4 --threads 1 [--device cuda]
+        # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager, in CPU
+        # seconds: the compilation (graphs, recompiles, seconds) apart from the steady state; one thread and one
+        # compile thread, so that the CPU seconds count the compilation in full and no spinning thread
 """
 
 from __future__ import annotations
@@ -231,29 +231,44 @@ def ar_decoder(args, loops: Loops, device: torch.device) -> None:
           f"{n / best['lstm']:.1f} loops/s, ratio {best['lstm'] / best['cell']:.2f}")
 
 
+def _epoch_cpu(name: str, profile: str, loops: Loops, epochs: int, device: torch.device, seed: int, out: Path,
+               settings: dict) -> list[float]:
+    """The CPU seconds (this process and its finished children) of each epoch of a trainer run, its first counted
+    from the call (set-up and compilation included): what the run cost whatever else shares the machine."""
+    marks, last = [_cpu_seconds()], {}
+
+    def mark(info):  # after every step; an epoch's last step closes it (validation falls into the next)
+        last[info["epoch"]] = _cpu_seconds()
+
+    train(name, loops, profile, out, device=device, seed=seed, progress=False, epochs=epochs, train_settings=settings,
+          callback=mark)
+    marks += [last[e] for e in sorted(last)]
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
 def compiled(args, loops: Loops, device: torch.device) -> None:
-    """Per model: the trainer's steady epoch (median of the epochs after the first) eager and with
-    ``compile=True``, alternated, best of ``--repeats``; the compilation apart: the first epoch's extra seconds
-    under compile, the graphs compiled and the recompilations (``torch._dynamo``'s counters)."""
+    """Per model, the trainer eager and with ``compile=True``, alternated, best of ``--repeats``: the steady epoch
+    (median of the epochs after the first) and the compilation apart: the first epoch's extra seconds under
+    compile, the graphs compiled and the recompilations (``torch._dynamo``'s counters). Seconds are CPU seconds of
+    this process and its compiler's subprocesses, so that a machine shared with other work does not blur them:
+    run with ``--threads 1`` and ``TORCHINDUCTOR_COMPILE_THREADS=1`` (no thread spinning while it waits for a core;
+    the compilation in this process) for figures that mean the same on a busy machine."""
     from torch._dynamo.utils import counters
 
     n_train = len(loops.split("train"))
     print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, {args.epochs} epochs, "
-          f"{torch.get_num_threads()} CPU threads, best of {args.repeats}")
+          f"{torch.get_num_threads()} CPU threads, best of {args.repeats}; CPU seconds")
     print(f"{'model':16s} | {'s/epoch: eager':>14s} {'compiled':>9s} {'speed-up':>8s} | {'compile s':>9s} "
-          f"{'graphs':>6s} {'recompiles':>10s} | {'CPU s: eager':>12s} {'compiled':>9s}")
+          f"{'graphs':>6s} {'recompiles':>10s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             steady, first, graphs, recompiles = {False: [], True: []}, {False: [], True: []}, 0, 0
-            cpu = {False: [], True: []}
             for r in range(args.repeats):
                 for on in (False, True):
                     torch._dynamo.reset()
                     counters.clear()
-                    before = _cpu_seconds()
-                    _, _, per_epoch = trainer_run(name, args.profile, loops, args.epochs, device, args.seed,
-                                                  Path(tmp) / f"{name}{r}{on}", {"compile": on})
-                    cpu[on].append(_cpu_seconds() - before)
+                    per_epoch = _epoch_cpu(name, args.profile, loops, args.epochs, device, args.seed,
+                                           Path(tmp) / f"{name}{r}{on}", {"compile": on})
                     steady[on].append(statistics.median(per_epoch[1:]) if len(per_epoch) > 1 else per_epoch[0])
                     first[on].append(per_epoch[0])
                     if on:
@@ -262,13 +277,12 @@ def compiled(args, loops: Loops, device: torch.device) -> None:
             eager, comp = min(steady[False]), min(steady[True])
             cost = min(first[True]) - comp - (min(first[False]) - eager)
             print(f"{name:16s} | {eager:14.2f} {comp:9.2f} {eager / comp:8.2f} | {cost:9.1f} {graphs:6d} "
-                  f"{recompiles:10d} | {min(cpu[False]):12.1f} {min(cpu[True]):9.1f}", flush=True)
-    print("speed-up = eager s/epoch / compiled s/epoch at the steady state, the epochs after the first (> 1: compile "
-          "pays once its compilation is spent). 'compile s' = the compiled run's first epoch over its steady epoch, "
-          "less the same for eager: the one-off cost of compiling. graphs: graphs compiled (a graph break splits "
-          "one; the LSTM encoders' nn.LSTM is one); recompiles: recompilations of a graph already compiled. Each "
-          "epoch includes validation, which runs eager. CPU s: user + system seconds of the whole run, this process "
-          "and its compiler workers (what the run cost whatever else shares the machine).")
+                  f"{recompiles:10d}", flush=True)
+    print("CPU seconds per epoch (the epoch's steps and the previous epoch's validation, which runs eager). "
+          "speed-up = eager / compiled at the steady state, the epochs after the first (> 1: compile pays once its "
+          "compilation is spent). 'compile s' = the compiled run's first epoch over its steady epoch, less the same "
+          "for eager: the one-off cost of compiling. graphs: graphs compiled (a graph break splits one; the LSTM "
+          "encoders' nn.LSTM is one); recompiles: recompilations of a graph already compiled.")
 
 
 def _cpu_seconds() -> float:
