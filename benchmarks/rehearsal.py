@@ -32,7 +32,8 @@ def synthetic_midi_corpus(folder: Path, n: int, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rolls = synthetic_loops(n, seed=seed)
     for i, roll in enumerate(rolls):
-        write_midi(roll, folder / f"synthetic_{i:05d}.mid", bpm=float(np.random.default_rng(seed + i).integers(80, 160)))
+        bpm = float(np.random.default_rng(seed + i).integers(80, 160))
+        write_midi(roll, folder / f"synthetic_{i:05d}.mid", bpm=bpm)
     return folder
 
 

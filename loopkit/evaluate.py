@@ -103,8 +103,8 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
             rep = reconstruction_report(model, train_split, batch_size, device, amp, bass_rule)
             row.update(train_error=rep["error"], train_removed=1 - rep["error"] / empty["train"],
                        train_FND=rep["FND"], train_FNB=rep["FNB"])  # fmt: skip
-        row.update(profile=model.checkpoint["profile"], run=run_label(model.checkpoint), epoch=model.checkpoint["epoch"],
-                   steps=model.checkpoint["step"], epochs_scheduled=epochs_scheduled(model.checkpoint),
+        row.update(profile=model.checkpoint["profile"], run=run_label(model.checkpoint),
+                   epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"], epochs_scheduled=epochs_scheduled(model.checkpoint),
                    data=_data_label(loops),
                    trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
         rows.append(row)

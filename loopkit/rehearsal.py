@@ -137,7 +137,8 @@ def training_projection(runs: Mapping[str, str | os.PathLike], loops: Loops) -> 
         if metric == "val_ce":
             fit_used = fit_paper = 0
         else:
-            fit_used, fit_paper = (min(int(cfg.get("train_eval_loops", 0)), n) for n in (n_train, paper.CORPUS["train"]))
+            fit = int(cfg.get("train_eval_loops", 0))
+            fit_used, fit_paper = min(fit, n_train), min(fit, paper.CORPUS["train"])
         valid_paper = min(int(cfg.get("valid_loops") or paper.CORPUS["valid"]), paper.CORPUS["valid"])
         at_paper = (epoch_s * scheduled * paper.CORPUS["train"] / n_train
                     + val_s * validations * (valid_paper + fit_paper) / max(valid_used + fit_used, 1))  # fmt: skip

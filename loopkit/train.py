@@ -15,9 +15,10 @@ A run directory ``out`` holds::
                   learning rate, beta, seconds (of the whole epoch, and of its validation)
 
 All three are written atomically (``loopkit.atomic``, ``loopkit.rundir``; the checkpoint format:
-``loopkit.checkpoints``). Calling ``train`` again with the same arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
-lost); on CPU with a fixed seed the resumed run ends with exactly the weights of an uninterrupted one. A
-directory holding a different run (other model, settings, seed or data) is refused with one line.
+``loopkit.checkpoints``). Calling ``train`` again with the same arguments on a directory holding ``last.pt``
+resumes from it (after Ctrl-C or SIGKILL, at most one epoch is lost); on CPU with a fixed seed the resumed run ends
+with exactly the weights of an uninterrupted one. A directory holding a different run (other model, settings, seed
+or data) is refused with one line.
 
 Data never goes through a per-sample Python loader: the whole bit-packed training split (1,488 bytes a loop)
 stays resident on the device (``loopkit.batches``). The device's numerics (TF32, deterministic algorithms) are
@@ -39,7 +40,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .atomic import write_bytes, write_text
+from .atomic import write_bytes
 from .batches import epoch_batches, fetch, packed_tensor, transpose_bass, unpack_batch
 from .checkpoints import (
     BEST,
@@ -59,7 +60,7 @@ from .dataset import ROLL_CELLS, Loops, PackedRolls, as_loops
 from .errors import LoopkitError, differences
 from .metrics import first_step_counts
 from .models import build_model
-from .numerics import AMP_DTYPES, amp_dtype, autocast_for, run_numerics
+from .numerics import amp_dtype, autocast_for, run_numerics
 from .rundir import append_metrics, relabel_best, with_defaults, write_metrics
 from .version import __version__
 

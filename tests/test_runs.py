@@ -40,7 +40,7 @@ def test_a_run_stopped_inside_its_schedule_continues_to_the_weights_of_an_uninte
     schedule); the same run continued to the end ends with exactly the weights of one run straight through.
     beta reaches 1 only at the last step, so the stopped run keeps its epoch as a provisional best."""
     settings = dict(sizing, beta_anneal_fraction=1.0)
-    whole = train("cnn_vae", data, "smoke", tmp_path / "whole", device="cpu", seed=1, progress=False,
+    train("cnn_vae", data, "smoke", tmp_path / "whole", device="cpu", seed=1, progress=False,
                   train_settings=settings)
     part = train("cnn_vae", data, "smoke", tmp_path / "part", device="cpu", seed=1, progress=False,
                  train_settings=dict(settings, until_epoch=1))
@@ -118,7 +118,8 @@ def test_cli_train_set_amp_bf16_works_and_is_recorded(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "amp=bf16" in out and "autocast applies on CUDA only" in out
     ckpt = load_checkpoint(tmp_path / "c" / BEST)
-    assert ckpt["train_config"]["amp"] == "bf16" and ckpt["settings"] == {"amp": "bf16", "epochs": 1, "validate_every": 1}
+    assert ckpt["train_config"]["amp"] == "bf16"
+    assert ckpt["settings"] == {"amp": "bf16", "epochs": 1, "validate_every": 1}
     assert cli_main(argv[:-2] + ["--set", "batchsize=3"]) == 2
     assert "TrainConfig has no field 'batchsize'" in capsys.readouterr().err
 

@@ -52,7 +52,8 @@ def precision_note(name: str, settings: dict, device) -> str | None:
     if amp == "off":
         return None
     if resolve_device(None if device == "auto" else device).type != "cuda":
-        return f"amp={amp}: {amp} autocast applies on CUDA only; this CPU run trains in float32 (the setting is recorded)"
+        return (f"amp={amp}: {amp} autocast applies on CUDA only; this CPU run trains in float32 (the setting is "
+                "recorded)")
     if not getattr(MODEL_CLASSES[name], "amp_safe", False):
         return f"amp={amp}: the {name} is not safe under autocast and trains in float32 (the setting is recorded)"
     return None
