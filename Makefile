@@ -6,6 +6,11 @@ PROFILE ?= cpu
 CORPUS  ?= demo
 OUT     ?= runs/$(PROFILE)
 DEVICE  ?= auto
+# REHEARSAL=1: the whole book at PROFILE's batch and sizes in minutes (the first epochs of every schedule, a few
+# thousand loops per table row, every page labelled, the full run's time projected), in its own folder OUT-rehearsal.
+REHEARSAL ?=
+# SET="amp=bf16 validate_every=10": training settings over the profile's (loopkit.config.TrainConfig's fields).
+SET     ?=
 
 .PHONY: book lab test test-all setup bench clean
 
@@ -14,7 +19,8 @@ setup:
 
 ## The main job: get the corpus, run every notebook under PROFILE with papermill, build the book.
 book: setup
-	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE)
+	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE) \
+		$(if $(filter-out 0 no false,$(REHEARSAL)),--rehearsal) $(addprefix --set ,$(SET))
 
 ## The chapters live: JupyterLab on 127.0.0.1 (with a token) over copies of the executed chapters, pointed at OUT.
 lab:

@@ -9,13 +9,18 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
 
     python benchmarks/train.py                                   # CPU, cpu profile, 2 threads
     python benchmarks/train.py --device cuda --loops 120600 --profile paper
-        # one LMD-sized epoch per model on a GPU and the projected 2,000-epoch VQ-VAE schedule
+        # one LMD-sized epoch per model on a GPU against the plain loop
+    python benchmarks/train.py --project --device cuda --loops 120600 --profile paper
+        # the first epochs of every schedule (the four models, the prior, Table 2's five other cells) and the
+        # projected time of each whole schedule, as a rehearsal's chapter 2 projects it (loopkit.rehearsal)
     python benchmarks/train.py --full --data DIR --profile cpu
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
     python benchmarks/train.py --ar-decoder
         # the AR LSTM-VAE's training step with its step loop as explicit cell arithmetic against nn.LSTM
-    python benchmarks/train.py --compile --epochs 4 [--device cuda]
-        # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager
+    TORCHINDUCTOR_COMPILE_THREADS=1 python benchmarks/train.py --compile --epochs 4 --threads 1 [--device cuda]
+        # the trainer with its forward pass through torch.compile (TrainConfig.compile) against eager, in CPU
+        # seconds: the compilation (graphs, recompiles, seconds) apart from the steady state; one thread and one
+        # compile thread, so that the CPU seconds count the compilation in full and no spinning thread
 """
 
 from __future__ import annotations
@@ -31,12 +36,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from loopkit import paper
+from loopkit.batches import packed_tensor, unpack_batch
 from loopkit.checkpoints import METRICS, load_checkpoint, resolve_device
 from loopkit.config import MODEL_NAMES, model_config, train_config
 from loopkit.dataset import Loops, PackedRolls, load_loops, pack_rolls
+from loopkit.evaluate import table2_run_name
 from loopkit.models import build_model
+from loopkit.rehearsal import training_projection, training_runs
 from loopkit.synthetic import synthetic_loops
 from loopkit.train import autocast_for, beta_at, teacher_forcing_ratio, train, train_prior
+
+#: The plain loop keeps at most this many batches of loops unpacked to float32 (on the device), and draws its
+#: batches from them: a bounded pool, never a float32 copy of the whole split (5.7 GB at LMD's 120,600 loops).
+POOL_BATCHES = 4
 
 
 def synthetic_corpus(n_train: int, n_valid: int, seed: int = 0, chunk: int = 8192) -> Loops:
@@ -49,11 +62,14 @@ def synthetic_corpus(n_train: int, n_valid: int, seed: int = 0, chunk: int = 819
 
 
 def reference_loop(name: str, profile: str, loops: Loops, steps: int, device: torch.device, seed: int) -> float:
-    """The plain loop: every training loop unpacked to float32 once and kept on ``device`` (the GPU's memory holds
-    LMD's 5.7 GB), shuffled with randperm and sliced into batches there; returns seconds for ``steps`` optimizer
-    steps. No DataLoader: on a GPU a single-process loader would measure the host, not the model."""
+    """The plain loop: a pool of up to ``POOL_BATCHES`` batches of training loops unpacked to float32 once, on
+    ``device`` (from the packed split, batch by batch: no float32 copy of the split on the host or the device),
+    shuffled with randperm and sliced into batches there; returns seconds for ``steps`` optimizer steps. No
+    DataLoader: on a GPU a single-process loader would measure the host, not the model."""
     cfg = train_config(name, profile)
-    x_all = torch.from_numpy(np.asarray(loops.split("train").rolls, dtype=np.float32)).to(device)
+    packed = packed_tensor(loops.split("train").rolls, device)
+    pool = min(len(packed), POOL_BATCHES * cfg.batch_size)
+    x_all = torch.cat([unpack_batch(packed[s : s + cfg.batch_size].to(device)) for s in range(0, pool, cfg.batch_size)])
     n = len(x_all)
     torch.manual_seed(seed)
     model = build_model(name, model_config(name, profile)).to(device)
@@ -120,15 +136,42 @@ def compare(args, loops: Loops, device: torch.device) -> None:
             steady = statistics.median(epochs[1:]) if len(epochs) > 1 else epochs[0]
             print(f"{name:16s} {cfg.batch_size:5d} {steps:5d} | {processed / ours:16.1f} {processed / ref:7.1f} "
                   f"{ref / ours:6.2f} | {processed / whole:10.1f} {ref / whole:6.2f} | {steady:7.2f}", flush=True)
-            if name == "vq_vae" and args.profile == "paper":
-                n_epochs = train_config("vq_vae", "paper").epochs
-                total = steady * n_epochs
-                print(f"  projected VQ-VAE schedule: {n_epochs} epochs x {steady:.2f} s = {total / 60:.1f} min "
-                      f"({total / 3600:.2f} h) at {n_train} training loops on {_device_name(device)}")
     print("ratio = plain loop seconds / trainer seconds for the same optimizer steps (>= 1: the trainer is at least "
           "as fast). 'trainer' counts its training steps (batches unpacked from the resident packed set); 'end to "
           "end' the whole train() call: set-up, per-epoch validation, checkpoints and metrics.csv, which the plain "
-          "loop does not do. s/epoch: the trainer's steady epoch (median after the first), validation included.")
+          "loop does not do. s/epoch: the trainer's steady epoch (median after the first), validation included. "
+          "The projected schedules: --project.")
+
+
+def project(args, loops: Loops, device: torch.device) -> None:
+    """The first ``--epochs`` epochs of every schedule under ``--profile`` (``until_epoch``): the four models, the
+    prior and Table 2's cells other than the main VQ-VAE's, then each whole schedule's projected time
+    (``loopkit.rehearsal.training_projection``) and the totals."""
+    n_train = len(loops.split("train"))
+    print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, "
+          f"{len(loops.split('valid'))} valid, {torch.get_num_threads()} CPU threads, first {args.epochs} epochs")
+    first = {"until_epoch": args.epochs}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for name in MODEL_NAMES:
+            train(name, loops, args.profile, out / "models" / name, device=device, seed=args.seed, progress=False,
+                  train_settings=first)
+        train_prior(out / "models" / "vq_vae" / "best.pt", loops, args.profile, out / "models" / "prior",
+                    device=device, seed=args.seed, progress=False, train_settings=first)
+        main = model_config("vq_vae", args.profile)
+        for t, L, K in paper.TABLE2_LATENT_SIZE:
+            if (t, L, K) != (main.latent_steps, main.latent_dim, main.codebook_size):
+                train("vq_vae", loops, args.profile, out / "table2" / table2_run_name(t, L, K), device=device,
+                      seed=args.seed, progress=False, train_settings=first,
+                      overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
+        frame = training_projection(training_runs(out), loops)
+    pd.set_option("display.width", 200)
+    print(frame.drop(columns=["label", "updated"]).round(2).to_string(index=False))
+    full, lmd = frame["full run s"], frame["full run s at LMD-full size"]
+    models = ~frame["run"].str.startswith("Table 2")
+    print(f"projected: the four models and the prior {full[models].sum() / 3600:.2f} h, Table 2's other cells "
+          f"{full[~models].sum() / 3600:.2f} h, all {full.sum() / 3600:.2f} h on {n_train} training loops "
+          f"({lmd.sum() / 3600:.1f} h at LMD-full's size, linear in loops) on {_device_name(device)}")
 
 
 def full(args, loops: Loops, device: torch.device) -> None:
@@ -188,28 +231,66 @@ def ar_decoder(args, loops: Loops, device: torch.device) -> None:
           f"{n / best['lstm']:.1f} loops/s, ratio {best['lstm'] / best['cell']:.2f}")
 
 
+def _epoch_cpu(name: str, profile: str, loops: Loops, epochs: int, device: torch.device, seed: int, out: Path,
+               settings: dict) -> list[float]:
+    """The CPU seconds (this process and its finished children) of each epoch of a trainer run, its first counted
+    from the call (set-up and compilation included): what the run cost whatever else shares the machine."""
+    marks, last = [_cpu_seconds()], {}
+
+    def mark(info):  # after every step; an epoch's last step closes it (validation falls into the next)
+        last[info["epoch"]] = _cpu_seconds()
+
+    train(name, loops, profile, out, device=device, seed=seed, progress=False, epochs=epochs, train_settings=settings,
+          callback=mark)
+    marks += [last[e] for e in sorted(last)]
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
 def compiled(args, loops: Loops, device: torch.device) -> None:
-    """Per model: the trainer's steady epoch (median after the first) eager and with ``compile=True``, alternated,
-    best of ``--repeats``, and the first epoch's extra seconds under compile (the compilation)."""
+    """Per model, the trainer eager and with ``compile=True``, alternated, best of ``--repeats``: the steady epoch
+    (median of the epochs after the first) and the compilation apart: the first epoch's extra seconds under
+    compile, the graphs compiled and the recompilations (``torch._dynamo``'s counters). Seconds are CPU seconds of
+    this process and its compiler's subprocesses, so that a machine shared with other work does not blur them:
+    run with ``--threads 1`` and ``TORCHINDUCTOR_COMPILE_THREADS=1`` (no thread spinning while it waits for a core;
+    the compilation in this process) for figures that mean the same on a busy machine."""
+    from torch._dynamo.utils import counters
+
     n_train = len(loops.split("train"))
     print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, {args.epochs} epochs, "
-          f"{torch.get_num_threads()} CPU threads, best of {args.repeats}")
-    print(f"{'model':16s} | {'s/epoch: eager':>14s} {'compiled':>9s} {'speed-up':>8s} | {'compile s':>9s}")
+          f"{torch.get_num_threads()} CPU threads, best of {args.repeats}; CPU seconds")
+    print(f"{'model':16s} | {'s/epoch: eager':>14s} {'compiled':>9s} {'speed-up':>8s} | {'compile s':>9s} "
+          f"{'graphs':>6s} {'recompiles':>10s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            steady, first = {False: [], True: []}, {False: [], True: []}
+            steady, first, graphs, recompiles = {False: [], True: []}, {False: [], True: []}, 0, 0
             for r in range(args.repeats):
                 for on in (False, True):
                     torch._dynamo.reset()
-                    _, _, per_epoch = trainer_run(name, args.profile, loops, args.epochs, device, args.seed,
-                                                  Path(tmp) / f"{name}{r}{on}", {"compile": on})
+                    counters.clear()
+                    per_epoch = _epoch_cpu(name, args.profile, loops, args.epochs, device, args.seed,
+                                           Path(tmp) / f"{name}{r}{on}", {"compile": on})
                     steady[on].append(statistics.median(per_epoch[1:]) if len(per_epoch) > 1 else per_epoch[0])
                     first[on].append(per_epoch[0])
+                    if on:
+                        graphs = counters["stats"]["unique_graphs"]
+                        recompiles = sum(counters["recompiles"].values())
             eager, comp = min(steady[False]), min(steady[True])
             cost = min(first[True]) - comp - (min(first[False]) - eager)
-            print(f"{name:16s} | {eager:14.2f} {comp:9.2f} {eager / comp:8.2f} | {cost:9.1f}", flush=True)
-    print("speed-up = eager s/epoch / compiled s/epoch at the steady state (> 1: compile pays once its compilation, "
-          "'compile s', is spent). Each epoch includes validation, which runs eager.")
+            print(f"{name:16s} | {eager:14.2f} {comp:9.2f} {eager / comp:8.2f} | {cost:9.1f} {graphs:6d} "
+                  f"{recompiles:10d}", flush=True)
+    print("CPU seconds per epoch (the epoch's steps and the previous epoch's validation, which runs eager). "
+          "speed-up = eager / compiled at the steady state, the epochs after the first (> 1: compile pays once its "
+          "compilation is spent). 'compile s' = the compiled run's first epoch over its steady epoch, less the same "
+          "for eager: the one-off cost of compiling. graphs: graphs compiled (a graph break splits one; the LSTM "
+          "encoders' nn.LSTM is one); recompiles: recompilations of a graph already compiled.")
+
+
+def _cpu_seconds() -> float:
+    """User + system seconds of this process and of its finished children (inductor's compiler workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _device_name(device: torch.device) -> str:
@@ -232,6 +313,8 @@ def main(argv=None) -> int:
                    help="time the AR LSTM-VAE's training step with the cell step loop against nn.LSTM step by step")
     p.add_argument("--compile", action="store_true",
                    help="time the trainer with torch.compile (TrainConfig.compile) against eager")
+    p.add_argument("--project", action="store_true",
+                   help="train the first --epochs of every schedule (models, prior, Table 2) and project each")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -249,6 +332,8 @@ def main(argv=None) -> int:
         compiled(args, loops, device)
     elif args.full:
         full(args, loops, device)
+    elif args.project:
+        project(args, loops, device)
     else:
         compare(args, loops, device)
     return 0

@@ -28,12 +28,13 @@ from typing import Iterable, Mapping
 import pandas as pd
 import torch
 
+from .batches import unpack_batch
 from .checkpoints import METRICS, load_model, resolve_device
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
 from .evaluate import empty_output_error
 from .models.blocks import threshold
-from .train import reconstruction_report, train, unpack_batch
+from .train import reconstruction_report, train
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,15 @@ def teacher_forced_error(model, loops: Loops, batch_size: int = 2048) -> float:
 def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike, epochs: int | None = None,
              variants: Iterable[Variant] = CPU_VARIANTS, device=None, seed: int = 0, progress: bool = False,
              reuse: Mapping[str, str | os.PathLike] | None = None, batch_size: int = 2048,
-             model: str = "vq_vae", steps: int | None = None) -> pd.DataFrame:  # fmt: skip
+             model: str = "vq_vae", steps: int | None = None,
+             train_settings: Mapping | None = None) -> pd.DataFrame:  # fmt: skip
     """Train ``model`` (the VQ-VAE by default) under ``profile`` once per variant (``epochs`` epochs or ``steps``
     optimizer steps each; default the profile's length) and measure its reconstructions.
 
     Each variant trains (or resumes, or reuses a finished run) in ``out/<variant name as a folder>``; ``reuse``
     maps a variant name to a finished checkpoint trained with exactly its settings (e.g. Table 2's (32, 16, 512)
-    cell for the profile itself). The checkpoint kept is the one the profile selects.
+    cell for the profile itself). The checkpoint kept is the one the profile selects. ``train_settings`` apply to
+    every run (e.g. a rehearsal's ``until_epoch``), under each variant's own.
 
     Returns
     -------
@@ -119,7 +122,8 @@ def ablation(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLi
             folder = Path(out) / "".join(c if c.isalnum() else "_" for c in v.name.lower()).strip("_")
             best = train(model, loops, profile, folder, device=device, seed=seed, progress=progress,
                          epochs=epochs, overrides=dict(v.arch),
-                         train_settings={**({"steps": steps} if steps else {}), **v.training})  # fmt: skip
+                         train_settings={**(train_settings or {}), **({"steps": steps} if steps else {}),
+                                         **v.training})  # fmt: skip
         net = load_model(best, device)
         row = {"variant": v.name, "change": v.change}
         for split, label in (("train", "training"), ("valid", "validation")):

@@ -125,8 +125,25 @@ def show_run_parameters(nb):
     return nb
 
 
-def build_book(root: Path | None = None, strict: bool = True, echo=print) -> Path:
-    """Render the book with Jupyter Book 1.x (execution off); returns ``_build/html/index.html``."""
+def _config_with(root: Path, announcement: str) -> Path:
+    """A copy of ``_config.yml`` in ``_build`` with ``announcement`` as the banner of every page (the extension
+    paths made absolute: Jupyter Book reads them relative to the configuration file)."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config.setdefault("html", {})["announcement"] = announcement
+    local = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, path in local.items():
+        local[name] = str((root / path).resolve())
+    path = root / "_build" / "_config.announced.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def build_book(root: Path | None = None, strict: bool = True, echo=print, announcement: str | None = None) -> Path:
+    """Render the book with Jupyter Book 1.x (execution off); returns ``_build/html/index.html``.
+    ``announcement``: a banner on every page (a rehearsal's: ``loopkit.rehearsal``)."""
     root = root or project_root()
     missing = [n for n in NOTEBOOKS if not (root / "book" / "_generated" / f"{n}.ipynb").exists()]
     if missing:
@@ -135,6 +152,8 @@ def build_book(root: Path | None = None, strict: bool = True, echo=print) -> Pat
     if exe is None:
         raise FileNotFoundError("jupyter-book is not installed: pip install 'jupyter-book<2'")
     cmd = [exe, "build", str(root), "--path-output", str(root)]
+    if announcement:
+        cmd += ["--config", str(_config_with(root, announcement))]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     echo(f"[book] building the HTML ({' '.join(cmd[1:])})")

@@ -14,6 +14,8 @@ weight for data, its number kind and finite values)::
     data_fingerprint  ``Loops.fingerprint`` of the data set it was trained on; data_path where that was
     extra             the prior's VQ-VAE: ``vqvae_checkpoint`` (its path) and ``vqvae_digest`` (``file_digest``)
     epoch, step       how far training got; history: one row per epoch (metrics.csv); best: the best epoch so far
+    epochs_scheduled  the length of the run's schedule; trained_to: the epoch its run had reached when this file was
+                      last written (``run_label``); settings: what the run set over its profile
     loopkit_version, device
     state_dict        the weights
     optimizer, scheduler, scaler, rng       (``last.pt`` only) what resuming needs
@@ -48,7 +50,19 @@ METRICS = "metrics.csv"
 TRAIN_CODES = "train_codes.npy"
 #: What ``load_model`` keeps of a checkpoint as the model's ``checkpoint`` attribute (everything but tensors).
 METADATA = ("model", "profile", "epoch", "step", "seed", "data_fingerprint", "data_path", "loopkit_version", "best",
-            "train_config", "extra")  # fmt: skip
+            "train_config", "extra", "epochs_scheduled", "trained_to", "settings")  # fmt: skip
+
+
+def run_label(meta: dict) -> str:
+    """How far a checkpoint's run went, as the tables print it: "complete" when it reached the end of its schedule
+    (or was written before checkpoints recorded that), else "rehearsal: 2 of 2,000 epochs" for a run stopped where
+    it was asked to (``TrainConfig.until_epoch``) or "unfinished: 300 of 2,000 epochs" for one interrupted.
+    ``meta`` is a checkpoint or a model's ``checkpoint`` attribute."""
+    reached, scheduled = meta.get("trained_to"), meta.get("epochs_scheduled")
+    if reached is None or scheduled is None or reached >= scheduled:
+        return "complete"
+    kind = "rehearsal" if (meta.get("train_config") or {}).get("until_epoch") else "unfinished"
+    return f"{kind}: {reached:,} of {scheduled:,} epochs"
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

@@ -218,17 +218,26 @@ class TrainConfig:
       It makes a small corpus (the demo's few hundred loops) look less like a handful of songs.
     * ``amp``: "off" (every profile's default: float32, as the paper's PyTorch 1.9 training) or an autocast
       dtype, "bf16" or "fp16", that CUDA runs of the models safe under it (the convolutional ones) may ask for
-      to train faster; validation and ``reconstruction_report`` follow the same setting. CPU always runs in
-      float32. The VQ-VAE's codes are float32 whatever this says (``loopkit.models.quantizer``).
-    * ``deterministic``: on CUDA, no TF32, no cuDNN autotuning and PyTorch's deterministic algorithms, so that
-      a resumed GPU run ends with exactly the weights of an uninterrupted one (slower). Off by default: GPU runs
-      then resume to the same schedule and data order but not to bit-identical weights. CPU runs are always
-      deterministic.
+      to train faster; validation and ``reconstruction_report`` follow the same setting. A CPU run records the
+      setting and trains in float32 (autocast applies on CUDA only). The VQ-VAE's codes are float32 whatever
+      this says (``loopkit.numerics.exact_float32``).
+    * ``tf32``: on CUDA GPUs of the Ampere generation or newer, float32 matmuls and cuDNN convolutions run in TF32
+      on tensor cores (True) or in IEEE float32 (False). True, every profile's default, is what the paper's
+      "float32" was: PyTorch 1.9, which it names, had both TF32 switches on by default, and its RTX 3090 is an
+      Ampere GPU; the paper's numbers and its "under 8 hours per model" come from that arithmetic
+      (``loopkit.numerics``). The VQ-VAE's codes are IEEE float32 either way. No effect on a CPU.
+    * ``deterministic``: on CUDA, no cuDNN autotuning and PyTorch's deterministic algorithms, so that a resumed
+      GPU run ends with exactly the weights of an uninterrupted one (slower). Off by default: GPU runs then
+      resume to the same schedule and data order but not to bit-identical weights. CPU runs are always
+      deterministic. Set for the run only and restored when it ends (``loopkit.numerics.run_numerics``).
     * ``fused_adamw``: PyTorch's fused AdamW kernel on CUDA (faster; rounds differently from the default
       implementation, so off unless asked).
     * ``compile``: the training forward pass through ``torch.compile`` (opt-in: the first steps pay for the
       compilation, fused kernels round differently, and the AR LSTM-VAE's 128-step loop compiles slowly).
-      Whether it pays depends on the model and the device: ``benchmarks/train.py --compile`` measures it.
+      Under it every batch of an epoch has the same size (``loopkit.batches.epoch_batches``: the few places
+      left over are filled with loops of the same epoch) and the teacher-forcing ratio is a tensor, so that the
+      graph compiles once. Whether it pays depends on the model and the device: ``benchmarks/train.py
+      --compile`` measures the compilation apart from the steady state.
     * ``checkpoint_seconds``: ``last.pt`` is written at the end of an epoch when at least this many seconds
       have passed since the last write, and always at the end of the run (0: every epoch). A kill loses at most
       that much training; ``metrics.csv`` gains one row per epoch either way, and a resumed run drops the rows
@@ -236,9 +245,21 @@ class TrainConfig:
     * ``steps``: when positive, the run is sized in optimizer steps rather than epochs: it trains
       ``ceil(steps / batches per epoch)`` whole epochs (``epochs_for``), so that a profile keeps its cost when the
       corpus grows (an LSTM's step costs the same whatever the data set's size); 0 (the paper's): ``epochs``.
-    * ``train_eval_loops``: every epoch the reconstruction error, FND and FNB are measured on the valid split
-      and on the first ``train_eval_loops`` loops of the training split (0: not on the training split), so
-      that ``metrics.csv`` shows learning apart from generalisation.
+    * ``until_epoch``: when positive, this call trains only up to that epoch of the schedule (which ``epochs``
+      or ``steps`` still define: the learning rate and beta follow the whole schedule's curve) and stops there;
+      the same run called again with a larger ``until_epoch``, or 0 (the schedule's end), continues it. A
+      rehearsal trains the first epochs of the paper's schedule this way, and its models say so
+      (``loopkit.checkpoints.run_label``). A run stopped before any epoch could be selected (e.g. inside the
+      beta warm-up) keeps its last epoch as a provisional best until one can.
+    * ``train_eval_loops``: every validated epoch the reconstruction error, FND and FNB are measured on the
+      valid split and on the first ``train_eval_loops`` loops of the training split (0: not on the training
+      split), so that ``metrics.csv`` shows learning apart from generalisation.
+    * ``validate_every`` and ``valid_loops``: validation runs every ``validate_every`` epochs and at the last
+      epoch of a run, on the first ``valid_loops`` loops of the valid split (0: all of them); only a validated
+      epoch can become the best. The ``paper`` profile validates every epoch on the whole split (15,075 loops on
+      LMD): the paper selects its models by validation error and does not say how often it validated, and every
+      epoch is the choice that can select any of them. Its cost is measured apart (``val_seconds`` in
+      ``metrics.csv``) and counted in a rehearsal's projection; ``validate_every=10`` cuts it tenfold.
     """
 
     epochs: int = 2000
@@ -257,6 +278,10 @@ class TrainConfig:
     transpose: int = 0  # bass transposition augmentation, up to +-this many semitones (0 = off, the paper's)
     select: str = "valid"  # "valid" or "last"
     train_eval_loops: int = 2048
+    validate_every: int = 1  # validate every this many epochs (and at a run's last epoch)
+    valid_loops: int = 0  # validate on the first this many loops of the valid split (0: all)
+    until_epoch: int = 0  # stop this call at this epoch of the schedule (0: the schedule's end)
+    tf32: bool = True  # TF32 matmuls and convolutions on CUDA (PyTorch 1.9's default, the paper's); False: IEEE
     deterministic: bool = False
     fused_adamw: bool = False
     compile: bool = False
@@ -269,8 +294,11 @@ class TrainConfig:
             raise LoopkitError(f"steps must be 0 (size the run in epochs) or more, got {self.steps}")
         if self.checkpoint_seconds < 0:
             raise LoopkitError(f"checkpoint_seconds must be 0 or more, got {self.checkpoint_seconds}")
-        if self.train_eval_loops < 0:
-            raise LoopkitError(f"train_eval_loops must be 0 or more, got {self.train_eval_loops}")
+        for name in ("train_eval_loops", "valid_loops", "until_epoch"):
+            if getattr(self, name) < 0:
+                raise LoopkitError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.validate_every < 1:
+            raise LoopkitError(f"validate_every must be at least 1, got {self.validate_every}")
         if not 0 < self.beta_anneal_fraction <= 1:
             raise LoopkitError(f"beta_anneal_fraction must lie in (0, 1], got {self.beta_anneal_fraction}")
         if self.select not in ("valid", "last"):
@@ -283,11 +311,20 @@ class TrainConfig:
         return max(1, -(-int(n_train) // self.batch_size))
 
     def epochs_for(self, n_train: int) -> int:
-        """The number of epochs a run over ``n_train`` training loops trains: ``epochs``, or with ``steps`` set,
-        the fewest whole epochs that reach that many optimizer steps."""
+        """The number of epochs of the schedule of a run over ``n_train`` training loops: ``epochs``, or with
+        ``steps`` set, the fewest whole epochs that reach that many optimizer steps."""
         if self.steps <= 0:
             return self.epochs
         return max(1, -(-self.steps // self.batches_per_epoch(n_train)))
+
+    def stop_for(self, n_train: int) -> int:
+        """The epoch this call of a run stops at: the schedule's end, or ``until_epoch`` when it comes first."""
+        epochs = self.epochs_for(n_train)
+        return min(epochs, self.until_epoch) if self.until_epoch else epochs
+
+    def validates(self, epoch: int, last: bool) -> bool:
+        """Whether 1-based ``epoch`` is validated: every ``validate_every`` epochs, and a run's ``last`` epoch."""
+        return last or epoch % self.validate_every == 0
 
 
 CONFIG_CLASSES: Mapping[str, type] = {
@@ -392,6 +429,59 @@ def length_text(length: Mapping[str, int]) -> str:
     if length.get("steps"):
         return f"{length['steps']:,} optimizer steps"
     return f"{length['epochs']:,} epochs"
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _parse_value(field: dataclasses.Field, text: str, key: str):
+    kind = type(field.default)
+    word = text.strip()
+    try:
+        if kind is bool:
+            if word.lower() not in _TRUE + _FALSE:
+                raise ValueError
+            return word.lower() in _TRUE
+        return kind(float(word)) if kind is int and float(word).is_integer() else kind(word)
+    except ValueError:
+        raise LoopkitError(f"setting {key}: {text!r} is not a {kind.__name__}") from None
+
+
+def parse_settings(items) -> dict[str, Any]:
+    """Training settings given as text, ``"key=value"`` (``TrainConfig``'s fields, typed as its defaults), checked.
+
+    ``key`` is a field of ``TrainConfig`` (every model's training, e.g. ``"amp=bf16"``, ``"batch_size=64"``) or
+    ``"<model>.<field>"`` (one model's, e.g. ``"prior.epochs=10"``). Returns ``{key: value}``, a mapping that
+    ``settings_for`` turns into one model's overrides; a mapping of such keys to values is checked the same way.
+    """
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    pairs = items.items() if isinstance(items, Mapping) else [_split_setting(item) for item in items]
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        model, _, name = key.rpartition(".")
+        if model and model not in CONFIG_CLASSES:
+            raise LoopkitError(f"setting {key}: unknown model {model!r}; known: {', '.join(ALL_NAMES)}")
+        if name not in fields:
+            raise LoopkitError(f"setting {key}: TrainConfig has no field {name!r}; known: {', '.join(fields)}")
+        out[key] = _parse_value(fields[name], value, key) if isinstance(value, str) else value
+    for name in ALL_NAMES:  # each model's settings must make a valid TrainConfig over the defaults
+        _replace(TrainConfig, settings_for(name, out), f"settings {out}")
+    return out
+
+
+def _split_setting(item: str) -> tuple[str, str]:
+    key, sep, value = str(item).partition("=")
+    if not sep or not key.strip():
+        raise LoopkitError(f"a setting is written key=value, got {item!r}")
+    return key.strip(), value
+
+
+def settings_for(name: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One model's ``TrainConfig`` overrides from ``parse_settings`` output: the plain keys, then ``"<name>.*"``."""
+    settings = settings or {}
+    values = {k: v for k, v in settings.items() if "." not in k}
+    values.update({k.partition(".")[2]: v for k, v in settings.items() if k.partition(".")[0] == name and "." in k})
+    return values
 
 
 def config_from_dict(name: str, values: Mapping[str, Any]):

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -22,7 +23,7 @@ import pandas as pd
 
 from . import paper
 from .atomic import write_bytes, write_text
-from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device
+from .checkpoints import BEST, file_digest, load_generator, load_model, load_train_codes, resolve_device, run_label
 from .config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAMES, TrainConfig
 from .dataset import ROLL_CELLS, Loops, as_loops
 from .errors import LoopkitError
@@ -50,13 +51,6 @@ def empty_output_error(loops: Loops) -> float:
     return float(np.unpackbits(loops.rolls.packed, axis=1).sum(dtype=np.int64)) / (len(loops) * ROLL_CELLS)
 
 
-def _scheduled_epochs(checkpoint: dict, n_train: int) -> int:
-    """The epochs a checkpoint's run was scheduled to train (``TrainConfig.epochs_for``: its steps, if sized so)."""
-    values = dict(checkpoint["train_config"])
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in known}).epochs_for(n_train)
-
-
 def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.PathLike,
            batch_size: int = 2048, device=None, baseline: bool = True, bass_rule: str = "paper") -> pd.DataFrame:
     """Table 1: each model's reconstruction error on the validation split, beside the paper's, and the same on
@@ -81,7 +75,8 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     DataFrame, one row per model in the paper's order: ``model`` (the paper's name), ``reconstruction_error``
     (ours, validation split), ``paper`` (Table 1), ``removed`` (share of the empty output's error removed),
     ``FND``, ``FNB`` (of the validation reconstructions), ``train_error``, ``train_removed``, ``train_FND``,
-    ``train_FNB`` (the same on the training split), ``profile``, ``epoch`` and ``steps`` (of the checkpoint),
+    ``train_FNB`` (the same on the training split), ``profile``, ``run`` (``loopkit.checkpoints.run_label``:
+    "complete", or a rehearsal's "rehearsal: 2 of 2,000 epochs"), ``epoch`` and ``steps`` (of the checkpoint),
     ``epochs_scheduled`` (of its training run), ``data`` (data set name and fingerprint), ``trained_on_same_data``
     (the checkpoint's data fingerprint equals this data set's).
     """
@@ -110,8 +105,9 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
             rep = reconstruction_report(model, train_split, batch_size, device, amp, bass_rule)
             row.update(train_error=rep["error"], train_removed=1 - rep["error"] / empty["train"],
                        train_FND=rep["FND"], train_FNB=rep["FNB"])  # fmt: skip
-        row.update(profile=model.checkpoint["profile"], epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"],
-                   epochs_scheduled=_scheduled_epochs(model.checkpoint, len(loops.split("train"))),
+        row.update(profile=model.checkpoint["profile"], run=run_label(model.checkpoint),
+                   epoch=model.checkpoint["epoch"], steps=model.checkpoint["step"],
+                   epochs_scheduled=epochs_scheduled(model.checkpoint, len(loops.split("train"))),
                    data=_data_label(loops),
                    trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
         rows.append(row)
@@ -126,6 +122,15 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     return frame
 
 
+def epochs_scheduled(meta: Mapping, n_train: int) -> int:
+    """The length of a checkpoint's training schedule in epochs: recorded with the run, or (for older checkpoints)
+    ``TrainConfig.epochs_for`` the training split of ``n_train`` loops (its steps, if sized so)."""
+    if meta.get("epochs_scheduled"):
+        return int(meta["epochs_scheduled"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in meta["train_config"].items() if k in known}).epochs_for(n_train)
+
+
 def table2_run_name(t: int, L: int, K: int) -> str:
     """The run directory of one Table 2 cell under ``out``."""
     return f"vq_vae_t{t}_L{L}_K{K}"
@@ -135,7 +140,7 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
            grid: Iterable[tuple[int, int, int]] | None = None, device=None, seed: int = 0, progress: bool = True,
            epochs: int | None = None, batch_size: int = 2048,
            reuse: Mapping[tuple[int, int, int], str | os.PathLike] | None = None,
-           steps: int | None = None) -> pd.DataFrame:  # fmt: skip
+           steps: int | None = None, train_settings: Mapping | None = None) -> pd.DataFrame:  # fmt: skip
     """Table 2: train the VQ-VAE for each latent size (t, L, K) under ``profile`` and report reconstruction error.
 
     Each cell trains (or resumes, or reuses a finished run) in ``out/vq_vae_t{t}_L{L}_K{K}`` with the profile's
@@ -149,13 +154,15 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     reuse : (t, L, K) -> a checkpoint to report instead of training that cell: the main VQ-VAE is the paper's
         (32, 16, 512) cell when it trained with the same settings (the ``paper`` profile), so it is not trained
         twice
+    train_settings : ``TrainConfig`` settings over the profile's for every cell (e.g. a rehearsal's
+        ``until_epoch``); ``epochs``, when given, comes after them
 
     Returns
     -------
     DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours, validation split), ``paper`` (NaN where
     the paper has no such row), ``removed`` (share of the empty output's error removed), ``train_error`` and
-    ``train_removed`` (the same on the training split), ``profile``, ``epoch`` and ``steps`` (optimizer steps) of
-    the kept checkpoint, ``data``.
+    ``train_removed`` (the same on the training split), ``profile``, ``run`` (as in ``table1``), ``epoch`` and
+    ``steps`` (optimizer steps) of the kept checkpoint, ``epochs_scheduled``, ``data``.
     """
     loops = as_loops(data)
     device = resolve_device(device)
@@ -168,7 +175,8 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
             best = reuse[(t, L, K)]
         else:
             best = train("vq_vae", loops, profile, Path(out) / table2_run_name(t, L, K), device=device, seed=seed,
-                         progress=progress, epochs=epochs, train_settings={"steps": steps} if steps else None,
+                         progress=progress, epochs=epochs,
+                         train_settings={**(train_settings or {}), **({"steps": steps} if steps else {})},
                          overrides={"latent_steps": t, "latent_dim": L, "codebook_size": K})
         model = load_model(best, device)
         c = model.config
@@ -189,8 +197,10 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
                 "train_error": fit,
                 "train_removed": 1 - fit / empty["train"],
                 "profile": model.checkpoint["profile"],
+                "run": run_label(model.checkpoint),
                 "epoch": model.checkpoint["epoch"],
                 "steps": model.checkpoint["step"],
+                "epochs_scheduled": epochs_scheduled(model.checkpoint, len(loops.split("train"))),
                 "data": _data_label(loops),
             }
         )
@@ -288,8 +298,8 @@ class _MetricTables:
 
     def info(self, model) -> dict:
         ckpt = model.checkpoint
-        return {"n": self.n, "profile": ckpt["profile"], "epochs": ckpt["epoch"], "data": self.data,
-                "trained_on_same_data": ckpt["data_fingerprint"] == self.loops.fingerprint}  # fmt: skip
+        return {"n": self.n, "profile": ckpt["profile"], "run": run_label(ckpt), "epochs": ckpt["epoch"],
+                "data": self.data, "trained_on_same_data": ckpt["data_fingerprint"] == self.loops.fingerprint}  # fmt: skip
 
     # -- cache -------------------------------------------------------------------------------------------
     def _key(self, **parts) -> tuple[dict, str]:
@@ -299,17 +309,18 @@ class _MetricTables:
         return key, hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def cached_row(self, kind: str, compute, **parts) -> dict:
-        """``compute()`` once per key: a finished row is kept as JSON in the cache folder, so an interrupted
-        evaluation resumes at the first row it had not finished."""
+        """``compute()`` once per key, timed (the row's ``seconds``: generating and measuring it): a finished row is
+        kept as JSON in the cache folder, so an interrupted evaluation resumes at the first row it had not
+        finished (a row read back keeps the seconds it took)."""
         if self.cache is None:
-            return compute()
+            return _timed(compute)
         key, digest = self._key(kind=kind, **parts)
         path = self.cache / f"row-{kind}-{digest}.json"
         if path.is_file():
             stored = json.loads(path.read_text())
             if stored.get("key") == json.loads(json.dumps(key, default=str)):
                 return stored["row"]
-        row = compute()
+        row = _timed(compute)
         self.cache.mkdir(parents=True, exist_ok=True)
         write_text(path, json.dumps({"key": key, "row": row}, indent=1, default=str))
         return row
@@ -395,6 +406,13 @@ class _MetricTables:
                                bass_rule=bass_rule)  # fmt: skip
 
 
+def _timed(compute) -> dict:
+    started = time.perf_counter()
+    row = compute()
+    row["seconds"] = time.perf_counter() - started
+    return row
+
+
 def _metric_frame(rows: list[dict], attrs: dict) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame.attrs.update(attrs)
@@ -434,8 +452,9 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     measured), ``UP (per bar)`` (UP under the paper's wording), ``copies`` and ``nearest`` (the memorisation
     check, ``loopkit.memorisation``: the share of the row's loops that are a training loop cell for cell, and the
     median per-cell distance to the nearest training loop; the training set's row measures each of its loops
-    against the others), ``profile`` and ``epochs`` (of the checkpoint),
-    ``data`` (data set name and fingerprint), ``trained_on_same_data``; VQ-VAE rows also ``temperature``,
+    against the others), ``profile``, ``run`` (``table1``'s) and ``epochs`` (of the checkpoint), ``data`` (data
+    set name and fingerprint), ``trained_on_same_data``, ``seconds`` (to generate and measure the row); VQ-VAE
+    rows also ``temperature``,
     ``prior_epochs`` and ``bass_rule``. ``attrs`` names the table,
     the data, n, seed, the missing models and the metric definitions.
     """
@@ -502,6 +521,16 @@ def format_metric(value) -> str:
     return f"{value:.2f}"
 
 
+def source_label(profile, run) -> str:
+    """Where a row of ours comes from, as the tables print it: "ours (paper)" for a complete run, "rehearsal (paper,
+    2 of 2,000 epochs)" for a rehearsal's model (never "ours (paper)"), "ours" for the training set."""
+    profile = profile if isinstance(profile, str) and profile else None
+    if isinstance(run, str) and run and run != "complete":
+        kind, _, how_far = run.partition(": ")
+        return f"{kind} ({', '.join(p for p in (profile, how_far) if p)})"
+    return "ours" + (f" ({profile})" if profile else "")
+
+
 def metric_table_markdown(frame: pd.DataFrame) -> str:
     """Table 3 or 4 as Markdown: for each model a row of ours and, below it, the paper's; then what ours come
     from (profile, data, loops per row) and the metric definitions."""
@@ -510,8 +539,7 @@ def metric_table_markdown(frame: pd.DataFrame) -> str:
     for _, row in frame.iterrows():
         ours = [format_metric(row[m]) for m in cols]
         theirs = [format_metric(row[f"{m} (paper)"]) for m in cols]
-        profile = row.get("profile")
-        source = "ours" + (f" ({profile})" if isinstance(profile, str) and profile else "")
+        source = source_label(row.get("profile"), row.get("run"))
         lines.append(f"| {row['model']} | {source} | " + " | ".join(ours) + " |")
         lines.append("| | paper | " + " | ".join(theirs) + " |")
     attrs = frame.attrs

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 
 from .atomic import write_with
+from .batches import HostCopies, pack_batch
 from .checkpoints import check_pair, model_name
 from .config import CONTINUOUS_MODELS
-from .dataset import PACKED_BYTES, PackedRolls, pack_rolls
+from .dataset import PACKED_BYTES, PackedRolls
 from .errors import LoopkitError
 from .latent import LatentCopy, check_mode
 from .models.blocks import BASS_RULES, binarize
@@ -221,13 +222,17 @@ def generate(
             raise LoopkitError(f"latent manipulation needs the VQ-VAE's discrete time steps; a {name} has none")
         model.eval()
         packed = np.empty((n, PACKED_BYTES), dtype=np.uint8)
+        host = HostCopies(packed)
+        finite = torch.ones((), dtype=torch.bool, device=device)  # checked once at the end: no sync per batch
         codes = None
         with torch.no_grad():
             for start, b in batches(n, batch_size, f"generate {name}", progress):
                 z = torch.randn((b, model.latent_dim), generator=generator, device=device)
                 logits = model.decode(z)
-                check_output(model, logits)
-                packed[start : start + b] = pack_rolls(binarize(logits, bass_rule).cpu().numpy())
+                finite &= torch.isfinite(logits).all()
+                host.put(start, pack_batch(binarize(logits, bass_rule)))
+        host.flush()
+        check_output(model, finite)
         rolls = PackedRolls(packed)
     elif name == "prior":
         raise LoopkitError("that is the prior: generate from its VQ-VAE with prior=this model")

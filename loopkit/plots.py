@@ -348,6 +348,11 @@ def _read_metrics(path: Path):
     return frame
 
 
+def _measured(frame, x: str, column: str):
+    """The rows of a metrics frame where ``column`` was measured (validation runs every ``validate_every`` epochs)."""
+    return frame[[x, column]].dropna()
+
+
 def _run_label(path: Path) -> str:
     name = path.parent.name
     return PAPER_NAMES.get(name, name or path.stem)
@@ -389,10 +394,11 @@ def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = No
     for ax, (column, name, log) in zip(axes, panels):
         for frame, label in zip(frames, labels):
             if column in frame:
-                ax.plot(frame["epoch"], frame[column], marker="o" if len(frame) < 30 else None, ms=3, label=label)
+                seen = _measured(frame, "epoch", column)
+                ax.plot(seen["epoch"], seen[column], marker="o" if len(seen) < 30 else None, ms=3, label=label)
         if column == "val_accuracy":
             ax.axhline(PRIOR_ACCURACY, color="0.4", ls="--", lw=1, label=f"paper (LMD) {PRIOR_ACCURACY:.2%}")
-        if log and all((f[column] > 0).all() for f in frames if column in f):
+        if log and all((f[column].dropna() > 0).all() for f in frames if column in f):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -427,14 +433,15 @@ def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], emp
     colours = [f"C{i}" for i in range(len(frames))]
     for ax, (column, name) in zip(axes, panels):
         for frame, label, colour in zip(frames, labels, colours):
-            x = frame["step"] if "step" in frame else frame["epoch"]
+            x = "step" if "step" in frame else "epoch"
             if column == "codes_used":
                 if column in frame:
-                    ax.plot(x, frame[column], color=colour, label=label)
+                    ax.plot(frame[x], frame[column], color=colour, label=label)
                 continue
             for split, style in (("train", "-"), ("val", "--")):
                 if f"{split}_{column}" in frame:
-                    ax.plot(x, frame[f"{split}_{column}"], style, color=colour,
+                    seen = _measured(frame, x, f"{split}_{column}")
+                    ax.plot(seen[x], seen[f"{split}_{column}"], style, color=colour,
                             label=f"{label}, {'training' if split == 'train' else 'validation'}")
         if column == "error" and empty:
             for split, style in (("train", "-"), ("valid", "--")):

@@ -1,8 +1,9 @@
 """The one trainer (Experiment Details, Training Details) for the four models and the VQ-VAE's prior.
 
 ``train(model_name, data, profile, out)`` trains one model on the ``train`` split of a loop data set and
-validates it every epoch on the ``valid`` split with the paper's reconstruction error (Table 1: mean per-cell
-Hamming distance between the input and the thresholded output, ``model_reconstruction_error``).
+validates it every epoch (or every ``validate_every``) on the ``valid`` split with the paper's reconstruction
+error (Table 1: mean per-cell Hamming distance between the input and the thresholded output,
+``model_reconstruction_error``).
 ``train_prior(vqvae_checkpoint, ...)`` trains the LSTM prior on the codes a trained VQ-VAE assigns to the
 training split. ``loopkit.checkpoints.load_model(path)`` rebuilds any of them from a checkpoint alone.
 
@@ -10,17 +11,19 @@ A run directory ``out`` holds::
 
     last.pt       everything needed to resume (weights, AdamW, cosine schedule, RNG, history); every epoch
     best.pt       the weights of the epoch with the best validation score so far
-    metrics.csv   one row per epoch: training loss terms, validation score, learning rate, beta, seconds (of
-                  the whole epoch, and of its validation)
+    metrics.csv   one row per epoch: training loss terms, validation score (empty in an epoch not validated),
+                  learning rate, beta, seconds (of the whole epoch, and of its validation)
 
-All three are written atomically (``loopkit.atomic``; the checkpoint format: ``loopkit.checkpoints``). Calling ``train`` again with the same
-arguments on a directory holding ``last.pt`` resumes from it (after Ctrl-C or SIGKILL, at most one epoch is
-lost); on CPU with a fixed seed the resumed run ends with exactly the weights of an uninterrupted one. A
-directory holding a different run (other model, settings, seed or data) is refused with one line.
+All three are written atomically (``loopkit.atomic``, ``loopkit.rundir``; the checkpoint format:
+``loopkit.checkpoints``). Calling ``train`` again with the same arguments on a directory holding ``last.pt``
+resumes from it (after Ctrl-C or SIGKILL, at most one epoch is lost); on CPU with a fixed seed the resumed run ends
+with exactly the weights of an uninterrupted one. A directory holding a different run (other model, settings, seed
+or data) is refused with one line.
 
 Data never goes through a per-sample Python loader: the whole bit-packed training split (1,488 bytes a loop)
-stays resident on the device (on the GPU when there is one and it fits) and each batch is unpacked there with
-tensor ops.
+stays resident on the device (``loopkit.batches``). The device's numerics (TF32, deterministic algorithms) are
+set for the run and restored after it (``loopkit.numerics.run_numerics``). A run may stop before the end of its
+schedule (``TrainConfig.until_epoch``) and be continued later under the same schedule.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .atomic import write_bytes, write_text
+from .atomic import write_bytes
+from .batches import epoch_batches, fetch, packed_tensor, transpose_bass, unpack_batch
 from .checkpoints import (
     BEST,
     CHECKPOINT_FORMAT,
@@ -52,96 +56,22 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, model_config, train_config
-from .dataset import ROLL_CELLS, ROLL_SHAPE, Loops, PackedRolls, as_loops
+from .dataset import ROLL_CELLS, Loops, PackedRolls, as_loops
 from .errors import LoopkitError, differences
-from .models import build_model
 from .metrics import first_step_counts
-from .pianoroll import BASS_COLUMNS
+from .models import build_model
+from .numerics import amp_dtype, autocast_for, run_numerics
+from .rundir import append_metrics, relabel_best, with_defaults, write_metrics
 from .version import __version__
 
-#: Stored with a run but free to change on resume: where the data lives and how the steps run, not what they
-#: compute.
-_NOT_COMPARED = ("data_path", "train_config.compile", "train_config.checkpoint_seconds")
-
-_SHIFTS: dict[torch.device, torch.Tensor] = {}  # the bit shifts of unpack_batch, one copy per device
-
-
-# --------------------------------------------------------------------------------------------------- data
-
-
-def _packed_tensor(rolls: PackedRolls | np.ndarray, device: torch.device) -> torch.Tensor:
-    """The (n, 1488) uint8 packed rolls as a tensor, on ``device`` when it fits (else pinned host memory)."""
-    packed = np.ascontiguousarray(rolls.packed if isinstance(rolls, PackedRolls) else rolls, dtype=np.uint8)
-    if not packed.flags.writeable:  # a memory-mapped set: read it into memory once
-        packed = packed.copy()
-    tensor = torch.from_numpy(packed)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if tensor.numel() < free // 4:  # leave most of the memory to the model
-            return tensor.to(device)
-        return tensor.pin_memory()
-    return tensor
-
-
-def unpack_batch(packed: torch.Tensor) -> torch.Tensor:
-    """(b, 1488) uint8 -> (b, 128, 93) float32 on the same device (``np.unpackbits`` order), with tensor ops."""
-    shifts = _SHIFTS.get(packed.device)
-    if shifts is None:  # made once per device: a fresh host-to-device copy every batch would block the GPU
-        shifts = _SHIFTS[packed.device] = torch.arange(7, -1, -1, dtype=torch.uint8, device=packed.device)
-    bits = (packed.unsqueeze(-1) >> shifts) & 1
-    return bits.reshape(packed.shape[0], *ROLL_SHAPE).float()
-
-
-def _fetch(packed: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Rows ``idx`` of the resident packed set, unpacked to floats on ``device``."""
-    if packed.device != device:
-        return unpack_batch(packed[idx.cpu()].to(device, non_blocking=True))
-    return unpack_batch(packed[idx])
-
-
-def transpose_bass(x: torch.Tensor, semitones: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Move each loop's bass line by a random whole number of semitones (the ``transpose`` augmentation).
-
-    x (b, t, p) float: for each loop a shift k is drawn uniformly from ``-semitones .. semitones`` and then clipped
-    to the range that keeps its lowest and highest bass note inside the bass columns (a loop without bass is not
-    moved). Drum columns are unchanged. Returns a new tensor.
-    """
-    b = x.shape[0]
-    n_bass = BASS_COLUMNS.stop - BASS_COLUMNS.start
-    bass = x[..., BASS_COLUMNS]
-    used = bass.amax(dim=1) > 0  # (b, n_bass)
-    cols = torch.arange(n_bass, device=x.device)
-    low = torch.where(used, cols, n_bass).amin(dim=1)
-    high = torch.where(used, cols, -1).amax(dim=1)
-    k = torch.randint(-semitones, semitones + 1, (b,), device=x.device, generator=generator)
-    k = torch.where(used.any(dim=1), torch.clamp(k, -low, n_bass - 1 - high), torch.zeros_like(k))
-    src = cols[None, :] - k[:, None]  # output column c takes input column c - k
-    valid = (src >= 0) & (src < n_bass)
-    moved = torch.gather(bass, 2, src.clamp(0, n_bass - 1)[:, None, :].expand(-1, x.shape[1], -1))
-    out = x.clone()
-    out[..., BASS_COLUMNS] = moved * valid[:, None, :]
-    return out
+#: Stored with a run but free to change on resume: where the data lives, how the steps run and how far this call
+#: goes or how often it looks, not what the steps compute (the schedule itself, ``epochs`` or ``steps``, is
+#: compared).
+_NOT_COMPARED = ("data_path", "settings", "train_config.compile", "train_config.checkpoint_seconds",
+                 "train_config.until_epoch", "train_config.validate_every")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ metrics
-
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def amp_dtype(model, device: torch.device, amp: str) -> torch.dtype | None:
-    """The autocast dtype of a model under ``TrainConfig.amp``, or None for float32: mixed precision only on
-    CUDA, for a model marked ``amp_safe``, when ``amp`` is "bf16" or "fp16"; "off" (every profile's default)
-    is float32 throughout."""
-    if device.type == "cuda" and amp in AMP_DTYPES and getattr(model, "amp_safe", False):
-        return AMP_DTYPES[amp]
-    return None
-
-
-def autocast_for(model, device: torch.device, amp: str):
-    """The autocast context for ``amp_dtype(model, device, amp)`` (disabled when that is None)."""
-    dtype = amp_dtype(model, device, amp)
-    return torch.autocast(device_type=device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 @torch.no_grad()
@@ -163,7 +93,7 @@ def reconstruction_report(model, rolls: PackedRolls | Loops | torch.Tensor, batc
     if isinstance(rolls, Loops):
         rolls = rolls.rolls
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    packed = rolls if isinstance(rolls, torch.Tensor) else _packed_tensor(rolls, device)
+    packed = rolls if isinstance(rolls, torch.Tensor) else packed_tensor(rolls, device)
     n = len(packed)
     if n == 0:
         raise LoopkitError("no loops to evaluate")
@@ -212,18 +142,24 @@ def _compiled(model):
     return torch.compile(model)
 
 
+def _first(rows: torch.Tensor, cap: int) -> torch.Tensor:
+    """The first ``cap`` rows (all of them when ``cap`` is 0): the validation subset of ``TrainConfig.valid_loops``."""
+    return rows[:cap] if cap else rows
+
+
 class _RollTask:
     """Training one of the four models on loops."""
 
     def __init__(self, model, loops: Loops, cfg: TrainConfig, device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
         self.forward = _compiled(model) if cfg.compile else model  # shares the model's parameters
-        self.train = _packed_tensor(loops.split("train").rolls, device)
-        self.valid = _packed_tensor(loops.split("valid").rolls, device)
+        self.train = packed_tensor(loops.split("train").rolls, device)
+        self.valid = _first(packed_tensor(loops.split("valid").rolls, device), cfg.valid_loops)
         self.fit_check = self.train[: cfg.train_eval_loops]  # the first loops of the split, in storage order
         self.n = len(self.train)
         self.continuous = model.name != "vq_vae"
         self.metric = "val_error"
+        self._ratio: tuple[int, torch.Tensor] | None = None
         self._new_epoch()
 
     def _new_epoch(self) -> None:
@@ -232,11 +168,11 @@ class _RollTask:
             self.restarts = torch.zeros((), dtype=torch.long, device=self.device)
 
     def step(self, idx: torch.Tensor, epoch: int, beta: float) -> tuple[torch.Tensor, dict]:
-        x = _fetch(self.train, idx, self.device)
+        x = fetch(self.train, idx, self.device)
         if self.cfg.transpose:
             x = transpose_bass(x, self.cfg.transpose)
         if self.model.name == "ar_lstm_vae":
-            out = self.forward(x, teacher_forcing=teacher_forcing_ratio(epoch, self.cfg.sampling_rate))
+            out = self.forward(x, teacher_forcing=self.teacher_forcing(epoch))
         else:
             out = self.forward(x)
         loss = self.model.loss(out, beta)
@@ -251,6 +187,16 @@ class _RollTask:
             self.code_counts += q.last_counts
             self.restarts += q.last_dead
         return loss, terms
+
+    def teacher_forcing(self, epoch: int) -> float | torch.Tensor:
+        """The epoch's teacher-forcing ratio: a float, or under ``compile`` a 0-d tensor on the device, made once
+        per epoch (a Python float is a constant of a compiled graph: each new value would recompile it)."""
+        ratio = teacher_forcing_ratio(epoch, self.cfg.sampling_rate)
+        if not self.cfg.compile:
+            return ratio
+        if self._ratio is None or self._ratio[0] != epoch:
+            self._ratio = (epoch, torch.tensor(ratio, dtype=torch.float32, device=self.device))
+        return self._ratio[1]
 
     def epoch_columns(self, epoch: int, beta: float) -> dict:
         """Per-epoch columns: beta and the teacher-forcing ratio; for the VQ-VAE the codes used in the epoch,
@@ -268,8 +214,8 @@ class _RollTask:
         return cols
 
     def validate(self) -> dict:
-        """Reconstruction error, FND and FNB on the valid split (``val_*``) and on the first
-        ``train_eval_loops`` training loops (``train_error``, ``train_FND``, ``train_FNB``): learning apart from
+        """Reconstruction error, FND and FNB on the valid split (its first ``valid_loops``; ``val_*``) and on the
+        first ``train_eval_loops`` training loops (``train_error``, ``train_FND``, ``train_FNB``): learning apart from
         generalisation."""
         row = {}
         for prefix, rolls in (("val", self.valid), ("train", self.fit_check)):
@@ -290,7 +236,7 @@ class _PriorTask:
                  device: torch.device):
         self.model, self.cfg, self.device = model, cfg, device
         self.forward = _compiled(model) if cfg.compile else model
-        self.train, self.valid = train_codes.to(device), valid_codes.to(device)
+        self.train, self.valid = train_codes.to(device), _first(valid_codes.to(device), cfg.valid_loops)
         self.n = len(self.train)
         self.metric = "val_ce"
 
@@ -317,34 +263,6 @@ class _PriorTask:
         return True
 
 
-# ------------------------------------------------------------------------------------------------ run files
-
-
-def _write_metrics(history: list[dict], path: Path) -> None:
-    """The whole history as ``metrics.csv`` (atomically): at the start of a run, and on resume, where it drops
-    rows of epochs after the checkpoint."""
-    import pandas as pd
-
-    write_text(path, pd.DataFrame(history).to_csv(index=False, lineterminator="\n"))
-
-
-def _append_metrics(history: list[dict], path: Path) -> None:
-    """Append the newest row of ``history`` to ``metrics.csv`` (one short write per epoch, however long the run);
-    the file is rewritten whole when it is missing or its columns differ."""
-    import pandas as pd
-
-    row = pd.DataFrame(history[-1:])
-    header = None
-    if path.is_file():
-        with open(path) as fh:
-            header = fh.readline().rstrip("\n")
-    if len(history) == 1 or header != ",".join(row.columns):
-        _write_metrics(history, path)
-        return
-    with open(path, "a") as fh:
-        fh.write(row.to_csv(index=False, header=False, lineterminator="\n"))
-
-
 # ------------------------------------------------------------------------------------------------- trainer
 
 
@@ -356,7 +274,8 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
     if task.n < 2:
         raise LoopkitError(f"the training split has {task.n} loop(s); at least 2 are needed")
     steps_per_epoch = cfg.batches_per_epoch(task.n)
-    epochs = cfg.epochs_for(task.n)
+    epochs = cfg.epochs_for(task.n)  # the schedule: the learning rate and beta follow it to its end
+    stop = cfg.stop_for(task.n)  # where this call stops (until_epoch)
     total_steps = epochs * steps_per_epoch
     fused = {"fused": True} if cfg.fused_adamw and device.type == "cuda" else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay, **fused)
@@ -373,8 +292,8 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         except LoopkitError as exc:  # e.g. truncated by a full disk or a copy cut short
             raise LoopkitError(f"{exc}; the run in {out} cannot resume from it: delete {last_path} to start the run "
                                "afresh there, or train into another output directory") from None  # fmt: skip
-        recorded = dict(ckpt, config=_with_defaults(ckpt.get("config"), type(model.config)),
-                        train_config=_with_defaults(ckpt.get("train_config"), TrainConfig))
+        recorded = dict(ckpt, config=with_defaults(ckpt.get("config"), type(model.config)),
+                        train_config=with_defaults(ckpt.get("train_config"), TrainConfig))
         differs = differences(recorded, identity, keys=identity, ignore=_NOT_COMPARED)
         if differs:
             raise LoopkitError(
@@ -389,16 +308,17 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
         epoch, step, history, best = ckpt["epoch"], ckpt["step"], list(ckpt["history"]), ckpt["best"]
-        if epoch >= epochs:
+        if epoch >= stop:
             if not best_path.exists():
                 raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
             return best_path
-        _write_metrics(history, out / METRICS)  # drops rows of epochs after the checkpoint
+        write_metrics(history, out / METRICS)  # drops rows of epochs after the checkpoint
 
     def checkpoint(kind: str) -> dict:
         state = dict(identity)
         state.update(format=CHECKPOINT_FORMAT, kind=kind, epoch=epoch, step=step, history=history, best=best,
-                     loopkit_version=__version__, device=str(device), state_dict=model.state_dict())
+                     epochs_scheduled=epochs, trained_to=epoch, loopkit_version=__version__, device=str(device),
+                     state_dict=model.state_dict())  # fmt: skip
         if kind == "last":
             state.update(
                 optimizer=optimizer.state_dict(),
@@ -409,19 +329,19 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             )
         return state
 
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress,
+    bar = tqdm(total=stop * steps_per_epoch, initial=step, desc=f"train {name}", unit="step", disable=not progress,
                dynamic_ncols=True, file=sys.stderr)
     saved_at = time.monotonic()
     try:
-        while epoch < epochs:
+        while epoch < stop:
             started = time.perf_counter()
             model.train()
             order = torch.randperm(task.n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
             if isinstance(task.train, torch.Tensor) and task.train.device.type == "cuda":
                 order = order.to(device)
             sums: dict[str, torch.Tensor] = {}
-            beta = 0.0
-            for idx in torch.tensor_split(order, steps_per_epoch):
+            beta, presented = 0.0, 0
+            for idx in epoch_batches(order, steps_per_epoch, equal=cfg.compile):
                 beta = beta_at(step, total_steps, cfg)
                 with autocast_for(model, device, cfg.amp):
                     loss, terms = task.step(idx, epoch, beta)
@@ -435,6 +355,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
                 lr = optimizer.param_groups[0]["lr"]
                 scheduler.step()
                 step += 1
+                presented += len(idx)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value.detach().float() * len(idx)
                 bar.update(1)
@@ -442,57 +363,41 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
                     callback({"epoch": epoch, "step": step})
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
             row.update(task.epoch_columns(epoch, beta))
-            row.update({f"train_{k}": float(v) / task.n for k, v in sums.items()})
+            row.update({f"train_{k}": float(v) / presented for k, v in sums.items()})
             validating = time.perf_counter()
-            row.update(task.validate())
+            final = epoch + 1 == stop
+            validated = cfg.validates(epoch + 1, final)
+            if validated:
+                row.update(task.validate())
             epoch += 1
             row["seconds"] = time.perf_counter() - started
             row["val_seconds"] = time.perf_counter() - validating
             history.append(row)
-            final = epoch == epochs
-            if cfg.select == "last" or (task.eligible(beta) and (best is None or row[task.metric] < best["value"])):
+            wrote_best = False
+            chosen = validated and (cfg.select == "last" or (task.eligible(beta) and (
+                best is None or best.get("provisional") or row[task.metric] < best["value"])))
+            if chosen:
                 best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric]}
-                if cfg.select != "last" or final:  # "last": written once, when the run ends
-                    save_checkpoint(checkpoint("best"), best_path)
+                wrote_best = cfg.select != "last" or final  # "last": written once, when the run stops
+            elif final and (best is None or best.get("provisional")):  # stopped before any epoch could be chosen
+                best = {"epoch": epoch, "metric": task.metric, "value": row[task.metric], "provisional": True}
+                wrote_best = True
+            if wrote_best:
+                save_checkpoint(checkpoint("best"), best_path)
+            elif final and best_path.exists():  # the kept weights, labelled with how far this call went
+                relabel_best(best_path, identity, epochs_scheduled=epochs, trained_to=epoch)
             if final or time.monotonic() - saved_at >= cfg.checkpoint_seconds:
                 save_checkpoint(checkpoint("last"), last_path)
                 saved_at = time.monotonic()
-            _append_metrics(history, out / METRICS)
-            bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{row['train_loss']:.4g}",
-                            **{task.metric: f"{row[task.metric]:.4g}"})
+            append_metrics(history, out / METRICS)
+            shown = {task.metric: f"{row[task.metric]:.4g}"} if validated else {}
+            bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{row['train_loss']:.4g}", **shown)
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: {out} keeps epoch {epoch}; the same call resumes from there", file=sys.stderr)
         raise
     bar.close()
     return best_path
-
-
-def _with_defaults(recorded, cls) -> dict | None:
-    """A run's recorded settings with the fields added to ``cls`` since it was written set to their defaults
-    (a setting is added with the default that keeps the old behaviour), so that such a run still resumes."""
-    if not isinstance(recorded, dict):
-        return recorded
-    added = {f.name: f.default for f in dataclasses.fields(cls)
-             if f.name not in recorded and f.default is not dataclasses.MISSING}  # fmt: skip
-    return {**added, **recorded}
-
-
-def _setup(device, seed: int, deterministic: bool = False) -> torch.device:
-    """The device, seeded; on CUDA, TF32 matmuls and cuDNN autotuning, or with ``deterministic`` neither and
-    PyTorch's deterministic algorithms (so that a resumed GPU run ends with the weights of an uninterrupted
-    one, as a CPU run always does)."""
-    device = resolve_device(device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = not deterministic
-        torch.backends.cudnn.allow_tf32 = not deterministic
-        torch.backends.cudnn.benchmark = not deterministic
-        torch.backends.cudnn.deterministic = deterministic
-        if deterministic:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(deterministic, warn_only=False)
-    torch.manual_seed(seed)
-    return device
 
 
 def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike,
@@ -519,14 +424,16 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
         raise LoopkitError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
     if model_name not in MODEL_NAMES:
         raise LoopkitError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
-    cfg = _train_config(model_name, profile, epochs, train_settings)
-    device = _setup(device, seed, cfg.deterministic)
+    cfg, given = _train_config(model_name, profile, epochs, train_settings)
+    device = resolve_device(device)
     loops = as_loops(data)
     _check_splits(loops)
-    model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
-    identity = _identity(model_name, model, cfg, profile, seed, loops, {})
-    task = _RollTask(model, loops, cfg, device)
-    return _fit(model_name, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+    with run_numerics(device, cfg.tf32, cfg.deterministic):
+        torch.manual_seed(seed)
+        model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
+        identity = _identity(model_name, model, cfg, profile, seed, loops, {}, given)
+        task = _RollTask(model, loops, cfg, device)
+        return _fit(model_name, model, task, cfg, identity, Path(out), device, seed, progress, callback)
 
 
 @torch.no_grad()
@@ -535,7 +442,7 @@ def codes_of(vqvae, rolls: PackedRolls | Loops, batch_size: int = 2048, device=N
     if isinstance(rolls, Loops):
         rolls = rolls.rolls
     device = torch.device(device) if device is not None else next(vqvae.parameters()).device
-    packed = _packed_tensor(rolls, device)
+    packed = packed_tensor(rolls, device)
     vqvae.eval()
     chunks = [vqvae.codes(unpack_batch(packed[s : s + batch_size].to(device))) for s in range(0, len(packed), batch_size)]
     return torch.cat(chunks) if chunks else torch.zeros((0, vqvae.latent_steps), dtype=torch.long, device=device)
@@ -554,16 +461,22 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     "last") and accuracy (the paper: 82.91 %) on the codes of the valid split; both are columns of
     ``metrics.csv``, beside the training accuracy. Other arguments as in ``train``.
     """
-    cfg = _train_config(PRIOR_NAME, profile, epochs, train_settings)
-    device = _setup(device, seed, cfg.deterministic)
-    vq_path = Path(vqvae_checkpoint)
+    cfg, given = _train_config(PRIOR_NAME, profile, epochs, train_settings)
+    device = resolve_device(device)
+    with run_numerics(device, cfg.tf32, cfg.deterministic):
+        torch.manual_seed(seed)
+        return _train_prior(Path(vqvae_checkpoint), data, profile, Path(out), device, seed, progress, overrides,
+                            cfg, given, callback)  # fmt: skip
+
+
+def _train_prior(vq_path: Path, data, profile: str, out: Path, device: torch.device, seed: int, progress: bool,
+                 overrides: dict | None, cfg: TrainConfig, given: dict, callback) -> Path:  # fmt: skip
     vqvae = load_model(vq_path, device)
     if vqvae.checkpoint["model"] != "vq_vae":
         raise LoopkitError(f"{vq_path} holds a {vqvae.checkpoint['model']}, not a vq_vae")
     loops = as_loops(data)
     _check_splits(loops)
     batch = cfg.eval_batch_size
-    out = Path(out)
     stored = load_train_codes(out / BEST)
     if stored is not None and len(stored) == len(loops.split("train")):  # a resumed run: the very same codes
         train_codes = torch.from_numpy(stored).to(device)
@@ -581,19 +494,19 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     model.first_code_counts.copy_(torch.bincount(train_codes[:, 0], minlength=model.codebook_size).float())
     extra = {"vqvae_checkpoint": str(vq_path), "vqvae_digest": file_digest(vq_path),
              "train_codes_digest": file_digest(out / TRAIN_CODES)}
-    identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra)
+    identity = _identity(PRIOR_NAME, model, cfg, profile, seed, loops, extra, given)
     task = _PriorTask(model, train_codes, valid_codes, cfg, device)
     return _fit(PRIOR_NAME, model, task, cfg, identity, out, device, seed, progress, callback)
 
 
-def _train_config(name: str, profile: str, epochs: int | None, settings: dict | None) -> TrainConfig:
-    """The profile's training settings with ``settings`` over them; ``epochs`` sizes the run in epochs (a profile's
-    ``steps`` no longer applies, unless ``settings`` names steps too)."""
+def _train_config(name: str, profile: str, epochs: int | None, settings: dict | None) -> tuple[TrainConfig, dict]:
+    """The run's ``TrainConfig`` and the settings it was given over the profile's (recorded in its checkpoints);
+    ``epochs`` sizes the run in epochs (a profile's ``steps`` no longer applies, unless ``settings`` names steps)."""
     values = dict(settings or {})
     if epochs is not None:
         values["epochs"] = epochs
         values.setdefault("steps", 0)
-    return train_config(name, profile, **values)
+    return train_config(name, profile, **values), values
 
 
 def _check_splits(loops: Loops) -> None:
@@ -604,8 +517,10 @@ def _check_splits(loops: Loops) -> None:
         raise LoopkitError("the data set has no validation loops: the trainer picks the best epoch on the valid split")
 
 
-def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops: Loops, extra: dict) -> dict:
-    """What makes a run this run: a resumed directory must agree on all of it."""
+def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops: Loops, extra: dict,
+              given: dict) -> dict:  # fmt: skip
+    """What makes a run this run: a resumed directory must agree on all of it (but ``_NOT_COMPARED``).
+    ``settings`` records what the call set over the profile (``train_config`` holds the result)."""
     return {
         "model": name,
         "config": dataclasses.asdict(model.config),
@@ -615,6 +530,7 @@ def _identity(name: str, model, cfg: TrainConfig, profile: str, seed: int, loops
         "data_fingerprint": loops.fingerprint,
         "data_path": str(loops.path) if loops.path else None,
         "extra": extra,
+        "settings": dict(given),
     }
 
 

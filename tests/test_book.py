@@ -54,6 +54,40 @@ def smoke_book(demo_corpus, tmp_path_factory) -> Path:
     return root / "_build" / "html"
 
 
+@pytest.fixture(scope="session")
+def rehearsal_book(demo_corpus, tmp_path_factory) -> Path:
+    """The book as `loopkit book --profile smoke --rehearsal 1` runs it: the first epoch of every 2-epoch schedule,
+    2,048 loops per table row, the banner on every page."""
+    from loopkit.rehearsal import describe
+
+    root = tmp_path_factory.mktemp("rehearsal-book")
+    _copy_sources(root)
+    params = {"profile": "smoke", "corpus": str(demo_corpus), "out": str(root / "runs" / "smoke-rehearsal"),
+              "device": "cpu", "ratings": "", "examples": 2, "rehearsal": 1, "settings": {"validate_every": 1}}
+    run_notebooks(params, root=root, echo=lambda *a: None)
+    build_book(root=root, echo=lambda *a: None, announcement=f"Rehearsal, not results: {describe(1, 'smoke')}.")
+    return root
+
+
+@pytest.mark.slow
+def test_the_rehearsal_book_labels_every_page_and_projects_each_chapter(rehearsal_book):
+    """Every page carries the rehearsal's banner; every chapter page its own warning and its time, measured and
+    projected; the tables of generated loops label the models "rehearsal (smoke, 1 of 2 epochs)", never
+    "ours (smoke)"; the intro says what ran; each chapter wrote its timing."""
+    html = rehearsal_book / "_build" / "html"
+    for page in PAGES:
+        assert "Rehearsal, not results" in (html / f"{page}.html").read_text(), page
+    for name in NOTEBOOKS:
+        text = (html / "book" / "_generated" / f"{name}.html").read_text()
+        assert "This page comes from a rehearsal of profile smoke" in text and "This chapter took" in text, name
+    evaluated = (html / "book" / "_generated" / "04_evaluate_samples.html").read_text()
+    assert "rehearsal (smoke, 1 of 2 epochs)" in evaluated and "ours (smoke)" not in evaluated
+    assert "Projected full run" in (html / "book" / "_generated" / "02_train_models.html").read_text()
+    assert "a rehearsal of profile smoke" in (html / "book" / "intro.html").read_text()
+    timings = sorted(p.stem for p in (rehearsal_book / "runs" / "smoke-rehearsal" / "timings").glob("*.json"))
+    assert timings == list(NOTEBOOKS)
+
+
 def test_every_notebook_is_stored_without_outputs():
     for name in NOTEBOOKS:
         nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())

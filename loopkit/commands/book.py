@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import time
 
+from . import UserError
+from .train import SET_HELP
+
 
 def register(subparsers) -> None:
+    from ..rehearsal import REHEARSAL
+
     p = subparsers.add_parser(
         "book",
         help="run the five notebooks with papermill and build the Jupyter Book",
         description="Run notebooks/01..05 with papermill under a profile (cpu: the demo corpus on a laptop; "
-        "paper: the paper's settings, for a GPU and LMD-full), then build the book into _build/html.",
+        "paper: the paper's settings, for a GPU and LMD-full), then build the book into _build/html. With "
+        "--rehearsal, the whole path at the profile's batch and sizes in minutes: the first epochs of every "
+        "training schedule, a few thousand loops per table row, every page labelled, the full run's time projected.",
     )
     p.add_argument("--profile", default="cpu", help="training profile: smoke, cpu or paper (default cpu)")
     p.add_argument(
@@ -20,9 +27,15 @@ def register(subparsers) -> None:
         "data/demo), 'games' or 'grooves' (either half, into data/NAME), or a path to MIDI files, folders or "
         "archives such as lmd_full.tar.gz (default demo)",
     )
-    p.add_argument("--out", default=None, help="output folder for data, models and tables (default runs/PROFILE)")
+    p.add_argument("--out", default=None, help="output folder for data, models and tables (default runs/PROFILE; "
+                   "a rehearsal writes to its own folder, OUT-rehearsal)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--ratings", default="", help="a listening-test ratings CSV for notebook 5 (default: simulated)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings", help=SET_HELP)
+    p.add_argument("--rehearsal", nargs="?", type=int, const=REHEARSAL.epochs, default=0, metavar="EPOCHS",
+                   help=f"rehearse: train the first EPOCHS (default {REHEARSAL.epochs}) epochs of every schedule, "
+                   f"generate {REHEARSAL.loops_per_row:,} loops per row of Tables 3 and 4, label every page, print the "
+                   "measured times and the full run's projected time")
     p.add_argument("--only", nargs="*", metavar="NN", help="run only these notebooks (e.g. 02 04)")
     p.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the HTML")
     p.set_defaults(handler=_run)
@@ -30,18 +43,34 @@ def register(subparsers) -> None:
 
 def _run(args) -> int:
     from ..book import build_book, run_notebooks
+    from ..rehearsal import describe, rehearsal_folder, summary_lines
+    from .train import settings_from
 
+    if args.rehearsal < 0:
+        raise UserError(f"--rehearsal must be a number of epochs of at least 1, got {args.rehearsal}")
+    settings = settings_from(args)
     start = time.perf_counter()
     out = args.out or f"runs/{args.profile}"
+    if args.rehearsal:
+        out = str(rehearsal_folder(out))
+        print(f"[book] {describe(args.rehearsal, args.profile)}; output in {out}, the rehearsal's own folder")
     params = {
         "profile": args.profile,
         "corpus": args.corpus,
         "out": out,
         "device": args.device,
         "ratings": args.ratings,
+        "rehearsal": args.rehearsal,
     }
+    if settings:
+        params["settings"] = settings
     run_notebooks(params, only=args.only)
+    if args.rehearsal:
+        print("[book] time per chapter, measured in this rehearsal and projected for the full run:")
+        for line in summary_lines(out):
+            print(f"[book]   {line}")
     if not args.no_build:
-        index = build_book()
+        announcement = f"Rehearsal, not results: {describe(args.rehearsal, args.profile)}." if args.rehearsal else None
+        index = build_book(announcement=announcement)
         print(f"[book] built in {time.perf_counter() - start:.0f} s in all; open {index}")
     return 0

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from . import UserError
 
+SET_HELP = ("a training setting over the profile's, KEY=VALUE with KEY a field of loopkit.config.TrainConfig "
+            "(e.g. amp=bf16, batch_size=64, validate_every=10, until_epoch=2) or MODEL.FIELD for one model; "
+            "repeat for more; recorded in the checkpoint")
+
 
 def register(subparsers) -> None:
     from ..config import ALL_NAMES, PROFILES
@@ -12,7 +16,8 @@ def register(subparsers) -> None:
         "train",
         help="train a model (AR/NonAR LSTM-VAE, CNN-VAE, VQ-VAE) or the VQ-VAE's LSTM prior",
         description="Train one model on the train split of a loop data set, validating on its valid split every "
-        "epoch; writes OUT/best.pt, OUT/last.pt and OUT/metrics.csv. Run the same command again to resume.",
+        "epoch; writes OUT/best.pt, OUT/last.pt and OUT/metrics.csv. Run the same command again to resume; a run "
+        "stopped with --set until_epoch=N continues when run again with a larger N or without it.",
     )
     p.add_argument("model", choices=ALL_NAMES, help="which model")
     p.add_argument("--data", required=True, help="loop data set directory (from `loopkit extract`)")
@@ -21,18 +26,55 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda when present")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings", help=SET_HELP)
     p.add_argument("--vqvae", default=None, help="prior only: the VQ-VAE checkpoint whose codes it learns")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
+
+
+def settings_from(args) -> dict:
+    """The ``--set`` flags, parsed and checked (``loopkit.config.parse_settings``), as a one-line UserError."""
+    from ..config import parse_settings
+    from ..errors import LoopkitError
+
+    try:
+        return parse_settings(args.settings)
+    except LoopkitError as exc:
+        raise UserError(f"--set: {exc}") from None
+
+
+def precision_note(name: str, settings: dict, device) -> str | None:
+    """A line for a run that asks for autocast where it does not apply (a CPU, or a model not safe under it)."""
+    from ..checkpoints import resolve_device
+    from ..models import MODEL_CLASSES
+
+    amp = settings.get("amp", "off")
+    if amp == "off":
+        return None
+    if resolve_device(None if device == "auto" else device).type != "cuda":
+        return (f"amp={amp}: {amp} autocast applies on CUDA only; this CPU run trains in float32 (the setting is "
+                "recorded)")
+    if not getattr(MODEL_CLASSES[name], "amp_safe", False):
+        return f"amp={amp}: the {name} is not safe under autocast and trains in float32 (the setting is recorded)"
+    return None
 
 
 def run(args) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     from .. import train as trainer
-    from ..checkpoints import load_checkpoint
+    from ..checkpoints import load_checkpoint, run_label
+    from ..config import settings_for
 
-    common = dict(device=args.device, seed=args.seed, progress=not args.quiet, epochs=args.epochs)
+    settings = settings_for(args.model, settings_from(args))
+    if settings:
+        print(f"{args.model}: settings over profile {args.profile}: "
+              + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    note = precision_note(args.model, settings, args.device)
+    if note:
+        print(note)
+    common = dict(device=args.device, seed=args.seed, progress=not args.quiet, epochs=args.epochs,
+                  train_settings=settings)
     if args.model == "prior":
         if not args.vqvae:
             raise UserError("training the prior needs --vqvae PATH (a trained VQ-VAE's best.pt)")
@@ -49,5 +91,8 @@ def run(args) -> int:
 
         row = next(r for r in ckpt["history"] if r["epoch"] == info["epoch"])
         line += f", teacher-forced accuracy {row['val_accuracy']:.2%}; the paper: {PRIOR_ACCURACY:.2%} on LMD"
+    label = run_label(ckpt)
+    if label != "complete":
+        line += f"; {label}: the same command with a larger until_epoch, or without it, continues the run"
     print(f"{line}) -> {best}")
     return 0

@@ -51,19 +51,21 @@ class ARLSTMVAE(ContinuousVAE):
         s = torch.tanh(self.init_state(z)).view(z.shape[0], 2, c.decoder_layers, c.decoder_hidden)
         return s[:, 0].transpose(0, 1).contiguous(), s[:, 1].transpose(0, 1).contiguous()
 
-    def _decode(self, z: torch.Tensor, target: torch.Tensor | None, teacher_forcing: float,
+    def _decode(self, z: torch.Tensor, target: torch.Tensor | None, teacher_forcing: float | torch.Tensor,
                 truth: torch.Tensor | None = None) -> torch.Tensor:
         """Decode z (b, d) to logits (b, t, p).
 
-        With ``target`` (b, t, p) and ``teacher_forcing >= 1`` the input of step t is ``target[t - 1]``: one LSTM
-        call over all steps. Otherwise the steps run one by one and the input of step t is ``target[t - 1]`` where
-        ``truth[:, t - 1]`` is set, else the model's own thresholded output of step t - 1 (zeros at t = 0).
-        ``truth`` (b, t) bool defaults to a fresh draw, ``rand < teacher_forcing`` (all False without a target:
-        full sampling).
+        With ``target`` (b, t, p) and a float ``teacher_forcing >= 1`` the input of step t is ``target[t - 1]``:
+        one LSTM call over all steps. Otherwise the steps run one by one and the input of step t is
+        ``target[t - 1]`` where ``truth[:, t - 1]`` is set, else the model's own thresholded output of step t - 1
+        (zeros at t = 0). ``truth`` (b, t) bool defaults to a fresh draw, ``rand < teacher_forcing`` (all False
+        without a target: full sampling). A 0-d tensor ``teacher_forcing`` (what a compiled training step gets,
+        so that a new ratio is not a new graph) always runs the steps one by one.
         """
         b, c = z.shape[0], self.config
         state = self.initial_state(z)
-        if target is not None and teacher_forcing >= 1.0:  # teacher forcing: one call over all steps
+        forced = not isinstance(teacher_forcing, torch.Tensor) and teacher_forcing >= 1.0
+        if target is not None and forced:  # teacher forcing: one call over all steps
             prev = torch.cat([target.new_zeros(b, 1, c.columns), target[:, :-1]], dim=1)
             inp = torch.cat([prev, z[:, None, :].expand(b, c.steps, c.latent_dim)], dim=-1)
             out, _ = self.decoder(inp, state)
@@ -124,6 +126,6 @@ class ARLSTMVAE(ContinuousVAE):
         """Full sampling: z (b, d) -> logits (b, t, p), each step reading the previous thresholded output."""
         return self._decode(z, None, 0.0)
 
-    def decode_train(self, z: torch.Tensor, x: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
+    def decode_train(self, z: torch.Tensor, x: torch.Tensor, teacher_forcing: float | torch.Tensor = 1.0) -> torch.Tensor:
         """Training-time decoding: scheduled sampling with the ground truth ``x`` (see the class docstring)."""
         return self._decode(z, x, teacher_forcing)

@@ -22,8 +22,9 @@ from a random encoder output of the batch, and its statistics are reset to one o
 ``m_k = e_k``). Before the first batch all counts are 0, so the first batch initialises the codebook from
 encoder outputs.
 
-Exactness. The nearest-code search and the EMA sums run in float32 with autocast and TF32 off, wherever they
-run: the codes of a loop never depend on mixed-precision settings (they are compared exactly by OS and US).
+Exactness. The nearest-code search and the EMA sums run in float32 with autocast and TF32 (matmuls and cuDNN
+convolutions) off, wherever they run (``loopkit.numerics.exact_float32``): the codes of a loop never depend on
+mixed-precision or TF32 settings (they are compared exactly by OS and US).
 
 The encoder is trained by the commitment loss ``commitment * ||z_e - sg[e_k]||^2`` (summed over t and d,
 mean over b; commitment 0.25) and by the reconstruction loss through the straight-through estimator: the
@@ -35,24 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class _exact_float32:
-    """Autocast off, and TF32 off for CUDA matmuls, inside the block (restored after)."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-
-    def __enter__(self):
-        self.autocast = torch.autocast(device_type=self.device.type, enabled=False)
-        self.autocast.__enter__()
-        self.tf32 = torch.backends.cuda.matmul.allow_tf32
-        if self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = False
-        return self
-
-    def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_tf32 = self.tf32
-        return self.autocast.__exit__(*exc)
+from ..numerics import exact_float32
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -109,7 +93,7 @@ class EMAQuantizer(nn.Module):
 
         ``argmin_k ||z - e_k||^2 = argmin_k (|e_k|^2 - 2 z.e_k)`` (|z|^2 is the same for every k), in exact
         float32 whatever the autocast and TF32 settings around it."""
-        with _exact_float32(z_e.device):
+        with exact_float32(z_e.device):
             flat = z_e.detach().float().reshape(-1, self.dim)
             emb = self.embedding.float()
             dist = torch.addmm(emb.pow(2).sum(1)[None, :], flat, emb.t(), alpha=-2.0)
@@ -129,7 +113,7 @@ class EMAQuantizer(nn.Module):
         indices : (b, t) long
         commit_loss : scalar, ``commitment * ||z_e - sg[z_q]||^2`` summed over t, d, mean over b
         """
-        with _exact_float32(z_e.device):
+        with exact_float32(z_e.device):
             z = z_e.float()
             indices = self.nearest(z)
             z_q = self.lookup(indices)

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..config import VQVAEConfig
 from ..errors import LoopkitError
+from ..numerics import exact_float32
 from .blocks import ResidualBlock, Upsample, bce_per_loop, binarize, conv_block, he_init
 from .quantizer import EMAQuantizer
 
@@ -89,9 +90,10 @@ class VQVAE(nn.Module):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """x (b, t, p) -> code indices (b, t') long. Never moves the codebook.
 
-        Encoder and search run in float32 whatever autocast is active around the call: a loop's codes (the
-        prior's training data, compared exactly by OS and US) never depend on mixed-precision settings."""
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        Encoder and search run in IEEE float32 whatever autocast or TF32 setting is in force around the call
+        (``loopkit.numerics.exact_float32``: autocast off, TF32 off for matmuls and cuDNN convolutions): a loop's
+        codes (the prior's training data, compared exactly by OS and US) are the same on every device."""
+        with exact_float32(x.device):
             return self.quantizer.nearest(self.encode(x.float()))
 
     def decode_codes(self, indices: torch.Tensor) -> torch.Tensor:
