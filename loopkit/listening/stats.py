@@ -422,6 +422,7 @@ def plot_ratings(ratings: pd.DataFrame, groups: Sequence[str] | None = None, ax=
         flierprops={"marker": "o", "markersize": 4, "alpha": 0.5},
     )
     ax.set_xticks(range(1, len(groups) + 1), groups, rotation=15)
+    ax.set_xlabel("group of loops")
     for k, x in enumerate(samples, start=1):
         ax.annotate(f"{x.mean():.2f}", (k, x.mean()), xytext=(0, 7), textcoords="offset points", ha="center",
                     color="red", fontsize=9)  # fmt: skip
