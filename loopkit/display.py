@@ -133,7 +133,8 @@ def _clip_key(item, roll: np.ndarray | None, bpm: float) -> str:
 
 def _figure(label: str, body: str, border: str = "1px solid #ddd") -> str:
     return (f'<figure class="loopkit-clip" style="margin:0;padding:4px;border:{border};border-radius:4px">'
-            f'<figcaption style="font-size:0.85em;margin-bottom:2px">{html.escape(label)}</figcaption>{body}</figure>')
+            f'<figcaption style="font-size:0.85em;margin-bottom:2px;text-align:left">{html.escape(label)}</figcaption>{body}'
+            "</figure>")
 
 
 def _midi_link(midi: bytes | None, label: str) -> str:
@@ -261,6 +262,9 @@ def header(name) -> str:
     if isinstance(name, tuple):
         return ", ".join(header(part) for part in name if str(part))
     text = str(name)
+    if ", " in text and text not in HEADERS:  # "reconstruction_error, 95% interval": each part in words
+        first, rest = text.split(", ", 1)
+        return f"{header(first)}, {rest}"
     return HEADERS.get(text, text.replace("_", " "))
 
 
@@ -286,7 +290,9 @@ def _cell(value, kind: str, decimals: int):
     if kind == "integer":
         return f"{int(round(value)):,}"
     if isinstance(value, (float, np.floating)):
-        return round(float(value), decimals)
+        if float(value).is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"
+        return f"{float(value):,.{decimals}f}"
     return f"{int(value):,}" if abs(int(value)) >= 10_000 else value
 
 
@@ -322,7 +328,7 @@ def readable(frame, percent: Sequence[str] = (), scientific: Sequence[str] = (),
              decimals: int = 3, caption: str = "", headers: dict | None = None) -> Table:  # fmt: skip
     """A table as a reader wants it on a page: the ``percent`` columns as whole percentages (0.657 -> "66%"), the
     ``scientific`` ones with three significant digits (0.02029 -> "2.03e-02"), the ``integer`` ones as whole
-    numbers with thousands separators, other floats rounded to ``decimals``, booleans as yes/no; a missing value
+    numbers with thousands separators, other floats with ``decimals`` decimals, booleans as yes/no; a missing value
     (NaN, None, <NA>) prints as "-". Headers are read in words (``header``; ``headers`` renames first). A 0..n
     index is not shown; a wide table is split into parts that fit the page. The numbers themselves stay in the CSV
     files the notebooks write."""
@@ -433,3 +439,60 @@ def claims_html(verdicts) -> str:
     return ('<table class="loopkit-claims table" style="table-layout:fixed;width:100%">'
             "<thead><tr><th>The paper's claim, and the rule that judges it</th><th>Numbers</th><th>Verdict</th>"
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables 3 and 4 on a page
+
+
+def metric_rows(frame, metrics: Sequence[str] | None = None):
+    """Table 3 or 4 for a page: for each model a row of ours ("ours (profile)") and below it the paper's, the
+    ``metrics`` columns (default all) printed as the paper prints them (``loopkit.evaluate.format_metric``), indexed
+    by (model, source). Show a group of the paper's columns at a time (``loopkit.paper.METRIC_GROUPS``) so the
+    table fits the page."""
+    import pandas as pd
+
+    from .evaluate import format_metric
+    from .paper import METRIC_COLUMNS
+
+    metrics = list(metrics or METRIC_COLUMNS)
+    rows, index = [], []
+    for _, row in frame.iterrows():
+        profile = row.get("profile")
+        source = "ours" + (f" ({profile})" if isinstance(profile, str) and profile else "")
+        for name, suffix in ((source, ""), ("paper", " (paper)")):
+            rows.append({m: format_metric(row[f"{m}{suffix}"]) for m in metrics})
+            index.append((row["model"], name))
+    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "source"]))
+
+
+def metric_glossary_markdown() -> str:
+    """The metrics of Tables 3 and 4 and the memorisation check, defined once (a Markdown list) for the page that
+    shows the tables; the others link to it."""
+    from .evaluate import COPIES, NEAREST
+    from .metrics import METRIC_DEFINITIONS
+
+    extra = {
+        COPIES: "share of a row's loops that equal a training loop in all 11,904 cells (loopkit's memorisation check; "
+        "the paper has none)",
+        NEAREST: "median per-cell Hamming distance from a row's loop to its nearest training loop (loopkit's)",
+    }
+    return "\n".join(f"- **{k}**: {v}" for k, v in {**METRIC_DEFINITIONS, **extra}.items())
+
+
+def with_intervals(frame, columns: Sequence[str], key: str = "model", fmt=None):
+    """A copy of a table with, after each of ``columns``, its 95 % bootstrap interval as text ("[low, high]";
+    "-" where the row has no replicates), from ``attrs`` (``loopkit.evaluate.BOOTSTRAP``)."""
+    from .evaluate import BOOTSTRAP
+    from .uncertainty import LEVEL, estimate
+
+    fmt = fmt or (lambda x: f"{x:.2e}")
+    out = frame.copy()
+    reps = frame.attrs.get(BOOTSTRAP) or {}
+    for column in columns:
+        texts = []
+        for label, value in zip(frame[key], frame[column]):
+            est = estimate(value, (reps.get(str(label)) or {}).get(column))
+            texts.append(f"[{fmt(est.low)}, {fmt(est.high)}]" if est.has_interval else "-")
+        out.insert(out.columns.get_loc(column) + 1, f"{column}, {LEVEL:.0%} interval", texts)
+    return out

@@ -54,7 +54,9 @@ PNG_DPI = 150
 #: page shows figures at.
 PAGE_WIDTH_PX, SCREEN_DPI = 680, 100
 #: One pianoroll panel (a bass pane over the 9 drum rows), inches: wide and tall enough to read the drum rows.
-PANEL_SIZE = (8.0, 3.2)
+PANEL_SIZE = (8.0, 3.6)
+#: Heights of the bass pane and the drum pane of a pianoroll: the 9 drum rows get room for a label each.
+PANE_HEIGHTS = (1.5, 1.3)
 
 
 def _figure(figsize):
@@ -267,7 +269,7 @@ def plot_pianoroll(
     if figsize is None:
         figsize = (float(np.clip(PANEL_SIZE[0] * len(x) / LOOP_STEPS, PANEL_SIZE[0], 20)), 4.5)
     fig = _figure(figsize)
-    ax_bass, ax_drum = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    ax_bass, ax_drum = fig.subplots(2, 1, sharex=True, height_ratios=PANE_HEIGHTS)
     _draw_roll(ax_bass, ax_drum, x, loop_steps=loop_steps, first_loop_steps=first, bass_cols=bass_cols)
     if title:
         fig.suptitle(title)
@@ -291,7 +293,7 @@ def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, col
     fig = _figure((panel_size[0] * columns, panel_size[1] * rows))
     grid = fig.add_gridspec(rows, columns)
     for i, (roll, name) in enumerate(zip(rolls, titles)):
-        sub = grid[i // columns, i % columns].subgridspec(2, 1, height_ratios=(3, 1.3), hspace=0.05)
+        sub = grid[i // columns, i % columns].subgridspec(2, 1, height_ratios=PANE_HEIGHTS, hspace=0.05)
         ax_bass = fig.add_subplot(sub[0])
         ax_drum = fig.add_subplot(sub[1], sharex=ax_bass)
         _draw_roll(ax_bass, ax_drum, roll, loop_steps=loop_steps, first_loop_steps=None, bass_cols=None,
@@ -338,7 +340,7 @@ def plot_code_sequence(
 
     palette = np.asarray(matplotlib.colormaps["tab20"].colors)
     colours = ListedColormap([0.55 * palette[(7 * i) % 20] + 0.45 for i in range(len(codes))])  # light: text reads
-    fig = _figure(figsize or (10, 0.9 + 0.45 * b))
+    fig = _figure(figsize or (max(8.0, 0.25 * t), 1.0 + 0.5 * b))
     ax = fig.subplots()
     ax.imshow(ranks, aspect="auto", cmap=colours, vmin=-0.5, vmax=len(codes) - 0.5, interpolation="nearest")
     size = 7 if t <= 32 else 5

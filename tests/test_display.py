@@ -97,3 +97,25 @@ def test_claims_html_shows_rule_numbers_interval_and_verdict():
     for text in ("(c)", "A &lt; B", "Rule.", "A minus B below 0", "Paper:", "This build:", "[-0.05, +0.20]",
                  "within noise", "#b35806"):
         assert text in html, text
+
+
+def test_metric_tables_glossary_and_intervals():
+    from loopkit.evaluate import BOOTSTRAP
+    from loopkit.paper import METRIC_GROUPS, TABLE3_MUSICAL_METRICS
+
+    row = {"model": "VQ-VAE (temp 1)", "profile": "cpu"}
+    for m, v in TABLE3_MUSICAL_METRICS["VQ-VAE (temp 1)"].items():
+        row[m], row[f"{m} (paper)"] = v * 1.1, v
+    frame = pd.DataFrame([row])
+    rows = display.metric_rows(frame, METRIC_GROUPS["loop properties"])
+    assert list(rows.columns) == ["HD", "FND", "FNB", "DB"]
+    assert list(rows.index) == [("VQ-VAE (temp 1)", "ours (cpu)"), ("VQ-VAE (temp 1)", "paper")]
+    assert rows.loc[("VQ-VAE (temp 1)", "paper"), "HD"] == "4.25e-03"
+    glossary = display.metric_glossary_markdown()
+    assert glossary.count("\n- **") == 9 and "**copies**" in glossary
+    frame.attrs[BOOTSTRAP] = {"VQ-VAE (temp 1)": {"HD": np.linspace(1e-3, 2e-3, 101)}}
+    shown = display.with_intervals(frame, ["HD", "FND"])
+    columns = list(shown.columns)
+    assert columns.index("HD, 95% interval") == columns.index("HD") + 1
+    assert columns.index("FND, 95% interval") == columns.index("FND") + 1
+    assert shown["HD, 95% interval"].iloc[0] == "[1.03e-03, 1.98e-03]" and shown["FND, 95% interval"].iloc[0] == "-"

@@ -250,3 +250,12 @@ def test_group_differences_resample_listeners():
     assert sim.attrs["simulated"] and sim.attrs["reference"] == LISTENING_TEST["groups"][-1] and len(sim) == 4
     with pytest.raises(ValueError, match="reference group"):
         stats.group_differences(df, reference="C")
+
+
+def test_paper_means_never_estimates_a_mean():
+    table = stats.paper_means()
+    assert list(table["group"]) == list(LISTENING_TEST["groups"])
+    known = table.set_index("group")["paper's mean rating"]
+    assert known["Training set"] == 3.83 and known["VQ-VAE (temp 1.2)"] == 3.52
+    assert known.isna().sum() == 3
+    assert list(table["source"].str.contains("not recovered")) == list(known.isna())

@@ -185,6 +185,21 @@ def group_summary(
     return pd.DataFrame(rows)
 
 
+def paper_means() -> pd.DataFrame:
+    """The paper's listening test as published: each of its five groups with the mean rating the paper's text gives
+    (NaN where only Figure 6 prints it: that figure's image is not in the text this reproduction works from, and the
+    values could not be found elsewhere; they are never estimated), and where each number comes from."""
+    means = LISTENING_TEST["means"]
+    return pd.DataFrame(
+        {
+            "group": list(LISTENING_TEST["groups"]),
+            "paper's mean rating": [means.get(g, float("nan")) for g in LISTENING_TEST["groups"]],
+            "source": ["the paper's text (Listening Test)" if g in means else
+                       "printed above its box in Figure 6 only: not recovered" for g in LISTENING_TEST["groups"]],
+        }
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Kruskal-Wallis
 
