@@ -352,7 +352,7 @@ def _append_metrics(history: list[dict], path: Path) -> None:
 
 def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, device: torch.device, seed: int,
          progress: bool, callback: Callable[[dict], None] | None) -> Path:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     out.mkdir(parents=True, exist_ok=True)
     if task.n < 2:
