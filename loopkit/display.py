@@ -446,7 +446,8 @@ def claims_html(verdicts) -> str:
 
 
 def metric_rows(frame, metrics: Sequence[str] | None = None):
-    """Table 3 or 4 for a page: for each model a row of ours ("ours (profile)") and below it the paper's, the
+    """Table 3 or 4 for a page: for each model a row of ours ("ours (profile)") and below it the paper's (none for a
+    row the paper does not have), the
     ``metrics`` columns (default all) printed as the paper prints them (``loopkit.evaluate.format_metric``), indexed
     by (model, source). Show a group of the paper's columns at a time (``loopkit.paper.METRIC_GROUPS``) so the
     table fits the page."""
@@ -461,7 +462,10 @@ def metric_rows(frame, metrics: Sequence[str] | None = None):
         profile = row.get("profile")
         source = "ours" + (f" ({profile})" if isinstance(profile, str) and profile else "")
         for name, suffix in ((source, ""), ("paper", " (paper)")):
-            rows.append({m: format_metric(row[f"{m}{suffix}"]) for m in metrics})
+            values = [row[f"{m}{suffix}"] for m in metrics]
+            if suffix and all(pd.isna(v) for v in values):  # a row the paper does not have (a labelled variant)
+                continue
+            rows.append({m: format_metric(v) for m, v in zip(metrics, values)})
             index.append((row["model"], name))
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "source"]))
 

@@ -225,7 +225,7 @@ def _draw_roll(ax_bass, ax_drum, roll: np.ndarray, *, loop_steps: int | None, fi
     c_rows = [r for r in range(hi - lo + 1) if (lo + r) % _OCTAVE == 0]
     ax_bass.set_yticks(c_rows, [names[lo + r] for r in c_rows])
     ax_bass.set_ylabel("bass pitch")
-    ax_drum.set_yticks(range(len(DRUM_COMPONENTS)), [c.replace("_", " ") for c in DRUM_COMPONENTS], fontsize=8)
+    ax_drum.set_yticks(range(len(DRUM_COMPONENTS)), [c.replace("_", " ") for c in DRUM_COMPONENTS], fontsize=9)
     ax_drum.set_ylabel("drums")
     ticks, labels = _bar_ticks(steps)
     ax_drum.set_xticks(ticks, labels)

@@ -344,10 +344,11 @@ const players = [...main.querySelectorAll('audio')].map(a => {
   const fig = a.closest('figure');
   const cap = fig && fig.querySelector('figcaption');
   const link = fig && fig.querySelector('a[download]');
-  return {caption: cap ? cap.innerText.trim() : '', midi: link ? link.getAttribute('href').slice(0, 21) : ''};
+  return {caption: cap ? cap.innerText.trim() : '', midi: link ? link.getAttribute('href').slice(0, 20) : ''};
 });
 const code = [...main.querySelectorAll('div.cell')].map(c => c.className);
-return {cells, tables, players, code, page: document.documentElement.scrollWidth, window: window.innerWidth,
+const unlinked = [...main.querySelectorAll('.cell_output img')].filter(i => !(i.closest('a') || {}).href).length;
+return {cells, tables, players, code, unlinked, page: document.documentElement.scrollWidth, window: window.innerWidth,
         text: main.innerText};
 """
 
@@ -368,6 +369,7 @@ def test_page_reads_as_a_companion(page, served_book, chromium):
     for i, player in enumerate(seen["players"]):
         assert player["caption"], f"player {i} without a caption"
         assert player["midi"] == "data:audio/midi;base", f"player {i} without its MIDI file"
+    assert seen["unlinked"] == 0, f"{seen['unlinked']} figure(s) without a link to their full size"
     open_code = [c for c in seen["code"] if "tag_hide-input" not in c and "tag_tweak" not in c]
     assert not open_code, f"{len(open_code)} code cell(s) neither folded nor meant to be edited"
 
