@@ -5,10 +5,12 @@ chosen parameters into ``book/_generated/`` (ignored by git); each notebook read
 in the output folder, so any one can be re-run alone once its inputs exist. ``build_book`` renders the
 executed notebooks and the pages in ``book/`` with Jupyter Book 1.x, execution off and warnings as errors.
 
-A page reads as prose, result, code you can open: the notebooks fold their set-up cells (imports, paths) with
-Jupyter Book's ``hide-input`` tag, and ``show_run_parameters`` puts the values a run used into the notebook's
-own ``parameters`` cell (so the page states its profile and data once) and removes papermill's
-``injected-parameters`` cell from the page (``remove-cell``).
+A page reads as a companion to the paper: prose, a result, code folded under it. ``show_run_parameters`` puts
+the values a run used into the notebook's own ``parameters`` cell (the executed notebook, and the lab's copy of
+it, hold them) and ``page_view`` arranges the page: the parameters, papermill's ``injected-parameters`` cell and
+the set-up cell (imports, paths) are removed from it (Jupyter Book's ``remove-cell``), one line under the title
+states the run (profile and corpus), and every other code cell is folded (``hide-input``) unless it is tagged
+``tweak``: a cell the reader is meant to change and re-run (chapter 3's), which stays open.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def run_notebooks(
         )
         import nbformat
 
-        executed = show_run_parameters(nbformat.read(tmp, as_version=4))
+        executed = page_view(show_run_parameters(nbformat.read(tmp, as_version=4)))
         write_text(out, nbformat.writes(executed))  # a failed or interrupted run never replaces the last good page
         tmp.unlink()
         echo(f"[book] {name} done in {time.perf_counter() - start:.0f} s")
@@ -122,6 +124,63 @@ def show_run_parameters(nb):
     tags = injected.metadata.setdefault("tags", [])
     if "remove-cell" not in tags:
         tags.append("remove-cell")
+    return nb
+
+
+#: The tag of a code cell the reader is meant to edit and re-run: it stays open on the page.
+TWEAK_TAG = "tweak"
+#: The tag of the line ``page_view`` puts under a chapter's title.
+RUN_NOTE_TAG = "run-note"
+#: Tags that already say how a cell shows on the page.
+_SHOWN_AS = {"remove-cell", "remove-input", "hide-input", "hide-cell", "hide-output", TWEAK_TAG}
+
+
+def _tags(cell) -> list:
+    return cell.setdefault("metadata", {}).setdefault("tags", [])
+
+
+def _tag(cell, tag: str) -> None:
+    if tag not in _tags(cell):
+        _tags(cell).append(tag)
+
+
+def _run_values(cell) -> dict:
+    values = {}
+    for line in cell.source.splitlines():
+        m = _ASSIGNMENT.match(line)
+        if m:
+            values[m["name"]] = m["value"].strip().strip("\"'")
+    return values
+
+
+def page_view(nb):
+    """An executed notebook arranged as the book shows it (the module docstring): the ``parameters`` and
+    ``injected-parameters`` cells and the set-up cell after them removed from the page, a line under the title
+    stating the run's profile and corpus, every other untagged code cell folded, ``tweak`` cells open.
+    Idempotent; returns ``nb``."""
+    import nbformat
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = next((c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if params is not None:
+        _tag(params, "remove-cell")
+        after = [c for c in code[code.index(params) + 1 :] if "injected-parameters" not in _tags(c)]
+        if after and "import " in after[0].source:
+            _tag(after[0], "remove-cell")
+    for cell in code:
+        if "injected-parameters" in _tags(cell):
+            _tag(cell, "remove-cell")
+        elif not _SHOWN_AS & set(_tags(cell)):
+            _tag(cell, "hide-input")
+    if params is not None and not any(RUN_NOTE_TAG in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        values = _run_values(params)
+        if values.get("corpus"):  # a corpus given as paths is named by its files, not by where they lie
+            values["corpus"] = ", ".join(Path(p).name or p for p in values["corpus"].split(","))
+        note = ", ".join(f"{k} **{values[k]}**" for k in ("profile", "corpus") if values.get(k))
+        if note:
+            first = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
+            nb.cells.insert(first, nbformat.v4.new_markdown_cell(f"*This page was computed with {note}.*",
+                                                                 metadata={"tags": [RUN_NOTE_TAG]}))  # fmt: skip
     return nb
 
 

@@ -32,7 +32,8 @@ from .latent import LatentCopy, check_mode
 from .memorisation import memorisation
 from .metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
 from .sampling import decode_codes, parse_temperature, temperature_label
-from .train import codes_of, model_reconstruction_error, reconstruction_report, train
+from .train import codes_of, reconstruction_report, train
+from .uncertainty import bootstrap_means, load_replicates, metric_replicates, per_loop_metrics, save_replicates
 
 
 def _data_label(loops: Loops) -> str:
@@ -42,6 +43,15 @@ def _data_label(loops: Loops) -> str:
 
 #: The reference row of Table 1: a "model" that reconstructs every loop as silence.
 EMPTY_OUTPUT = "Empty output (all cells off)"
+#: The ``attrs`` key of a table's bootstrap replicates (``loopkit.uncertainty``): ``{row label: {column: (draws,)
+#: replicates of the column's mean}}``, row labels as the table's ``model`` column (Table 2: ``table2_run_name``).
+#: ``write_table`` keeps them beside the CSV.
+BOOTSTRAP = "bootstrap"
+
+
+def _on_cells(loops: Loops) -> np.ndarray:
+    """Each loop's share of cells that are on: the empty output's error on it, (n,) float."""
+    return np.unpackbits(loops.rolls.packed, axis=1).sum(axis=1, dtype=np.int64) / ROLL_CELLS
 
 
 def empty_output_error(loops: Loops) -> float:
@@ -78,7 +88,8 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     ``train_FNB`` (the same on the training split), ``profile``, ``run`` (``loopkit.checkpoints.run_label``:
     "complete", or a rehearsal's "rehearsal: 2 of 2,000 epochs"), ``epoch`` and ``steps`` (of the checkpoint),
     ``epochs_scheduled`` (of its training run), ``data`` (data set name and fingerprint), ``trained_on_same_data``
-    (the checkpoint's data fingerprint equals this data set's).
+    (the checkpoint's data fingerprint equals this data set's). ``attrs[BOOTSTRAP]`` holds the bootstrap replicates
+    of each row's validation error over the validation loops (the same loops for every row: paired).
     """
     loops = as_loops(data)
     valid, train_split = loops.split("valid"), loops.split("train")
@@ -91,7 +102,7 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
     empty = {"valid": empty_output_error(valid)}
     if len(train_split):
         empty["train"] = empty_output_error(train_split)
-    rows = []
+    rows, replicates = [], {}
     for name in [n for n in MODEL_NAMES if n in checkpoints]:
         model = load_model(checkpoints[name], device)
         if model.checkpoint["model"] != name:
@@ -99,6 +110,7 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
         label = PAPER_NAMES[name]
         amp = model.checkpoint["train_config"].get("amp", "off")
         rep = reconstruction_report(model, valid, batch_size, device, amp, bass_rule)
+        replicates[label] = {"reconstruction_error": bootstrap_means(rep["errors"])}
         row = {"model": label, "reconstruction_error": rep["error"], "paper": paper.TABLE1_RECONSTRUCTION[label],
                "removed": 1 - rep["error"] / empty["valid"], "FND": rep["FND"], "FNB": rep["FNB"]}  # fmt: skip
         if len(train_split):
@@ -112,13 +124,14 @@ def table1(checkpoints: Mapping[str, str | os.PathLike], data: Loops | str | os.
                    trained_on_same_data=model.checkpoint["data_fingerprint"] == loops.fingerprint)  # fmt: skip
         rows.append(row)
     if baseline:
+        replicates[EMPTY_OUTPUT] = {"reconstruction_error": bootstrap_means(_on_cells(valid))}
         row = {"model": EMPTY_OUTPUT, "reconstruction_error": empty["valid"], "paper": float("nan"), "removed": 0.0,
                "FND": 0.0, "FNB": 0.0, "data": _data_label(loops)}  # fmt: skip
         if "train" in empty:
             row.update(train_error=empty["train"], train_removed=0.0, train_FND=0.0, train_FNB=0.0)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame.attrs.update(bass_rule=bass_rule)
+    frame.attrs.update(bass_rule=bass_rule, **{BOOTSTRAP: replicates})
     return frame
 
 
@@ -162,12 +175,14 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
     DataFrame with ``t``, ``L``, ``K``, ``reconstruction_error`` (ours, validation split), ``paper`` (NaN where
     the paper has no such row), ``removed`` (share of the empty output's error removed), ``train_error`` and
     ``train_removed`` (the same on the training split), ``profile``, ``run`` (as in ``table1``), ``epoch`` and
-    ``steps`` (optimizer steps) of the kept checkpoint, ``epochs_scheduled``, ``data``.
+    ``steps`` (optimizer steps) of the kept checkpoint, ``epochs_scheduled``, ``data``; ``attrs[BOOTSTRAP]`` the
+    bootstrap replicates of each cell's validation error (keyed by ``table2_run_name``; the same validation loops
+    for every cell: paired).
     """
     loops = as_loops(data)
     device = resolve_device(device)
     grid = list(grid) if grid is not None else list(paper.TABLE2_LATENT_SIZE)
-    rows = []
+    rows, replicates = [], {}
     reuse = {tuple(k): Path(v) for k, v in (reuse or {}).items()}
     empty = {split: empty_output_error(loops.split(split)) for split in ("valid", "train")}
     for t, L, K in grid:
@@ -184,8 +199,10 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
             raise LoopkitError(f"{best} holds a VQ-VAE with (t, L, K) = {(c.latent_steps, c.latent_dim, c.codebook_size)}, "
                                f"not {(t, L, K)}")
         amp = model.checkpoint["train_config"].get("amp", "off")
-        valid = model_reconstruction_error(model, loops.split("valid"), batch_size, device, amp)
-        fit = model_reconstruction_error(model, loops.split("train"), batch_size, device, amp)
+        report = reconstruction_report(model, loops.split("valid"), batch_size, device, amp)
+        valid = report["error"]
+        replicates[table2_run_name(t, L, K)] = {"reconstruction_error": bootstrap_means(report["errors"])}
+        fit = reconstruction_report(model, loops.split("train"), batch_size, device, amp)["error"]
         rows.append(
             {
                 "t": t,
@@ -204,7 +221,9 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
                 "data": _data_label(loops),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs[BOOTSTRAP] = replicates
+    return frame
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,13 +248,18 @@ UP_PER_BAR = "UP (per bar)"
 #: loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
 COPIES, NEAREST = "copies", "nearest"
 #: Bumped when a row gains columns, so that rows cached by an older loopkit are computed again.
-ROW_FORMAT = 2
+ROW_FORMAT = 3
+#: The key under which a computed row carries its bootstrap replicates until ``_metric_frame`` moves them to
+#: ``attrs[BOOTSTRAP]``.
+_ROW_REPLICATES = "_bootstrap"
 
 
 def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict,
-                rolls, train) -> dict:  # fmt: skip
+                rolls, train, codes=None, train_codes=None) -> dict:  # fmt: skip
     """One row: the model, each metric beside the paper's value, UP per bar, the memorisation check against the
-    training split ``train`` (the training set's own row: each loop left out), then ``info`` (n, profile, ...)."""
+    training split ``train`` (the training set's own row: each loop left out), then ``info`` (n, profile, ...),
+    and the bootstrap replicates of each metric's mean over the row's loops (``loopkit.uncertainty``; ``codes``
+    and ``train_codes`` as in ``musical_metrics``)."""
     row: dict = {"model": label}
     for m in paper.METRIC_COLUMNS:
         row[m] = float(values[m])
@@ -244,6 +268,8 @@ def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str,
     memo = memorisation(rolls, train, exclude_self=rolls is train)
     row[COPIES], row[NEAREST] = memo["copies"], memo["nearest"]
     row.update(info)
+    per_loop = per_loop_metrics(rolls, codes, train_codes)
+    row[_ROW_REPLICATES] = {m: r.tolist() for m, r in metric_replicates(per_loop).items()}
     return row
 
 
@@ -355,7 +381,7 @@ class _MetricTables:
             info = {"n": len(self.train), "profile": None, "epochs": None, "data": self.data,
                     "trained_on_same_data": None}  # fmt: skip
             return _metric_row("Training set", values, paper.TABLE3_MUSICAL_METRICS["Training set"], info,
-                               self.train.rolls, self.train.rolls)
+                               self.train.rolls, self.train.rolls, codes, codes)
 
         parts = {"vq": self.digest("vq_vae") if self.has_vq() else None}
         return self.cached_row("training", compute, **parts)
@@ -398,7 +424,7 @@ class _MetricTables:
             info = self.info(vq) | {"temperature": temperature, "prior_epochs": prior.checkpoint["epoch"],
                                     "bass_rule": bass_rule}  # fmt: skip
             shown = published.get(paper_label, {}) if bass_rule == "paper" else {}
-            return _metric_row(label, values, shown, info, rolls, self.train.rolls)
+            return _metric_row(label, values, shown, info, rolls, self.train.rolls, codes, self.train_codes())
 
         copy_key = copy.to_dict() if hasattr(copy, "to_dict") else copy
         return self.cached_row("vq_vae", compute, vq=self.digest("vq_vae"), prior=self.digest("prior"),
@@ -414,8 +440,14 @@ def _timed(compute) -> dict:
 
 
 def _metric_frame(rows: list[dict], attrs: dict) -> pd.DataFrame:
+    replicates = {}
+    for row in rows:
+        stored = row.pop(_ROW_REPLICATES, None)
+        if stored:
+            replicates[row["model"]] = {m: np.asarray(r, dtype=float) for m, r in stored.items()}
     frame = pd.DataFrame(rows)
     frame.attrs.update(attrs)
+    frame.attrs[BOOTSTRAP] = replicates
     return frame
 
 
@@ -456,7 +488,9 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     set name and fingerprint), ``trained_on_same_data``, ``seconds`` (to generate and measure the row); VQ-VAE
     rows also ``temperature``,
     ``prior_epochs`` and ``bass_rule``. ``attrs`` names the table,
-    the data, n, seed, the missing models and the metric definitions.
+    the data, n, seed, the missing models and the metric definitions, and holds under ``BOOTSTRAP`` the bootstrap
+    replicates of each row's metrics over its loops (rows of the same length share their resampling weights:
+    Table 4 "after" and Table 3 are paired, ``loopkit.uncertainty``).
     """
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
     rows = [ev.training_row()]
@@ -531,9 +565,10 @@ def source_label(profile, run) -> str:
     return "ours" + (f" ({profile})" if profile else "")
 
 
-def metric_table_markdown(frame: pd.DataFrame) -> str:
+def metric_table_markdown(frame: pd.DataFrame, definitions: bool = True) -> str:
     """Table 3 or 4 as Markdown: for each model a row of ours and, below it, the paper's; then what ours come
-    from (profile, data, loops per row) and the metric definitions."""
+    from (profile, data, loops per row) and, with ``definitions``, the metric definitions (a page that shows
+    several tables lists them once)."""
     cols = list(paper.METRIC_COLUMNS)
     lines = ["| model | source | " + " | ".join(cols) + " |", "|---|---|" + "---:|" * len(cols)]
     for _, row in frame.iterrows():
@@ -552,7 +587,35 @@ def metric_table_markdown(frame: pd.DataFrame) -> str:
     text = [title, "", *lines, "", f"{ours} Paper: {attrs.get('paper_data', 'LMD-full')}."]
     if attrs.get("missing"):
         text.append(f"Not evaluated (no checkpoint): {', '.join(attrs['missing'])}.")
-    definitions = attrs.get("definitions") or {}
-    if definitions:
-        text += ["", *[f"- {k}: {v}" for k, v in definitions.items()]]
+    glossary = (attrs.get("definitions") or {}) if definitions else {}
+    if glossary:
+        text += ["", *[f"- {k}: {v}" for k, v in glossary.items()]]
     return "\n".join(text) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Tables on disk, with their bootstrap replicates
+
+
+def replicates_path(csv_path: str | os.PathLike) -> Path:
+    """Where ``write_table`` keeps a table's bootstrap replicates: ``<stem>.bootstrap.npz`` beside its CSV."""
+    path = Path(csv_path)
+    return path.with_name(f"{path.stem}.bootstrap.npz")
+
+
+def write_table(frame: pd.DataFrame, csv_path: str | os.PathLike) -> list[Path]:
+    """A table as CSV (every column, no index) and its bootstrap replicates (``attrs[BOOTSTRAP]``, if any) beside
+    it; returns the paths written."""
+    path = Path(csv_path)
+    written = [write_text(path, frame.to_csv(index=False, lineterminator="\n"))]
+    if frame.attrs.get(BOOTSTRAP):
+        written.append(save_replicates(frame.attrs[BOOTSTRAP], replicates_path(path)))
+    return written
+
+
+def read_table(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """A table ``write_table`` wrote, with its bootstrap replicates back in ``attrs[BOOTSTRAP]`` ({} if none)."""
+    frame = pd.read_csv(csv_path)
+    frame.attrs[BOOTSTRAP] = load_replicates(replicates_path(csv_path))
+    return frame
+

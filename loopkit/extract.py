@@ -465,7 +465,7 @@ def extract(
     crash_on = frozenset(x for x in os.environ.get(CRASH_HOOK_ENV, "").split(",") if x)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
         bar = tqdm(
             total=total_bytes(sources),

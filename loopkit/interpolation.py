@@ -170,7 +170,7 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
     """Write an interpolation into ``out``: ``A_to_B_MODEL_01of09.mid`` ... (+ PNG, OGG) at ``bpm`` and
     ``interpolation.csv``: each step's share of B (for the VQ-VAE, bars from B), its Hamming distance to the loops
     as read (when given) and its FND, FNB, HD. Returns the rows; ``silent`` as in ``vary_to_folder``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

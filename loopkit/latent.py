@@ -42,6 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import LoopkitError
+from .loops import LoopRules, bar_hamming, window_checks
 from .metrics import code_frequencies, frequent_codes
 from .pianoroll import BARS_PER_LOOP
 from .sampling import Temperature, decode_codes, make_generator, model_device, parse_temperature, step_prior
@@ -349,3 +350,26 @@ def decode_frequent_codes(vqvae, indices, panels: Sequence[tuple[str, int, bool]
     labels = list(seqs)
     rolls = decode_codes(vqvae, np.stack([seqs[k] for k in labels]), device=device)
     return {k: (seqs[k], rolls[i]) for i, k in enumerate(labels)}
+
+
+def frequent_code_properties(decoded, rules: LoopRules = LoopRules()):
+    """Figure 5's panels measured by the paper's loop rules: for each decoded loop (``decode_frequent_codes``), its
+    bar-1-to-bar-5 Hamming distance, whether the first step has kick, crash and a bass note, whether it passes
+    every rule of extraction (a loop), and the share of its steps with a note.
+
+    Returns a DataFrame with the columns ``panel``, ``HD``, ``kick``, ``crash``, ``bass``, ``a loop`` and
+    ``steps with a note``, one row per panel (``loopkit.claims`` judges the paper's reading of Figure 5 on it).
+    """
+    import pandas as pd
+
+    rows = []
+    for label, (_, roll) in decoded.items():
+        roll = np.asarray(roll, dtype=bool)
+        checks = window_checks(roll, rules)
+        hd = bar_hamming(roll, bars=rules.compared_bars, normalisation=rules.hamming_normalisation)
+        row = {"panel": label, "HD": hd,
+               **{k: bool(checks[k][0]) for k in ("kick", "crash", "bass")}}  # fmt: skip
+        row["a loop"] = bool(checks["hamming"][0]) and row["kick"] and row["crash"] and row["bass"]
+        row["steps with a note"] = float(roll.any(axis=1).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -126,7 +126,7 @@ def iter_batches(
     n = len(loops)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
         bar = tqdm(total=n, desc=desc, unit="loop", unit_scale=True)
     try:

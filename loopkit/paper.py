@@ -40,6 +40,9 @@ TABLE2_LATENT_SIZE = {
 
 #: Column order of Tables 3 and 4 (the paper's abbreviations).
 METRIC_COLUMNS = ("HD", "FND", "FNB", "DB", "OS", "US", "UP", "ND")
+#: The paper's groups of those columns (Musical Metrics: loop properties, creativeness, musical style).
+METRIC_GROUPS = {"loop properties": ("HD", "FND", "FNB", "DB"), "creativeness": ("OS", "US"),
+                 "musical style": ("UP", "ND")}  # fmt: skip
 
 #: Table 3 ("Musical Metric Results"; printed as a second "Table 1" in the text). NaN where the paper has "-".
 TABLE3_MUSICAL_METRICS = {
@@ -66,7 +69,10 @@ TABLE4_MANIPULATED = {
 PRIOR_ACCURACY = 0.8291
 
 #: Listening Test section and Figure 6: 20 listeners, 10 loops per group, 3 familiarisation loops,
-#: 5-point Likert scale. The paper gives only two group means and the Kruskal-Wallis H.
+#: 5-point Likert scale. The text gives two group means and the Kruskal-Wallis H. Figure 6 prints a mean above
+#: each of its five boxes, but the paper's text (``../shared/paper/paper.txt``) holds no image of it, and the other
+#: three means were not found in any copy of the paper searched (arXiv 2111.07657 and its mirrors): they are left
+#: out, never estimated.
 LISTENING_TEST = {
     "listeners": 20,
     "loops_per_group": 10,

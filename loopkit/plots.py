@@ -1,12 +1,16 @@
-"""The paper's figures drawn from loopkit data: pianorolls (Figure 1), code sequences over latent time (Figure 4, and
+"""The paper's figures drawn from loopkit data: pianorolls (Figure 1), code maps over latent time (Figure 4, and
 one loop's codes marked by whether the training set uses them),
 the most and least frequent codes decoded (Figure 5) and training curves; Figure 6 is in
 ``loopkit.listening.stats``.
 
 Every function builds a ``matplotlib.figure.Figure`` directly (no pyplot, no global state, nothing to close) and
 returns it; it renders with the Agg canvas, whatever backend a notebook runs, and a notebook displays a
-returned Figure as a PNG. ``save_figure`` writes a figure atomically; ``write_pianoroll_png`` is the one-call
-pianoroll writer of ``loopkit generate``. Columns are found by name through ``loopkit.pianoroll``.
+returned Figure as a PNG: drawn at ``PNG_DPI`` and shown no wider than the page (``PAGE_WIDTH_PX``), so the book
+links the image to its full size (click to enlarge), with its axes described in the output's metadata
+(``figure_axes``: titles, axis labels, whether a legend covers data) for the book's tests. Every axis that shows
+tick labels has a label; legends sit outside the data. ``save_figure`` writes a figure atomically;
+``write_pianoroll_png`` is the one-call pianoroll writer of ``loopkit generate``. Columns are found by name through
+``loopkit.pianoroll``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,15 @@ _OCTAVE = 12
 MIN_BASS_SPAN = 2 * _OCTAVE
 #: Step colour of a repeated loop, so the first play stands out from its repeats.
 _REPEAT_ALPHA = 0.55
+#: A notebook figure's resolution: the book shows it at most ``PAGE_WIDTH_PX`` wide and links the full image.
+PNG_DPI = 150
+#: The book's text column at a 1280-pixel window (``loopkit.display.PAGE_WIDTH_PX``), and the figure resolution a
+#: page shows figures at.
+PAGE_WIDTH_PX, SCREEN_DPI = 680, 100
+#: One pianoroll panel (a bass pane over the 9 drum rows), inches: wide and tall enough to read the drum rows.
+PANEL_SIZE = (8.0, 3.6)
+#: Heights of the bass pane and the drum pane of a pianoroll: the 9 drum rows get room for a label each.
+PANE_HEIGHTS = (1.5, 1.3)
 
 
 def _figure(figsize):
@@ -64,14 +77,96 @@ def _notebook_figure_class():
     from matplotlib.figure import Figure
 
     class NotebookFigure(Figure):
-        """A matplotlib Figure that IPython displays as PNG."""
+        """A matplotlib Figure that IPython displays as PNG, with its display width and its axes in the metadata."""
 
-        def _repr_png_(self) -> bytes:
+        def _repr_png_(self):
             buf = io.BytesIO()
-            self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-            return buf.getvalue()
+            self.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight")
+            width = min(PAGE_WIDTH_PX, int(round(self.get_figwidth() * SCREEN_DPI)))
+            return buf.getvalue(), {"width": width, "loopkit": {"axes": figure_axes(self)}}
 
     return NotebookFigure
+
+
+def _ticklabels_shown(labels) -> bool:
+    return any(t.get_visible() and t.get_text().strip() for t in labels)
+
+
+def _data_points(ax, renderer) -> np.ndarray:
+    """Display coordinates of an axes' data: line vertices, scatter points and the top centre of each bar."""
+    points = []
+    for line in ax.get_lines():
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if len(xy):
+            points.append(line.get_transform().transform(xy))
+    for coll in ax.collections:
+        offsets = np.asarray(coll.get_offsets(), dtype=float)
+        if len(offsets):
+            points.append(coll.get_offset_transform().transform(offsets))
+    for patch in ax.patches:
+        box = patch.get_window_extent(renderer)
+        points.append(np.array([[box.x0 + box.width / 2, box.y1]]))
+    return np.concatenate(points) if points else np.zeros((0, 2))
+
+
+def figure_axes(fig) -> list[dict]:
+    """What a reader sees of each visible axes of a figure: ``title``, ``xlabel``, ``ylabel``, whether x and y
+    tick labels are shown (``x_ticks``, ``y_ticks``: an axis with tick labels needs a label), and
+    ``legend_covers``, the data points (line vertices, scatter points, bar tops) under a legend drawn inside it."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        covers = 0
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            box, inside = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+            pts = _data_points(ax, renderer)
+            pts = pts[np.isfinite(pts).all(axis=1)]
+            within = ((pts[:, 0] >= inside.x0) & (pts[:, 0] <= inside.x1) & (pts[:, 1] >= inside.y0)
+                      & (pts[:, 1] <= inside.y1))  # fmt: skip
+            under = (pts[:, 0] >= box.x0) & (pts[:, 0] <= box.x1) & (pts[:, 1] >= box.y0) & (pts[:, 1] <= box.y1)
+            covers = int((within & under).sum())
+        out.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                    "x_ticks": _ticklabels_shown(ax.get_xticklabels()),
+                    "y_ticks": _ticklabels_shown(ax.get_yticklabels()), "legend_covers": covers})  # fmt: skip
+    return out
+
+
+def unlabelled_axes(fig_or_axes) -> list[str]:
+    """The problems a reader would meet in a figure (from ``figure_axes``, or the list it returns): an axis that
+    shows tick labels without a label, a legend over data. Empty: nothing to fix."""
+    axes = fig_or_axes if isinstance(fig_or_axes, list) else figure_axes(fig_or_axes)
+    problems = []
+    for i, ax in enumerate(axes):
+        name = ax.get("title") or f"axes {i + 1}"
+        if ax["x_ticks"] and not ax["xlabel"].strip():
+            problems.append(f"{name}: x axis without a label")
+        if ax["y_ticks"] and not ax["ylabel"].strip():
+            problems.append(f"{name}: y axis without a label")
+        if ax["legend_covers"]:
+            problems.append(f"{name}: the legend covers {ax['legend_covers']} data point(s)")
+    return problems
+
+
+def _legend_beside(ax) -> None:
+    """The axes' legend to the right of it, outside the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+
+
+def _legend_below(fig, handles=None, labels=None, ncols: int = 4) -> None:
+    """One legend for the whole figure, below its axes (it never covers data)."""
+    if handles is None:
+        handles, labels = [], []
+        for ax in fig.axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels and not lab.startswith("_"):
+                    handles.append(h)
+                    labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small", frameon=False)
 
 
 def new_figure(figsize: tuple[float, float]):
@@ -130,13 +225,12 @@ def _draw_roll(ax_bass, ax_drum, roll: np.ndarray, *, loop_steps: int | None, fi
     c_rows = [r for r in range(hi - lo + 1) if (lo + r) % _OCTAVE == 0]
     ax_bass.set_yticks(c_rows, [names[lo + r] for r in c_rows])
     ax_bass.set_ylabel("bass pitch")
-    ax_drum.set_yticks(range(len(DRUM_COMPONENTS)), [c.replace("_", " ") for c in DRUM_COMPONENTS], fontsize=7)
+    ax_drum.set_yticks(range(len(DRUM_COMPONENTS)), [c.replace("_", " ") for c in DRUM_COMPONENTS], fontsize=9)
     ax_drum.set_ylabel("drums")
     ticks, labels = _bar_ticks(steps)
     ax_drum.set_xticks(ticks, labels)
     ax_bass.tick_params(labelbottom=False)
-    if show_xlabel:
-        ax_drum.set_xlabel("bar (16 steps each)")
+    ax_drum.set_xlabel("bar (16 steps each)" if show_xlabel else "bar")
 
 
 def plot_pianoroll(
@@ -161,7 +255,7 @@ def plot_pianoroll(
         starts over is visible
     loop_steps : where thick loop lines go (None: none); for a song roll, e.g. mark candidate 8-bar windows
     bass_cols : (low, high) bass columns to show, inclusive (default ``bass_range(roll)``)
-    figsize : inches (default: 10 wide for a loop, growing with length up to 20)
+    figsize : inches (default: ``PANEL_SIZE``'s width for a loop, growing with length up to 20)
 
     Returns
     -------
@@ -173,18 +267,21 @@ def plot_pianoroll(
     first = len(x) if repeats > 1 else None
     x = np.tile(x, (int(repeats), 1))
     if figsize is None:
-        figsize = (float(np.clip(10 * len(x) / LOOP_STEPS, 10, 20)), 4.5)
+        figsize = (float(np.clip(PANEL_SIZE[0] * len(x) / LOOP_STEPS, PANEL_SIZE[0], 20)), 4.5)
     fig = _figure(figsize)
-    ax_bass, ax_drum = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    ax_bass, ax_drum = fig.subplots(2, 1, sharex=True, height_ratios=PANE_HEIGHTS)
     _draw_roll(ax_bass, ax_drum, x, loop_steps=loop_steps, first_loop_steps=first, bass_cols=bass_cols)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, columns: int = 2,
-                    loop_steps: int | None = LOOP_STEPS, panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
-    """A grid of pianorolls (each a bass pane over a drum pane), e.g. example loops per model; returns the Figure."""
+def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, columns: int = 1,
+                    loop_steps: int | None = LOOP_STEPS, panel_size: tuple[float, float] = PANEL_SIZE):  # fmt: skip
+    """A grid of pianorolls (each a bass pane over a drum pane), e.g. example loops per model; returns the Figure.
+
+    By default one loop per row, ``PANEL_SIZE`` each, so the drum rows can be read on a page; more ``columns``
+    give a smaller view (the book links every figure to its full size)."""
     rolls = [check_roll(r, allow_empty=False) for r in rolls]
     if not rolls:
         raise LoopkitError("no rolls to plot")
@@ -196,12 +293,69 @@ def plot_pianorolls(rolls: Sequence, titles: Sequence[str] | None = None, *, col
     fig = _figure((panel_size[0] * columns, panel_size[1] * rows))
     grid = fig.add_gridspec(rows, columns)
     for i, (roll, name) in enumerate(zip(rolls, titles)):
-        sub = grid[i // columns, i % columns].subgridspec(2, 1, height_ratios=(3, 1.3), hspace=0.05)
+        sub = grid[i // columns, i % columns].subgridspec(2, 1, height_ratios=PANE_HEIGHTS, hspace=0.05)
         ax_bass = fig.add_subplot(sub[0])
         ax_drum = fig.add_subplot(sub[1], sharex=ax_bass)
         _draw_roll(ax_bass, ax_drum, roll, loop_steps=loop_steps, first_loop_steps=None, bass_cols=None,
                    show_xlabel=i // columns == rows - 1)  # fmt: skip
         ax_bass.set_title(name, fontsize="medium")
+    return fig
+
+
+def plot_code_sequence(
+    indices,
+    *,
+    K: int | None = None,
+    labels: Sequence[str] | None = None,
+    title: str | None = "Loop patterns in discrete latent space",
+    figsize: tuple[float, float] | None = None,
+):
+    """Code sequences over latent time as a code map, the paper's Figure 4 read as a table: one row per sequence,
+    one cell per latent step holding its code index k, coloured by code (equal codes, equal colours), so a bar that
+    repeats shows as a repeated run of numbers and colours. Codes are categories: nothing joins them.
+
+    Parameters
+    ----------
+    indices : (t,) one sequence or (b, t) several (e.g. the VQ-VAE's codes of a few training loops)
+    K : codebook size (named in the colour note; the codes themselves are printed)
+    labels : one row label per sequence (default "1", "2", ...)
+
+    Dotted lines mark bar boundaries in latent time (every t / 8 steps), where the loop's repeats show.
+    """
+    from matplotlib.colors import ListedColormap
+
+    idx = np.asarray(indices)
+    if idx.ndim == 1:
+        idx = idx[None]
+    if idx.ndim != 2 or idx.shape[1] == 0 or len(idx) == 0:
+        raise LoopkitError(f"indices must be (t,) or (b, t) code indices, got shape {np.shape(indices)}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise LoopkitError(f"indices must be integers, got {idx.dtype}")
+    if labels is not None and len(labels) != len(idx):
+        raise LoopkitError(f"{len(idx)} sequences but {len(labels)} labels")
+    b, t = idx.shape
+    codes, ranks = np.unique(idx, return_inverse=True)
+    ranks = ranks.reshape(b, t)
+    import matplotlib
+
+    palette = np.asarray(matplotlib.colormaps["tab20"].colors)
+    colours = ListedColormap([0.55 * palette[(7 * i) % 20] + 0.45 for i in range(len(codes))])  # light: text reads
+    fig = _figure(figsize or (max(8.0, 0.25 * t), 1.0 + 0.5 * b))
+    ax = fig.subplots()
+    ax.imshow(ranks, aspect="auto", cmap=colours, vmin=-0.5, vmax=len(codes) - 0.5, interpolation="nearest")
+    size = 7 if t <= 32 else 5
+    for r in range(b):
+        for c in range(t):
+            ax.text(c, r, str(int(idx[r, c])), ha="center", va="center", fontsize=size)
+    if t % BARS_PER_LOOP == 0:
+        for x in range(t // BARS_PER_LOOP, t, t // BARS_PER_LOOP):
+            ax.axvline(x - 0.5, color="black", ls=":", lw=1.0)
+    ax.set_xticks(range(0, t, max(1, t // BARS_PER_LOOP)))
+    ax.set_xlabel("latent time step (dotted lines: bar boundaries)")
+    ax.set_yticks(range(b), list(labels) if labels is not None else [str(i + 1) for i in range(b)])
+    ax.set_ylabel("loop")
+    note = f"cell: code index k (of K = {K})" if K is not None else "cell: code index k"
+    ax.set_title(f"{title}; {note}" if title else note, fontsize="medium")
     return fig
 
 
@@ -212,50 +366,6 @@ def _latent_time_axis(ax, t: int) -> None:
             ax.axvline(x - 0.5, color="0.7", ls=":", lw=0.8)
     ax.set_xlabel("latent time step")
     ax.set_xlim(-0.5, t - 0.5)
-
-
-def plot_code_sequence(
-    indices,
-    *,
-    K: int | None = None,
-    labels: Sequence[str] | None = None,
-    title: str | None = "Loop patterns in discrete latent space",
-    figsize: tuple[float, float] = (10, 4),
-):
-    """Code sequences over latent time, as the paper's Figure 4: x = latent step, y = code index k.
-
-    Parameters
-    ----------
-    indices : (t,) one sequence or (b, t) several (e.g. the VQ-VAE's codes of a few training loops)
-    K : codebook size: the y axis spans 0..K-1 when given
-    labels : one legend entry per sequence (a legend is drawn when given)
-
-    Dotted lines mark bar boundaries in latent time (every t / 8 steps), where the loop's repeats show.
-    """
-    idx = np.asarray(indices)
-    if idx.ndim == 1:
-        idx = idx[None]
-    if idx.ndim != 2 or idx.shape[1] == 0 or len(idx) == 0:
-        raise LoopkitError(f"indices must be (t,) or (b, t) code indices, got shape {np.shape(indices)}")
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise LoopkitError(f"indices must be integers, got {idx.dtype}")
-    if labels is not None and len(labels) != len(idx):
-        raise LoopkitError(f"{len(idx)} sequences but {len(labels)} labels")
-    t = idx.shape[1]
-    fig = _figure(figsize)
-    ax = fig.subplots()
-    steps = np.arange(t)
-    for i, row in enumerate(idx):
-        ax.plot(steps, row, marker="o", ms=3.5, lw=1.0, label=None if labels is None else labels[i])
-    _latent_time_axis(ax, t)
-    ax.set_ylabel("code index k")
-    if K is not None:
-        ax.set_ylim(-0.5, K - 0.5)
-    if labels is not None:
-        ax.legend(fontsize="small", ncols=max(1, len(idx) // 8), loc="upper right")
-    if title:
-        ax.set_title(title)
-    return fig
 
 
 #: Marker colour of each kind of ``loopkit.latent.OVERLAP_KINDS``: seen at this step, seen elsewhere, new.
@@ -283,7 +393,6 @@ def plot_loop_codes(codes, overlap, *, K: int | None = None, title: str | None =
     fig = _figure(figsize)
     ax = fig.subplots()
     steps = np.arange(t)
-    ax.plot(steps, c, color="0.6", lw=1.0, zorder=1)
     for k, (label, colour) in enumerate(zip(OVERLAP_KINDS, OVERLAP_COLOURS)):
         at = kind == k
         ax.scatter(steps[at], c[at], s=36, color=colour, zorder=2,
@@ -292,9 +401,9 @@ def plot_loop_codes(codes, overlap, *, K: int | None = None, title: str | None =
     ax.set_ylabel("code index k")
     if K is not None:
         ax.set_ylim(-0.5, K - 0.5)
-    ax.legend(fontsize="small", loc="upper right")
     if title:
         ax.set_title(title)
+    _legend_beside(ax)
     return fig
 
 
@@ -306,17 +415,36 @@ def plot_codebook_usage(usage, *, title: str | None = "Codes per latent step", f
     fig = _figure(figsize)
     ax = fig.subplots()
     ax.bar(np.arange(t), used, color="#4477aa", label="codes used")
-    ax.plot(np.arange(t), perplexity, color="#cc6677", marker="o", ms=3, label="perplexity")
+    ax.plot(np.arange(t), perplexity, color="#cc6677", marker="o", ms=3, label="perplexity\n(effective number\nof codes)")
     _latent_time_axis(ax, t)
-    ax.set_ylabel("codes")
+    ax.set_ylabel("number of codes")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small")
+    _legend_beside(ax)
+    return fig
+
+
+def plot_bass_register(register, *, title: str | None = "Bass pitches: share of loops using each",
+                       figsize: tuple[float, float] = (10, 3)):  # fmt: skip
+    """The bass register of a data set (``loopkit.describe.bass_register``: share of loops using each pitch, indexed
+    by pitch name) as bars; returns the Figure."""
+    shares = register["share of loops"]
+    fig = _figure(figsize)
+    ax = fig.subplots()
+    ax.bar(np.arange(len(shares)), shares.to_numpy(dtype=float), color=BASS_COLOUR)
+    step = max(1, len(shares) // 24)
+    ax.set_xticks(np.arange(0, len(shares), step), [str(x) for x in shares.index[::step]], rotation=90,
+                  fontsize="small")  # fmt: skip
+    ax.set_xlim(-0.6, len(shares) - 0.4)
+    ax.set_xlabel("bass pitch")
+    ax.set_ylabel("share of loops")
+    if title:
+        ax.set_title(title)
     return fig
 
 
 def plot_frequent_codes(source, indices=None, *, device=None, title: str | None = None,
-                        panel_size: tuple[float, float] = (6.0, 3.2)):  # fmt: skip
+                        panel_size: tuple[float, float] = PANEL_SIZE):  # fmt: skip
     """The paper's Figure 5: the most and least frequently used code at each latent step, decoded to loops.
 
     Parameters
@@ -332,7 +460,7 @@ def plot_frequent_codes(source, indices=None, *, device=None, title: str | None 
             raise LoopkitError("give the code sequences (indices) whose frequencies Figure 5 shows")
         decoded = decode_frequent_codes(source, indices, device=device)
     labels = list(decoded)
-    fig = plot_pianorolls([decoded[k][1] for k in labels], labels, columns=2, panel_size=panel_size)
+    fig = plot_pianorolls([decoded[k][1] for k in labels], labels, columns=1, panel_size=panel_size)
     fig.suptitle(title or "Frequent and rare codes per latent step, decoded (Figure 5)")
     return fig
 
@@ -360,11 +488,13 @@ def _run_label(path: Path) -> str:
 
 def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = None,
                          figsize: tuple[float, float] | None = None):  # fmt: skip
-    """Training loss and validation score per epoch, from ``metrics.csv`` files of ``loopkit.train`` runs.
+    """Training loss and validation score per epoch, from ``metrics.csv`` files of ``loopkit.train`` runs, one
+    quantity per axis.
 
-    Panels: the training loss (every run; log scale), the validation reconstruction error (Table 1's
-    metric: ``val_error``, the four models) and, when a prior's run is among them, its teacher-forced validation
-    accuracy (``val_accuracy``) beside the paper's 82.91 % on LMD.
+    Panels: the models' training loss (log scale), their validation reconstruction error (Table 1's metric:
+    ``val_error``) and, when a prior's run is among them (a run with ``val_ce``), its cross-entropy on the training
+    codes (solid) and the validation codes (dashed) and its teacher-forced validation accuracy (``val_accuracy``)
+    beside the paper's 82.91 % on LMD (dashed grey). One legend, below the panels, names the runs.
 
     Parameters
     ----------
@@ -384,26 +514,46 @@ def plot_training_curves(metrics_csv_paths, *, labels: Sequence[str] | None = No
     if len(labels) != len(paths):
         raise LoopkitError(f"{len(paths)} metrics files but {len(labels)} labels")
     frames = [_read_metrics(p) for p in paths]
-    panels = [("train_loss", "training loss", True)]
-    if any("val_error" in f for f in frames):
-        panels.append(("val_error", "validation reconstruction error", True))
-    if any("val_accuracy" in f for f in frames):
-        panels.append(("val_accuracy", "prior: validation accuracy", False))
-    fig = _figure(figsize or (5.0 * len(panels), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (column, name, log) in zip(axes, panels):
-        for frame, label in zip(frames, labels):
+    colours = {label: f"C{i}" for i, label in enumerate(labels)}
+    prior = [("val_ce" in f or "val_accuracy" in f) for f in frames]
+    panels = []  # (title, ylabel, [(frame, label, column, style)], log)
+    models = [(f, lab) for f, lab, p in zip(frames, labels, prior) if not p]
+    priors = [(f, lab) for f, lab, p in zip(frames, labels, prior) if p]
+    if models:
+        panels.append(("models: training loss", "loss per loop", [(f, lab, "train_loss", "-") for f, lab in models],
+                       True))  # fmt: skip
+        if any("val_error" in f for f, _ in models):
+            panels.append(("models: validation reconstruction error", "error per cell",
+                           [(f, lab, "val_error", "-") for f, lab in models], True))  # fmt: skip
+    if priors:
+        panels.append(("prior: cross-entropy (solid: training, dashed: validation)", "nats per code",
+                       [(f, lab, c, st) for f, lab in priors for c, st in (("train_loss", "-"), ("val_ce", "--"))],
+                       False))  # fmt: skip
+        if any("val_accuracy" in f for f, _ in priors):
+            panels.append((f"prior: validation accuracy (dashed grey: paper, {PRIOR_ACCURACY:.2%} on LMD)",
+                           "next-code accuracy", [(f, lab, "val_accuracy", "-") for f, lab in priors], False))
+    cols = 2 if len(panels) > 1 else 1
+    rows = -(-len(panels) // cols)
+    fig = _figure(figsize or (10.0, 3.4 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, ylabel, series, log) in zip(axes, panels):
+        drawn = []
+        for frame, label, column, style in series:
             if column in frame:
                 seen = _measured(frame, "epoch", column)
-                ax.plot(seen["epoch"], seen[column], marker="o" if len(seen) < 30 else None, ms=3, label=label)
-        if column == "val_accuracy":
-            ax.axhline(PRIOR_ACCURACY, color="0.4", ls="--", lw=1, label=f"paper (LMD) {PRIOR_ACCURACY:.2%}")
-        if log and all((f[column].dropna() > 0).all() for f in frames if column in f):
+                ax.plot(seen["epoch"], seen[column], style, color=colours[label],
+                        marker="o" if len(seen) < 30 else None, ms=3, label=label)  # fmt: skip
+                drawn.append(seen[column])
+        if "accuracy" in title:
+            ax.axhline(PRIOR_ACCURACY, color="0.5", ls="--", lw=1)
+        if log and drawn and all((d > 0).all() for d in drawn):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.set_title(name)
-        ax.legend(fontsize="small")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize="medium")
+    _legend_below(fig, ncols=min(5, len(labels)))
     return fig
 
 
@@ -415,23 +565,30 @@ def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], emp
     (``val_error``, dashed), with the empty output's error on each (``empty``: {"train": e, "valid": e}) as grey
     lines: a model under them has learnt something; then FNB of the reconstructions on both splits (every loop
     has a bass note on its first step, so 1 is the target); and, for the VQ-VAE, the codes it used in each epoch.
+    One legend below the panels names the models (colours) and the splits (line styles).
 
     Parameters
     ----------
     metrics_csv_paths : label -> a run's ``metrics.csv``
     empty : the empty output's reconstruction error on the training and the validation split
     """
+    from matplotlib.lines import Line2D
+
     labels = list(metrics_csv_paths)
     frames = [_read_metrics(Path(p)) for p in metrics_csv_paths.values()]
     if not frames:
         raise LoopkitError("no metrics files to plot")
-    panels = [("error", "reconstruction error"), ("FNB", "first-step bass (FNB) of reconstructions")]
+    panels = [("error", "reconstruction error", "error per cell"),
+              ("FNB", "first-step bass (FNB) of reconstructions", "share of loops")]  # fmt: skip
     if any("codes_used" in f for f in frames):
-        panels.append(("codes_used", "VQ-VAE: codes used per epoch"))
-    fig = _figure(figsize or (5.0 * len(panels), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+        panels.append(("codes_used", "VQ-VAE: codes used per epoch", "codes used"))
+    fig = _figure(figsize or (10.0, 3.6 if len(panels) < 3 else 3.4 * 2 + 0.8))
+    cols = 2
+    axes = np.atleast_1d(fig.subplots(-(-len(panels) // cols), cols)).ravel()
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     colours = [f"C{i}" for i in range(len(frames))]
-    for ax, (column, name) in zip(axes, panels):
+    for ax, (column, name, ylabel) in zip(axes, panels):
         for frame, label, colour in zip(frames, labels, colours):
             x = "step" if "step" in frame else "epoch"
             if column == "codes_used":
@@ -449,8 +606,15 @@ def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], emp
                     ax.axhline(empty[split], color="0.5", ls=style, lw=1, label=f"empty output, {split}")
             ax.set_ylim(0, 1.5 * max(empty.values()))  # the first epochs of a fresh model lie far above
         ax.set_xlabel("optimizer step")
-        ax.set_title(name)
-        ax.legend(fontsize="x-small")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize="medium")
+    handles = [Line2D([], [], color=c, lw=2) for c in colours] + [
+        Line2D([], [], color="black", ls="-"), Line2D([], [], color="black", ls="--")]
+    names = labels + ["training split", "validation split"]
+    if empty:
+        handles.append(Line2D([], [], color="0.5", lw=1))
+        names.append("empty output (grey)")
+    _legend_below(fig, handles, names, ncols=4)
     return fig
 
 
@@ -470,6 +634,9 @@ def write_pianoroll_png(roll, path: str | os.PathLike, dpi: int = 80, **kwargs) 
 
 __all__ = [
     "bass_range",
+    "figure_axes",
+    "plot_bass_register",
+    "unlabelled_axes",
     "plot_code_sequence",
     "plot_frequent_codes",
     "plot_pianoroll",

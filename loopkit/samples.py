@@ -79,7 +79,7 @@ def generate_to_folder(
     another request into it raises ``LoopkitError``. ``report``, if a dict, is filled with what this call did:
     the model, the files written now by kind, the seconds it took, and why a loop has no audio.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     n = int(n)
     if n < 1:

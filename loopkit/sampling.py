@@ -88,11 +88,11 @@ def default_batch_size(device) -> int:
 
 def batches(n: int, batch_size: int, desc: str, progress: bool = False) -> Iterator[tuple[int, int]]:
     """``(start, size)`` of consecutive batches of at most ``batch_size`` out of ``n`` loops, with a tqdm bar when
-    ``progress`` (tqdm is not even imported otherwise: in a kernel without ipywidgets its import warns)."""
+    ``progress``."""
     if not progress:
         yield from ((start, min(batch_size, n - start)) for start in range(0, n, batch_size))
         return
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     with tqdm(total=n, desc=desc, unit="loop") as bar:
         for start in range(0, n, batch_size):

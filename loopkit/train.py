@@ -88,7 +88,8 @@ def reconstruction_report(model, rolls: PackedRolls | Loops | torch.Tensor, batc
     to evaluate (e.g. the valid split); the model is switched to eval mode. ``amp`` as ``TrainConfig.amp``
     ("off": float32); ``bass_rule`` as ``loopkit.models.blocks.binarize``.
 
-    Returns ``{"error", "FND", "FNB", "n"}``.
+    Returns ``{"error", "FND", "FNB", "n", "errors"}``; ``errors`` is each loop's own error, (n,) float (its
+    bootstrap gives the error's sampling noise, ``loopkit.uncertainty``).
     """
     if isinstance(rolls, Loops):
         rolls = rolls.rolls
@@ -98,16 +99,17 @@ def reconstruction_report(model, rolls: PackedRolls | Loops | torch.Tensor, batc
     if n == 0:
         raise LoopkitError("no loops to evaluate")
     model.eval()
-    wrong = torch.zeros((), dtype=torch.long, device=device)
-    firsts = []
+    wrong, firsts = [], []
     for start in range(0, n, batch_size):
         x = unpack_batch(packed[start : start + batch_size].to(device))
         with autocast_for(model, device, amp):
             rec = model.reconstruct(x, bass_rule)
-        wrong += (rec != x.bool()).sum()
+        wrong.append((rec != x.bool()).flatten(1).sum(1))
         firsts.append(rec[:, 0])
     fnd, fnb = first_step_counts(torch.cat(firsts).cpu().numpy())
-    return {"error": float(wrong) / (n * ROLL_CELLS), "FND": fnd / n, "FNB": fnb / n, "n": n}
+    counts = torch.cat(wrong).cpu()
+    return {"error": float(counts.sum()) / (n * ROLL_CELLS), "FND": fnd / n, "FNB": fnb / n, "n": n,
+            "errors": counts.numpy() / ROLL_CELLS}  # fmt: skip
 
 
 def model_reconstruction_error(model, rolls: PackedRolls | Loops | torch.Tensor, batch_size: int = 2048,
@@ -268,7 +270,7 @@ class _PriorTask:
 
 def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, device: torch.device, seed: int,
          progress: bool, callback: Callable[[dict], None] | None) -> Path:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     out.mkdir(parents=True, exist_ok=True)
     if task.n < 2:

@@ -189,7 +189,7 @@ def vary_to_folder(
     differ from the input, its Hamming distance to the loop as read (empty without it) and to the input's decoded
     codes, and FND, FNB, HD. Returns the rows; ``silent``, if a list, gets the MIDI files of loops with nothing to
     hear (no note, or a part too quiet: no OGG)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     temperature = parse_temperature(temperature)
     base = np.asarray(codes, dtype=np.int64)

@@ -185,7 +185,7 @@ def test_size_of_a_16_second_loop(record_property):
 
 def test_audio_grid_embeds_decodable_players(tmp_path):
     ogg = audio.roll_to_ogg(make_loop(), settings=FAST)
-    (tmp_path / "a.ogg").write_bytes(ogg)
+    (tmp_path / "a.ogg").write_bytes(audio.roll_to_ogg(make_loop(1), settings=FAST))
     items = [make_loop(3), ogg, tmp_path / "a.ogg"]
     grid = display.audio_grid(items, labels=["<b>roll</b>", "bytes", "file"], columns=2, settings=FAST)
     page = grid.data

@@ -1,6 +1,8 @@
 """The book end to end on the smoke profile: papermill runs all five notebooks, Jupyter Book builds them strictly,
-and headless Chromium (Debian's) opens every page: no errors, tables and figures present, every audio element's
-source decodes to non-silent sound.
+and headless Chromium (Debian's) opens every page at 1280 pixels: no errors, tables and figures present, every audio
+element's source decodes to non-silent sound; the page reads as a companion to the paper (parameters and set-up
+hidden, code folded, no raw repr, no NaN or cut cell in a table, no table wider than the page, every player with a
+caption and a MIDI link, every figure's axes labelled), and the introduction's table judges every claim.
 
 The book is built in a temporary copy of the sources, so a user's own `make book` output is never touched.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from loopkit.book import NOTEBOOKS, build_book, run_notebooks, show_run_parameters
+from loopkit.book import NOTEBOOKS, build_book, page_view, run_notebooks, show_run_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["book/intro", *[f"book/_generated/{n}" for n in NOTEBOOKS], "book/paper_scale", "book/references"]
@@ -125,13 +127,35 @@ def test_the_page_shows_the_run_s_parameters_once():
     assert show_run_parameters(nb).cells[0].source == own.source  # idempotent
 
 
+def test_the_page_hides_parameters_and_set_up_and_folds_code():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 3. A chapter"),
+        nbformat.v4.new_code_cell('profile = "smoke"\ncorpus = "/tmp/x/demo"\nout = "/tmp/x"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import numpy as np", metadata={"tags": ["hide-input"]}),
+        nbformat.v4.new_code_cell("table(x)"),
+        nbformat.v4.new_code_cell("code = 3  # change me", metadata={"tags": ["tweak"]}),
+    ]
+    page_view(nb)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert nb.cells[1].cell_type == "markdown" and "profile **smoke**, corpus **demo**" in nb.cells[1].source
+    assert "/tmp/x" not in nb.cells[1].source  # the corpus by its name, not where it lies
+    assert "remove-cell" in tags[2] and "remove-cell" in tags[3]  # parameters, set-up
+    assert tags[4] == ["hide-input"] and tags[5] == ["tweak"]  # other code folded; a cell to edit stays open
+    page_view(nb)
+    assert sum(c.cell_type == "markdown" for c in nb.cells) == 2  # idempotent
+
+
 def test_the_smoke_book_builds_with_every_page(smoke_book):
     for page in PAGES:
         assert (smoke_book / f"{page}.html").exists(), page
-    for name in NOTEBOOKS:  # papermill's injected cell is not on the page; the parameters cell states the run's
+    for name in NOTEBOOKS:  # papermill's cell and the parameters are not on the page; one line states the run
         html = (smoke_book / "book" / "_generated" / f"{name}.html").read_text()
         assert "# Parameters" not in html and "injected-parameters" not in html, name
-        assert "smoke" in html and "toggle" in html, name
+        assert 'profile = "smoke"' not in html and "profile <strong>smoke</strong>" in html, name
+        assert "toggle" in html, name
     size = sum(p.stat().st_size for p in smoke_book.rglob("*") if p.is_file())
     assert size < 100e6, f"built site is {size / 1e6:.0f} MB"
 
@@ -335,3 +359,89 @@ def test_a_tweaked_cell_of_chapter_3_runs_in_the_lab(smoke_book, tmp_path):
         process.wait(timeout=60)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/api/status", timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the page as its reader reads it
+
+#: Text that means a raw Python object, a path or a warning reached the page.
+LEFTOVERS = ("object at 0x", "Loops(", "dtype:", "TqdmWarning", "IProgress", "Warning:", "/tmp/", "runs/smoke", "<NA>")
+
+_READING = """
+const main = document.querySelector('main');
+const cells = [...main.querySelectorAll('table td, table th')].map(c => c.innerText.trim());
+const tables = [...main.querySelectorAll('table')].map(t => {
+  const box = (t.closest('.output, .cell_output, .table-wrapper, .pst-scrollable-table-container') || t.parentElement);
+  return {table: t.scrollWidth, room: box.clientWidth};
+});
+const players = [...main.querySelectorAll('audio')].map(a => {
+  const fig = a.closest('figure');
+  const cap = fig && fig.querySelector('figcaption');
+  const link = fig && fig.querySelector('a[download]');
+  return {caption: cap ? cap.innerText.trim() : '', midi: link ? link.getAttribute('href').slice(0, 20) : ''};
+});
+const code = [...main.querySelectorAll('div.cell')].map(c => c.className);
+const unlinked = [...main.querySelectorAll('.cell_output img')].filter(i => !(i.closest('a') || {}).href).length;
+return {cells, tables, players, code, unlinked, page: document.documentElement.scrollWidth, window: window.innerWidth,
+        text: main.innerText};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", PAGES)
+def test_page_reads_as_a_companion(page, served_book, chromium):
+    chromium.set_window_size(1280, 1600)
+    chromium.get(f"{served_book}/{page}.html")
+    seen = chromium.execute_script(_READING)
+    assert seen["page"] <= seen["window"], "the page scrolls sideways"
+    wide = [t for t in seen["tables"] if t["table"] > t["room"] + 1]
+    assert not wide, f"{len(wide)} table(s) wider than the page: {wide}"
+    bad = [c for c in seen["cells"] if c in ("NaN", "nan", "<NA>", "None") or c.endswith("...") or c.endswith("\u2026")]
+    assert not bad, f"cells a reader cannot read: {bad[:5]}"
+    found = [x for x in LEFTOVERS if x in seen["text"]]
+    assert not found, f"leftovers on the page: {found}"
+    for i, player in enumerate(seen["players"]):
+        assert player["caption"], f"player {i} without a caption"
+        assert player["midi"] == "data:audio/midi;base", f"player {i} without its MIDI file"
+    assert seen["unlinked"] == 0, f"{seen['unlinked']} figure(s) without a link to their full size"
+    open_code = [c for c in seen["code"] if "tag_hide-input" not in c and "tag_tweak" not in c]
+    assert not open_code, f"{len(open_code)} code cell(s) neither folded nor meant to be edited"
+
+
+def test_every_figure_has_labelled_axes_and_clear_legends(smoke_book):
+    import nbformat
+
+    from loopkit.plots import unlabelled_axes
+
+    root = smoke_book.parents[1]
+    figures = 0
+    for name in NOTEBOOKS:
+        nb = nbformat.read(root / "book" / "_generated" / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                if "image/png" not in output.get("data", {}):
+                    continue
+                figures += 1
+                meta = output.get("metadata", {}).get("image/png", {})
+                assert "loopkit" in meta, f"{name}: a figure not drawn by loopkit.plots (its axes cannot be checked)"
+                assert not unlabelled_axes(meta["loopkit"]["axes"]), (name, unlabelled_axes(meta["loopkit"]["axes"]))
+                assert meta["width"] <= 680, f"{name}: a figure wider than the page"
+    assert figures >= 10
+
+
+@pytest.mark.browser
+def test_the_introduction_judges_every_claim(served_book, chromium):
+    from loopkit.claims import CLAIM_IDS
+    from loopkit.verdicts import VERDICTS
+
+    chromium.get(f"{served_book}/book/intro.html")
+    rows = chromium.execute_script(
+        "return [...document.querySelectorAll('table.loopkit-claims tbody tr')].map(r => [...r.cells].map(c => c.innerText))"
+    )
+    assert len(rows) == len(CLAIM_IDS) == 15
+    for cid, (claim, numbers, verdict) in zip(CLAIM_IDS, rows):
+        assert claim.startswith(f"({cid})") and "Rule." in claim and len(claim) > 150, claim
+        assert "Paper:" in numbers and "This build:" in numbers and "Intervals:" in numbers, numbers
+        assert verdict.splitlines()[0] in VERDICTS, verdict
+    intervals = sum("[" in numbers for _, numbers, _ in rows)
+    assert intervals >= 10, "the claims about numbers give their intervals"

@@ -142,3 +142,20 @@ def test_resample_steps_keeps_the_other_codes_and_follows_the_prior():
     assert np.array_equal(a, b) and (a[:, 1:31] == 5).all()
     with pytest.raises(ValueError, match="steps must lie"):
         L.resample_steps(prior, codes, [32])
+
+
+def test_frequent_code_properties_measure_each_panel_with_the_loop_rules():
+    from loopkit.pianoroll import BASS_COLUMNS, drum_column
+
+    loop = np.zeros((128, 93), dtype=bool)
+    loop[::16, drum_column("kick")] = loop[::16, drum_column("crash")] = True
+    loop[::4, BASS_COLUMNS.start + 12] = True  # bar 5 repeats bar 1 exactly
+    broken = loop.copy()
+    broken[64:80, drum_column("snare")] = True  # bar 5 no longer repeats bar 1: 16 of 1,488 cells differ
+    empty = np.zeros((128, 93), dtype=bool)
+    table = L.frequent_code_properties({"(a)": (None, loop), "(b)": (None, broken), "(c)": (None, empty)})
+    assert list(table["panel"]) == ["(a)", "(b)", "(c)"]
+    assert list(table["a loop"]) == [True, False, False]
+    assert table["HD"].tolist() == pytest.approx([0.0, 16 / 1488, 0.0])
+    assert list(table["kick"]) == [True, True, False] and list(table["bass"]) == [True, True, False]
+    assert table["steps with a note"].tolist() == pytest.approx([32 / 128, 44 / 128, 0.0])  # 12 steps gain a note

@@ -233,3 +233,29 @@ def test_figure6(tmp_path):
     fig = stats.plot_ratings(stats.simulate_panel(seed=0))
     assert "simulated panel" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_group_differences_resample_listeners():
+    # two listeners: l0 rates A 1, B 3; l1 rates A 3, B 5. B - A = 2 for each, so every resampling gives 2
+    df = table({"A": [1, 3], "B": [3, 5]}, listeners=["l0", "l1"])
+    diffs = stats.group_differences(df, reference="B", n_boot=200)
+    assert list(diffs["group"]) == ["A"]
+    assert diffs.loc[0, ["difference", "low", "high"]].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert diffs.attrs["reference"] == "B" and not diffs.attrs["simulated"]
+    # a listener who rates B below A widens the interval across 0
+    wide = stats.group_differences(table({"A": [1, 3, 5], "B": [3, 5, 1]}, listeners=["l0", "l1", "l2"]),
+                                   reference="B", n_boot=2000)
+    assert wide.loc[0, "difference"] == pytest.approx(0.0) and wide.loc[0, "low"] < 0 < wide.loc[0, "high"]
+    sim = stats.group_differences(stats.simulate_panel(seed=0), n_boot=200)
+    assert sim.attrs["simulated"] and sim.attrs["reference"] == LISTENING_TEST["groups"][-1] and len(sim) == 4
+    with pytest.raises(ValueError, match="reference group"):
+        stats.group_differences(df, reference="C")
+
+
+def test_paper_means_never_estimates_a_mean():
+    table = stats.paper_means()
+    assert list(table["group"]) == list(LISTENING_TEST["groups"])
+    known = table.set_index("group")["paper's mean rating"]
+    assert known["Training set"] == 3.83 and known["VQ-VAE (temp 1.2)"] == 3.52
+    assert known.isna().sum() == 3
+    assert list(table["source"].str.contains("not recovered")) == list(known.isna())

@@ -86,17 +86,21 @@ def test_plot_pianorolls_grid():
         plots.plot_pianorolls([a_loop()] * 3, ["a", "b"])
 
 
-def test_plot_code_sequence_axes():
+def test_plot_code_sequence_is_a_code_map():
     idx = np.array([[3, 3, 7, 1] * 8, [0, 5, 5, 2] * 8])
     fig = plots.plot_code_sequence(idx, K=16, labels=["loop 1", "loop 2"])
     (ax,) = fig.axes
-    assert ax.get_xlabel() == "latent time step" and ax.get_ylabel() == "code index k"
-    lines = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
-    assert len(lines) == 2 and list(lines[0].get_ydata()) == list(idx[0])
-    assert ax.get_ylim() == (-0.5, 15.5)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loop 1", "loop 2"]
+    assert ax.get_xlabel().startswith("latent time step") and ax.get_ylabel() == "loop"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["loop 1", "loop 2"]
+    # every cell names its code; nothing joins one code to the next
+    assert [t.get_text() for t in ax.texts][:4] == ["3", "3", "7", "1"] and len(ax.texts) == 64
+    assert not [ln for ln in ax.get_lines() if ln.get_linestyle() not in (":", "None")]
+    (image,) = ax.get_images()
+    cells = image.get_array()
+    assert cells[0, 0] == cells[0, 1] != cells[0, 2]  # equal codes, equal colours
     dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert len(dotted) == 7  # bar boundaries every 4 latent steps
+    assert plots.unlabelled_axes(fig) == []
     plots.plot_code_sequence(idx[0])  # one sequence
     with pytest.raises(ValueError, match="integers"):
         plots.plot_code_sequence(np.zeros((2, 4)))
@@ -129,16 +133,20 @@ def test_plot_training_curves(tmp_path):
                            "val_accuracy": [0.3, 0.4]})  # fmt: skip
     fig = plots.plot_training_curves([vq, prior])
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["training loss", "validation reconstruction error", "prior: validation accuracy"]
-    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert legend == ["VQ-VAE", "LSTM prior"]
+    assert titles == ["models: training loss", "models: validation reconstruction error",
+                      "prior: cross-entropy (solid: training, dashed: validation)",
+                      "prior: validation accuracy (dashed grey: paper, 82.91% on LMD)"]  # fmt: skip
+    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes) and all(ax.get_ylabel() for ax in fig.axes)
+    # one quantity per axis: the prior's cross-entropy is not on the models' loss axis
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()] == ["VQ-VAE"]
+    assert [ln.get_label() for ln in fig.axes[2].get_lines()] == ["LSTM prior", "LSTM prior"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["VQ-VAE", "LSTM prior"]
     assert fig.axes[0].get_yscale() == "log"
     (line,) = [ln for ln in fig.axes[1].get_lines()]
     assert list(line.get_ydata()) == [0.02, 0.01, 0.008]
-    assert any("82.91" in t.get_text() for t in fig.axes[2].get_legend().get_texts())
+    assert plots.unlabelled_axes(fig) == []
     fig = plots.plot_training_curves({"mine": vq})
-    assert len(fig.axes) == 2
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
     with pytest.raises(FileNotFoundError, match="metrics.csv"):
         plots.plot_training_curves(tmp_path / "nowhere" / "metrics.csv")
 
@@ -151,9 +159,12 @@ def test_plot_learning_curves_splits_and_steps(tmp_path):
                         {"epoch": [1], "step": [7], "train_error": [0.015], "val_error": [0.019], "train_FNB": [0.2],
                          "val_FNB": [0.1]})  # fmt: skip
     fig = plots.plot_learning_curves({"VQ-VAE": vq, "CNN-VAE": cnn}, empty={"train": 0.019, "valid": 0.021})
-    assert [ax.get_title() for ax in fig.axes] == ["reconstruction error", "first-step bass (FNB) of reconstructions",
-                                                  "VQ-VAE: codes used per epoch"]
-    assert all(ax.get_xlabel() == "optimizer step" for ax in fig.axes)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["reconstruction error", "first-step bass (FNB) of reconstructions",
+                                               "VQ-VAE: codes used per epoch"]  # fmt: skip
+    assert all(ax.get_xlabel() == "optimizer step" and ax.get_ylabel() for ax in shown)
+    assert plots.unlabelled_axes(fig) == [] and [ax.get_legend() for ax in shown] == [None] * 3  # one legend, below
+    assert "validation split" in [t.get_text() for t in fig.legends[0].get_texts()]
     err = fig.axes[0]
     lines = {ln.get_label(): ln for ln in err.get_lines()}
     assert list(lines["VQ-VAE, training"].get_xdata()) == [7, 14] and lines["VQ-VAE, validation"].get_linestyle() == "--"
@@ -183,10 +194,28 @@ def test_plot_codebook_usage_draws_one_bar_per_latent_step():
 
 
 def test_figures_show_themselves_as_png_in_notebooks():
-    # without pyplot's inline backend, IPython finds the image through _repr_png_
+    # without pyplot's inline backend, IPython finds the image through _repr_png_, with its width on the page (the
+    # book links the full image) and its axes in the metadata
     fig = plots.plot_code_sequence(np.array([[1, 2, 3, 4] * 8]))
-    png = fig._repr_png_()
+    png, meta = fig._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    assert meta["width"] == plots.PAGE_WIDTH_PX and meta["loopkit"]["axes"][0]["ylabel"] == "loop"
+
+
+def test_figure_axes_finds_missing_labels_and_legends_over_data():
+    fig = plots.new_figure((6, 3))
+    ax = fig.subplots()
+    ax.plot(np.arange(10), np.full(10, 5.0), label="a flat line")
+    ax.legend(loc="center")  # right over the line
+    problems = plots.unlabelled_axes(fig)
+    assert "axes 1: x axis without a label" in problems and "axes 1: y axis without a label" in problems
+    assert any("the legend covers" in p for p in problems)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: covers nothing
+    assert plots.unlabelled_axes(fig) == []
+    for fig in (plots.plot_pianorolls([a_loop(), a_loop()], ["a", "b"]), plots.plot_pianoroll(a_loop(), repeats=2)):
+        assert plots.unlabelled_axes(fig) == []
 
 
 def test_readable_tables_format_each_kind_of_column():
@@ -201,7 +230,7 @@ def test_readable_tables_format_each_kind_of_column():
     out = readable(frame, percent=["share"], scientific=["error"], integer=["steps"])
     assert list(out["share"]) == ["66%", "-"] and list(out["error"]) == ["2.03e-02", "3.02e-03"]
     assert list(out["steps"]) == ["1,400", "840"] and list(out["model"]) == ["a", "b"]
-    assert out["other"].iloc[0] == pytest.approx(0.123)
+    assert list(out["other"]) == ["0.123", "2.000"]  # a float column keeps its decimals
     nullable = readable(pd.DataFrame({"paper": pd.array([176581, None], dtype="Int64")}), integer=["paper"])
     assert list(nullable["paper"]) == ["176,581", "-"]  # a missing value of a nullable column is "-", not "<NA>"
     shares = readable(pd.DataFrame({"share": [-0.004, -0.05]}), percent=["share"])["share"]

@@ -226,3 +226,49 @@ def test_cli_evaluate_without_runs(setup, tmp_path, capsys):
     assert cli.main(args) == 2
     assert "no trained model" in capsys.readouterr().err
     assert np.isfinite(1.0)
+
+
+def test_tables_carry_the_bootstrap_of_every_row(setup, t3, tmp_path):
+    from loopkit.evaluate import BOOTSTRAP, read_table, replicates_path, table1, write_table
+    from loopkit.uncertainty import BOOTSTRAP_DRAWS, bootstrap_means, per_loop_metrics
+
+    reps = t3.attrs[BOOTSTRAP]
+    assert set(reps) == set(t3["model"])
+    assert "OS" not in reps["CNN-VAE"] and {"OS", "US"} <= set(reps["VQ-VAE (temp 1)"])
+    for label, row in t3.set_index("model").iterrows():
+        for m, r in reps[label].items():
+            assert r.shape == (BOOTSTRAP_DRAWS,)
+            assert row[m] == pytest.approx(np.median(r), abs=4 * np.std(r) + 1e-12), (label, m)
+    # the replicates are those of the row's own per-loop values
+    gen = G.generate(load_model(setup["runs"] / "cnn_vae" / "best.pt"), N, seed=0, progress=False)
+    assert np.allclose(reps["CNN-VAE"]["HD"], bootstrap_means(per_loop_metrics(gen.rolls)["HD"]))
+    # Table 1: every model and the empty output, over the same validation loops
+    t1 = table1({k: v for k, v in run_checkpoints(setup["runs"]).items() if k != "prior"}, setup["data"])
+    assert set(t1.attrs[BOOTSTRAP]) == set(t1["model"])
+    empty = t1.set_index("model").loc[evaluate.EMPTY_OUTPUT, "reconstruction_error"]
+    assert np.mean(t1.attrs[BOOTSTRAP][evaluate.EMPTY_OUTPUT]["reconstruction_error"]) == pytest.approx(empty, rel=0.05)
+    # on disk: the CSV, and the replicates beside it
+    written = write_table(t1, tmp_path / "table1.csv")
+    assert written == [tmp_path / "table1.csv", replicates_path(tmp_path / "table1.csv")]
+    back = read_table(tmp_path / "table1.csv")
+    assert list(back["model"]) == list(t1["model"])
+    assert np.array_equal(back.attrs[BOOTSTRAP]["VQ-VAE"]["reconstruction_error"],
+                          t1.attrs[BOOTSTRAP]["VQ-VAE"]["reconstruction_error"])
+
+
+def test_prior_table_sets_the_prior_beside_copying(setup):
+    from loopkit.evaluate import BOOTSTRAP
+    from loopkit.models.prior import copy_accuracy
+    from loopkit.prior_accuracy import PRIOR_ROWS, prior_table, sequence_accuracy
+
+    table = prior_table(setup["runs"] / "prior" / "best.pt", setup["data"])
+    assert list(table.index) == list(PRIOR_ROWS) and list(table.columns) == ["validation codes", "training codes"]
+    assert table.loc[PRIOR_ROWS[3], "validation codes"] == pytest.approx(paper.PRIOR_ACCURACY)
+    assert math.isnan(table.loc[PRIOR_ROWS[3], "training codes"])
+    vq, prior = C.load_generator(setup["runs"] / "prior" / "best.pt")
+    valid = codes_of(vq, setup["data"].split("valid").rolls)
+    _, acc = prior.loss_and_accuracy(prior(valid), valid)
+    assert table.loc[PRIOR_ROWS[0], "validation codes"] == pytest.approx(float(acc))
+    assert sequence_accuracy(prior, valid.numpy()).shape == (len(valid),)
+    assert table.loc[PRIOR_ROWS[1], "validation codes"] == pytest.approx(copy_accuracy(valid, vq.latent_steps // 2))
+    assert set(table.attrs[BOOTSTRAP]) == set(PRIOR_ROWS[:3]) and table.attrs["epoch"] >= 1

@@ -44,15 +44,18 @@ def register(subparsers) -> None:
 
 
 def write_table(frame, out: Path, stem: str) -> list[Path]:
-    """``stem.csv`` (every column), ``stem.md`` (ours and the paper's, with the notes) and ``stem.json`` (attrs)."""
+    """``stem.csv`` (every column) with ``stem.bootstrap.npz`` (its rows' bootstrap replicates) beside it, ``stem.md``
+    (ours and the paper's, with the notes) and ``stem.json`` (attrs, less the replicates)."""
     from ..atomic import write_text
-    from ..evaluate import metric_table_markdown
+    from ..evaluate import BOOTSTRAP, metric_table_markdown
+    from ..evaluate import write_table as write_csv
 
-    csv_path, md_path, json_path = out / f"{stem}.csv", out / f"{stem}.md", out / f"{stem}.json"
-    write_text(csv_path, frame.to_csv(index=False, lineterminator="\n"))
+    md_path, json_path = out / f"{stem}.md", out / f"{stem}.json"
+    written = write_csv(frame, out / f"{stem}.csv")
     write_text(md_path, metric_table_markdown(frame))
-    write_text(json_path, json.dumps(frame.attrs, indent=2, sort_keys=True, default=str) + "\n")
-    return [csv_path, md_path, json_path]
+    attrs = {k: v for k, v in frame.attrs.items() if k != BOOTSTRAP}
+    write_text(json_path, json.dumps(attrs, indent=2, sort_keys=True, default=str) + "\n")
+    return written + [md_path, json_path]
 
 
 def run(args: argparse.Namespace) -> int:

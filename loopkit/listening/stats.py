@@ -185,6 +185,21 @@ def group_summary(
     return pd.DataFrame(rows)
 
 
+def paper_means() -> pd.DataFrame:
+    """The paper's listening test as published: each of its five groups with the mean rating the paper's text gives
+    (NaN where only Figure 6 prints it: that figure's image is not in the text this reproduction works from, and the
+    values could not be found elsewhere; they are never estimated), and where each number comes from."""
+    means = LISTENING_TEST["means"]
+    return pd.DataFrame(
+        {
+            "group": list(LISTENING_TEST["groups"]),
+            "paper's mean rating": [means.get(g, float("nan")) for g in LISTENING_TEST["groups"]],
+            "source": ["the paper's text (Listening Test)" if g in means else
+                       "printed above its box in Figure 6 only: not recovered" for g in LISTENING_TEST["groups"]],
+        }
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Kruskal-Wallis
 
@@ -249,6 +264,47 @@ def kruskal_from_counts(counts: np.ndarray) -> np.ndarray:
     h = 12 / (n_total * (n_total + 1)) * (rank_sums**2 / n_group).sum(axis=-1) - 3 * (n_total + 1)
     ties = 1 - (per_value**3 - per_value).sum(axis=-1) / (n_total**3 - n_total)
     return h / ties
+
+
+def group_differences(ratings: pd.DataFrame, reference: str | None = None, groups: Sequence[str] | None = None,
+                      level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """The ``reference`` group's mean rating minus each other group's, with a percentile bootstrap interval that
+    resamples whole listeners (their ratings are correlated), as ``loopkit.claims`` judges the listening test.
+
+    Parameters
+    ----------
+    reference : default the paper's VQ-VAE group (temperature 1.2), the last of its groups
+
+    Returns
+    -------
+    DataFrame with columns group, difference, low, high (one row per other group); ``attrs``: ``reference``,
+    ``kruskal_p`` (Kruskal-Wallis over all groups), ``simulated``
+    """
+    ratings = check_ratings(ratings)
+    groups = group_order(ratings, groups)
+    reference = reference or LISTENING_TEST["groups"][-1]
+    if reference not in groups:
+        raise LoopkitError(f"no ratings for the reference group {reference}; present: {', '.join(groups)}")
+    listeners, who = np.unique(ratings["listener"].to_numpy(), return_inverse=True)
+    which = pd.Categorical(ratings["group"], categories=groups).codes
+    sums = np.zeros((len(listeners), len(groups)))
+    counts = np.zeros((len(listeners), len(groups)))
+    np.add.at(sums, (who, which), ratings["rating"].to_numpy(dtype=float))
+    np.add.at(counts, (who, which), 1.0)
+    draws = np.random.default_rng(seed).integers(0, len(listeners), size=(n_boot, len(listeners)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)  # (n_boot, groups)
+    point = sums.sum(axis=0) / counts.sum(axis=0)
+    r = groups.index(reference)
+    rows = []
+    for g, name in enumerate(groups):
+        if g == r:
+            continue
+        lo, hi = np.nanquantile(means[:, r] - means[:, g], [(1 - level) / 2, (1 + level) / 2])
+        rows.append({"group": name, "difference": float(point[r] - point[g]), "low": float(lo), "high": float(hi)})
+    out = pd.DataFrame(rows)
+    out.attrs.update(reference=reference, kruskal_p=kruskal_wallis(ratings, groups).p, simulated=is_simulated(ratings))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -381,6 +437,7 @@ def plot_ratings(ratings: pd.DataFrame, groups: Sequence[str] | None = None, ax=
         flierprops={"marker": "o", "markersize": 4, "alpha": 0.5},
     )
     ax.set_xticks(range(1, len(groups) + 1), groups, rotation=15)
+    ax.set_xlabel("group of loops")
     for k, x in enumerate(samples, start=1):
         ax.annotate(f"{x.mean():.2f}", (k, x.mean()), xytext=(0, 7), textcoords="offset points", ha="center",
                     color="red", fontsize=9)  # fmt: skip

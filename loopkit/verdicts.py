@@ -1,0 +1,154 @@
+"""How ``loopkit.claims`` decides a verdict with sampling noise in view: the four verdicts, the noise-aware comparison
+of two table rows (their bootstrap replicates, ``loopkit.uncertainty``), how comparisons combine into a verdict, and
+the memorisation guard of claims about generated loops.
+
+A claim is a set of comparisons, each "as the paper says" beyond noise (True), "the opposite" beyond noise (False)
+or within noise (None): ``combine`` gives "holds" when every comparison is True, "does not hold" when any is False,
+"within noise" otherwise. Rows that are mostly training copies make a claim about generation "not testable here"
+(``guarded``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import BOOTSTRAP, COPIES, format_metric
+from .uncertainty import LEVEL, Estimate, difference, estimate, side
+
+HOLDS, FAILS, NOISE, UNTESTABLE = "holds", "does not hold", "within noise", "not testable here"
+#: Every verdict, in the order a reader weighs them.
+VERDICTS = (HOLDS, NOISE, FAILS, UNTESTABLE)
+#: A row of generated loops more than this share of which are training loops, cell for cell (``copies``,
+#: ``loopkit.memorisation``), shows the training set, not generation: a claim resting on it is not tested.
+MEMORISED = 0.5
+#: The words every interval is given with.
+INTERVAL_WORDS = f"{LEVEL:.0%} bootstrap interval"
+
+
+def cell(frame: pd.DataFrame, label, column: str, key: str = "model") -> float:
+    """The number in ``column`` of the row whose ``key`` is ``label``; NaN when there is no such row or column."""
+    if column not in frame or key not in frame:
+        return math.nan
+    rows = frame.loc[frame[key] == label, column]
+    return float(rows.iloc[0]) if len(rows) else math.nan
+
+
+def has_row(frame: pd.DataFrame, label, key: str = "model") -> bool:
+    return key in frame and bool((frame[key] == label).any())
+
+
+def replicates(frame: pd.DataFrame, label, column: str):
+    """The bootstrap replicates of a row's column (``attrs[BOOTSTRAP]``), or None."""
+    return ((frame.attrs.get(BOOTSTRAP) or {}).get(str(label)) or {}).get(column)
+
+
+def value(frame: pd.DataFrame, label, column: str, key: str = "model", rep_label=None) -> Estimate:
+    """A row's number with its interval (``rep_label``: the row's key in the replicates, default ``label``)."""
+    reps = replicates(frame, label if rep_label is None else rep_label, column)
+    return estimate(cell(frame, label, column, key), reps)
+
+
+def diff(fa: pd.DataFrame, la, fb: pd.DataFrame, lb, column: str, key: str = "model", rep_a=None,
+         rep_b=None) -> Estimate:  # fmt: skip
+    """Row ``la`` of ``fa`` minus row ``lb`` of ``fb`` in ``column``, with the interval of their replicates'
+    differences (``loopkit.uncertainty.difference``)."""
+    ra = replicates(fa, la if rep_a is None else rep_a, column)
+    rb = replicates(fb, lb if rep_b is None else rep_b, column)
+    return difference(cell(fa, la, column, key), ra, cell(fb, lb, column, key), rb)
+
+
+def check(est: Estimate, claimed: str, threshold: float = 0.0) -> bool | None:
+    """True when ``est`` lies beyond noise on the ``claimed`` side ("above" or "below") of ``threshold``, False on
+    the other side, None within noise; None too when ``est`` is NaN (a number the tables lack)."""
+    if math.isnan(est.value):
+        return None
+    where = side(est, threshold)
+    return None if where == NOISE else where == claimed
+
+
+def combine(results: Iterable[bool | None]) -> str:
+    """"holds" when every comparison is as claimed beyond noise, "does not hold" when any is the opposite beyond
+    noise, "within noise" otherwise."""
+    results = list(results)
+    if any(r is False for r in results):
+        return FAILS
+    return HOLDS if results and all(r is True for r in results) else NOISE
+
+
+def combine_verdicts(verdicts: Iterable[str]) -> str:
+    """A claim made of other claims: "not testable here" if any part is, else as ``combine`` over the parts."""
+    verdicts = list(verdicts)
+    if UNTESTABLE in verdicts:
+        return UNTESTABLE
+    return combine(True if v == HOLDS else False if v == FAILS else None for v in verdicts)
+
+
+def sci(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.2e}"
+
+
+def pct(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.0%}"
+
+
+def number(x: float) -> str:
+    """A metric as Tables 3 and 4 print it (``loopkit.evaluate.format_metric``)."""
+    return format_metric(x)
+
+
+def interval_text(parts: Mapping[str, Estimate], fmt=number) -> str:
+    """"name: +1.20e-03 [+0.90e-03, +1.50e-03]; ..." for each named difference."""
+    return "; ".join(f"{name}: {est.text(fmt, signed=True)}" for name, est in parts.items())
+
+
+def outcome_text(results: Mapping[str, bool | None], claimed: str, opposite: str) -> str:
+    """Which comparisons went which way: '' when all are as claimed, else e.g. "X, Y: the opposite (...) beyond
+    noise; Z: within noise"."""
+    wrong = [k for k, r in results.items() if r is False]
+    noisy = [k for k, r in results.items() if r is None]
+    parts = []
+    if wrong:
+        parts.append(f"{', '.join(wrong)}: {opposite}, beyond noise")
+    if noisy:
+        parts.append(f"{', '.join(noisy)}: within noise")
+    return "; ".join(parts)
+
+
+def join(*reasons: str) -> str:
+    """Reasons as one sentence: capitalised, joined by semicolons, a full stop; "Reason not known." if none."""
+    text = "; ".join(r for r in reasons if r)
+    return (text[0].upper() + text[1:] + ".") if text else "Reason not known."
+
+
+def copies(frame: pd.DataFrame, labels: list[str]) -> str:
+    """'' unless some of the rows ``labels`` are mostly copies of training loops (more than ``MEMORISED``)."""
+    if COPIES not in frame:
+        return ""
+    copied = [m for m in labels if has_row(frame, m) and cell(frame, m, COPIES) > MEMORISED]
+    if not copied:
+        return ""
+    shares = ", ".join(f"{m} {pct(cell(frame, m, COPIES))}" for m in copied)
+    return f"the samples are mostly copies of training loops ({shares} of them), so they show the training set"
+
+
+def copies_note(frame: pd.DataFrame, labels: list[str]) -> str:
+    """"; copies of training loops: VQ-VAE (temp 1) 3%" for the rows that have the memorisation check."""
+    shown = [m for m in labels if has_row(frame, m) and COPIES in frame and not np.isnan(cell(frame, m, COPIES))]
+    if not shown:
+        return ""
+    return "; copies of training loops: " + ", ".join(f"{m} {pct(cell(frame, m, COPIES))}" for m in shown)
+
+
+def guarded(claim: dict, *frames_and_rows) -> dict:
+    """A claim about generated loops, with its verdict withdrawn ("not testable here") when the rows it rests on
+    are mostly training copies (``copies``); the reason says so."""
+    reasons = [copies(frame, rows) for frame, rows in frames_and_rows]
+    copied = "; ".join(r for r in reasons if r)
+    if copied:
+        claim["holds"] = UNTESTABLE
+        claim["why"] = join(copied)
+    return claim

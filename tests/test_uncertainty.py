@@ -1,0 +1,92 @@
+"""Per-loop metrics and their bootstrap: the means are the tables' numbers, equal lengths share weights (paired),
+and the interval and ``side`` say what a difference is, on hand-made values whose answers are known."""
+
+import math
+
+import numpy as np
+import pytest
+
+from loopkit.metrics import musical_metrics
+from loopkit.paper import METRIC_COLUMNS
+from loopkit.pianoroll import BASS_COLUMNS, drum_column
+from loopkit.uncertainty import (
+    Estimate,
+    bootstrap_means,
+    difference,
+    estimate,
+    load_replicates,
+    metric_replicates,
+    per_loop_metrics,
+    save_replicates,
+    side,
+)
+
+
+def _loops(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 128, 93)) < 0.03
+    x[: n // 2, 0, drum_column("kick")] = True
+    x[: n // 2, 0, drum_column("crash")] = True
+    x[::3, 0, BASS_COLUMNS.start] = True
+    return x
+
+
+def test_per_loop_means_are_the_table_row():
+    x = _loops()
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 3, size=(len(x), 2))  # few distinct sequences: US < 1
+    train_codes = codes[:4]
+    row = musical_metrics(x, codes, train_codes)
+    per = per_loop_metrics(x, codes, train_codes, batch_size=5)
+    assert list(per) == list(METRIC_COLUMNS)
+    for m in METRIC_COLUMNS:
+        assert len(per[m]) == len(x)
+        assert per[m].mean() == pytest.approx(row[m]), m
+    without = per_loop_metrics(x)
+    assert np.isnan(without["OS"]).all() and np.isnan(without["US"]).all()
+
+
+def test_us_counts_first_occurrences():
+    x = np.zeros((4, 128, 93), dtype=bool)
+    per = per_loop_metrics(x, np.array([[1, 2], [1, 2], [3, 4], [1, 2]]), np.array([[3, 4]]))
+    assert list(per["US"]) == [1, 0, 1, 0] and list(per["OS"]) == [0, 0, 1, 0]
+
+
+def test_bootstrap_weights_depend_on_the_length_only():
+    a = np.arange(50, dtype=float)
+    ra, rb = bootstrap_means(a), bootstrap_means(a + 3.0)
+    assert ra.shape == (1000,)
+    assert np.allclose(rb - ra, 3.0)  # the same weights: a paired difference has no noise at all
+    assert abs(ra.mean() - a.mean()) < 1.0 and ra.std() == pytest.approx(a.std() / math.sqrt(50), rel=0.15)
+    both = bootstrap_means(np.stack([a, 2 * a], axis=1))
+    assert both.shape == (1000, 2) and np.allclose(both[:, 1], 2 * ra)
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_means([1.0, math.nan])
+    assert list(metric_replicates({"HD": np.ones(3), "OS": np.full(3, math.nan)})) == ["HD"]
+
+
+def test_interval_and_side_of_a_difference():
+    rng = np.random.default_rng(0)
+    low, high = rng.normal(0.0, 1.0, 400), rng.normal(0.5, 1.0, 400)
+    ra, rb = bootstrap_means(low), bootstrap_means(high)
+    d = difference(high.mean(), rb, low.mean(), ra)
+    assert d.low < d.value < d.high
+    assert side(d) == "above" and side(difference(low.mean(), ra, high.mean(), rb)) == "below"
+    close = rng.normal(0.02, 1.0, 400)
+    assert side(difference(close.mean(), bootstrap_means(close), low.mean(), ra)) == "within noise"
+    assert side(d, threshold=5.0) == "below"
+    # no replicates: the value alone decides, and the text says there is no interval
+    bare = difference(1.0, None, 0.5, None)
+    assert not bare.has_interval and side(bare) == "above" and "(no interval)" in bare.text()
+    assert side(Estimate(0.0)) == "within noise"
+    e = estimate(0.5, np.linspace(0, 1, 1001))
+    assert e.low == pytest.approx(0.025) and e.high == pytest.approx(0.975)
+    assert e.text(lambda v: f"{v:.2f}") == "0.50 [0.03, 0.97]" or e.text(lambda v: f"{v:.2f}") == "0.50 [0.03, 0.98]"
+
+
+def test_replicates_round_trip(tmp_path):
+    reps = {"VQ-VAE (temp 1)": {"HD": np.arange(3.0), "US": np.ones(3)}, "CNN-VAE": {"HD": np.zeros(3)}}
+    path = save_replicates(reps, tmp_path / "t.bootstrap.npz")
+    back = load_replicates(path)
+    assert set(back) == set(reps) and np.array_equal(back["VQ-VAE (temp 1)"]["HD"], np.arange(3.0))
+    assert load_replicates(tmp_path / "absent.npz") == {}
