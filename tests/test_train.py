@@ -149,6 +149,7 @@ def test_reconstruction_report_first_step_shares_by_hand():
     rolls[[0, 2, 3], 0, bass_column(40)] = True  # loops 0, 2, 3: a bass note on step 0
     rolls[1, 1, bass_column(40)] = True  # loop 1: bass on step 1 only
     rep = reconstruction_report(_Constant(True), loops_from_arrays(rolls), batch_size=3)
+    assert rep.pop("errors").tolist() == [0.0] * 4  # each loop's own error
     assert rep == {"error": 0.0, "FND": 2 / 4, "FNB": 3 / 4, "n": 4}
     empty = reconstruction_report(_Constant(False), loops_from_arrays(rolls))
     assert (empty["FND"], empty["FNB"]) == (0.0, 0.0) and empty["error"] == pytest.approx(9 / (4 * 128 * 93))
