@@ -1,11 +1,11 @@
 """The rehearsal's wall time: `loopkit book --profile paper --rehearsal` end to end on a corpus of about 1,000 loops,
 timed, with the chapters' measured and projected times it prints (``loopkit.rehearsal``).
 
-The corpus is the Debian demo corpus (real MIDI, 271 loops) plus synthetic loops written as 8-bar MIDI files (one
-loop per file: ``loopkit.synthetic``, not music; they make the data set the size the rehearsal is meant for), or
-any folder of MIDI with ``--corpus``.
+The corpus is the demo corpus's game music (real MIDI from three Debian packages, 271 loops) plus synthetic loops
+written as 8-bar MIDI files (one loop per file: ``loopkit.synthetic``, not music; they make the data set the size
+the rehearsal is meant for), or any folder of MIDI with ``--corpus``.
 
-    python benchmarks/rehearsal.py                          # demo + 750 synthetic loops, 2 threads, the whole book
+    python benchmarks/rehearsal.py                          # game music + 750 synthetic loops, 2 threads, the whole book
     python benchmarks/rehearsal.py --corpus DIR --no-build  # a corpus of yours; the notebooks only
 """
 
@@ -45,8 +45,8 @@ def _children_cpu() -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", default=None, help="MIDI files or folders, comma-separated (default: demo + synthetic)")
-    p.add_argument("--synthetic", type=int, default=750, help="synthetic loops added to the demo corpus (default 750)")
+    p.add_argument("--corpus", default=None, help="MIDI files or folders, comma-separated (default: game music + synthetic)")
+    p.add_argument("--synthetic", type=int, default=750, help="synthetic loops added to the game music (default 750)")
     p.add_argument("--profile", default="paper")
     p.add_argument("--epochs", type=int, default=None, help="rehearsal epochs (default: loopkit's REHEARSAL.epochs)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -56,10 +56,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = args.corpus
         if corpus is None:
-            from loopkit.sources.demo import fetch_demo
+            from loopkit.sources.games import fetch_games
 
-            demo = fetch_demo(Path(tmp) / "demo", progress=False, echo=lambda *a, **k: None)
-            corpus = f"{demo},{synthetic_midi_corpus(Path(tmp) / 'synthetic', args.synthetic)}"
+            games = fetch_games(Path(tmp) / "games", progress=False, echo=lambda *a, **k: None)
+            corpus = f"{games},{synthetic_midi_corpus(Path(tmp) / 'synthetic', args.synthetic)}"
         out = args.out or str(Path(tmp) / "runs" / args.profile)
         cmd = [sys.executable, "-m", "loopkit", "book", "--profile", args.profile, "--corpus", corpus, "--out", out,
                "--device", "cpu", "--rehearsal"] + ([str(args.epochs)] if args.epochs else [])
