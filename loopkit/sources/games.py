@@ -226,7 +226,8 @@ def fetch_games(
     progress: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> Path:
-    """Build the demo corpus in ``out`` (see the module docstring) and return ``out``.
+    """Build the game-music corpus (the demo corpus's first part) in ``out`` (see the module docstring) and return
+    ``out``.
 
     Parameters
     ----------
