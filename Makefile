@@ -27,15 +27,17 @@ lab:
 	scripts/setup.sh --lab
 	$(PY) -m loopkit lab --out $(OUT)
 
-## The test suite (fast: minutes). CI runs exactly this.
+## The test suite (fast: minutes). CI runs exactly this. One worker process per core (at most 4, pytest-xdist),
+## each test file whole in one worker, so a file's fixtures (the smoke book) are built once.
+PARALLEL = -n auto --maxprocesses 4 --dist loadfile
 test:
 	scripts/setup.sh --test
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(PARALLEL)
 
 ## Everything, slow tests included.
 test-all:
 	scripts/setup.sh --test
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL)
 
 ## Speed, memory and reliability figures quoted in the README.
 bench: setup

@@ -177,7 +177,7 @@ def test_stereo_output():
 def test_size_of_a_16_second_loop(record_property):
     # the defaults (44.1 kHz mono Vorbis, compression level 0.6) aim at about 150 KB per 16-second loop
     sizes = [len(audio.roll_to_ogg(make_loop(v))) for v in (0, 5)]
-    kb = np.mean(sizes) / 1000
+    kb = float(np.mean(sizes)) / 1000
     record_property("ogg_kb_per_16s_loop", round(kb, 1))
     print(f"OGG size per 16-second loop (16.5 s with the tail): {kb:.0f} KB")
     assert 60 < kb < 250
