@@ -446,21 +446,20 @@ def claims_html(verdicts) -> str:
 
 
 def metric_rows(frame, metrics: Sequence[str] | None = None):
-    """Table 3 or 4 for a page: for each model a row of ours ("ours (profile)") and below it the paper's (none for a
-    row the paper does not have), the
+    """Table 3 or 4 for a page: for each model a row of ours (``loopkit.evaluate.source_label``: "ours (profile)", or
+    how far a rehearsal's model trained) and below it the paper's (none for a row the paper does not have), the
     ``metrics`` columns (default all) printed as the paper prints them (``loopkit.evaluate.format_metric``), indexed
     by (model, source). Show a group of the paper's columns at a time (``loopkit.paper.METRIC_GROUPS``) so the
     table fits the page."""
     import pandas as pd
 
-    from .evaluate import format_metric
+    from .evaluate import format_metric, source_label
     from .paper import METRIC_COLUMNS
 
     metrics = list(metrics or METRIC_COLUMNS)
     rows, index = [], []
     for _, row in frame.iterrows():
-        profile = row.get("profile")
-        source = "ours" + (f" ({profile})" if isinstance(profile, str) and profile else "")
+        source = source_label(row.get("profile"), row.get("run"))  # a rehearsal's model never reads "ours (paper)"
         for name, suffix in ((source, ""), ("paper", " (paper)")):
             values = [row[f"{m}{suffix}"] for m in metrics]
             if suffix and all(pd.isna(v) for v in values):  # a row the paper does not have (a labelled variant)

@@ -13,6 +13,7 @@ from loopkit import paper
 from loopkit.checkpoints import BEST, CHECKPOINT_FORMAT, METRICS, save_checkpoint
 from loopkit.cli import main as cli_main
 from loopkit.errors import LoopkitError
+from loopkit.display import metric_rows
 from loopkit.evaluate import metric_table_markdown, source_label
 from loopkit.rehearsal import (
     REHEARSAL,
@@ -111,6 +112,8 @@ def test_a_rehearsal_s_models_are_never_ours_paper_in_the_tables():
                            **{f"{m} (paper)": 0.5 for m in paper.METRIC_COLUMNS}}])
     text = metric_table_markdown(frame)
     assert "| rehearsal (paper, 1 of 2,000 epochs) |" in text and "ours (paper)" not in text
+    shown = metric_rows(frame)  # the page's Table 3 and 4: ours above the paper's, per model
+    assert list(shown.index) == [("VQ-VAE (temp 1)", "rehearsal (paper, 1 of 2,000 epochs)"), ("VQ-VAE (temp 1)", "paper")]
 
 
 def test_loopkit_book_rehearsal_passes_the_rehearsal_and_the_settings(monkeypatch, tmp_path, capsys):
