@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 from loopkit.cli import main
+from loopkit.errors import LoopkitError
 from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi
-from loopkit.sources import debian, games, lmd, wad
+from loopkit.sources import debian, games, grooves, lmd, wad
 
 # ---------------------------------------------------------------------------------------------------------
 # WAD reader
@@ -226,6 +227,18 @@ def test_fetch_games_refuses_a_folder_another_run_is_writing(tmp_path):
     with debian.folder_lock(out, "loopkit data"):
         with pytest.raises(debian.DebianSourceError, match="another `loopkit data` is writing"):
             games.fetch_games(out, progress=False, echo=None)
+
+
+def test_a_corpus_folder_is_a_folder_cleared_of_an_interrupted_run_s_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for fetch in (games.fetch_games, grooves.fetch_grooves):
+        with pytest.raises(LoopkitError, match="the corpus folder .*file is a file, not a folder"):
+            fetch(tmp_path / "file", progress=False, echo=None)
+    out = tmp_path / "c"
+    (out / (debian.PARTIAL_PREFIX + "abc") / "sub").mkdir(parents=True)
+    (out / "kept.mid").write_bytes(b"")
+    with debian.corpus_folder(out) as ready:
+        assert ready == out and sorted(p.name for p in out.iterdir()) == ["kept.mid"]
 
 
 def test_fetch_games_without_apt_says_what_to_do(tmp_path, monkeypatch):

@@ -220,3 +220,21 @@ def folder_lock(out: Path, command: str):
         yield
     finally:
         os.close(fd)
+
+
+#: The prefix of a corpus folder's work in progress: a folder that only an interrupted run leaves behind.
+PARTIAL_PREFIX = ".partial-"
+
+
+@contextlib.contextmanager
+def corpus_folder(out: str | os.PathLike, command: str = "loopkit data") -> Iterator[Path]:
+    """A corpus folder made ready to write: created if needed (a file there is a ``LoopkitError``), held under
+    ``folder_lock`` while the block runs, and cleared of the ``PARTIAL_PREFIX`` folders an interrupted run left."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LoopkitError(f"the corpus folder {out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, command):
+        for stale in out.glob(PARTIAL_PREFIX + "*"):  # left by an interrupted run
+            shutil.rmtree(stale, ignore_errors=True)
+        yield out

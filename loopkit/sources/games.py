@@ -39,15 +39,21 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..atomic import file_hash, write_json
-from ..errors import LoopkitError
 from ..pianoroll import BASS_PROGRAMS, read_score
 from ..version import __version__
 from . import wad
-from .debian import DebianSourceError, deb_fields, download_debs, extract_deb, find_debs, folder_lock
+from .debian import (
+    PARTIAL_PREFIX,
+    DebianSourceError,
+    corpus_folder,
+    deb_fields,
+    download_debs,
+    extract_deb,
+    find_debs,
+)
 
 MANIFEST = "manifest.json"
 LICENCE_FILE = "copyright"
-PARTIAL_PREFIX = ".partial-"
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
@@ -252,13 +258,7 @@ def fetch_games(
     from tqdm import tqdm
 
     say = echo or (lambda _msg: None)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LoopkitError(f"the corpus folder {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out, "loopkit data"):
-        for stale in out.glob(PARTIAL_PREFIX + "*"):  # left by an interrupted run
-            shutil.rmtree(stale, ignore_errors=True)
+    with corpus_folder(out) as out:
         for stale in out.glob(f".{MANIFEST}.*"):  # a manifest write that never reached os.replace
             stale.unlink(missing_ok=True)
         entries = {e.get("folder"): e for e in read_manifest(out)["sources"] if isinstance(e, dict)}

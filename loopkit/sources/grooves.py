@@ -60,7 +60,15 @@ from ..errors import LoopkitError
 from ..pianoroll import BEATS_PER_BAR
 from ..version import __version__
 from . import games
-from .debian import DebianSourceError, deb_fields, download_debs, extract_deb, find_debs, folder_lock
+from .debian import (
+    PARTIAL_PREFIX,
+    DebianSourceError,
+    corpus_folder,
+    deb_fields,
+    download_debs,
+    extract_deb,
+    find_debs,
+)
 
 PACKAGE = "mma"
 MANIFEST = "manifest.json"
@@ -477,22 +485,16 @@ def fetch_grooves(
     from tqdm import tqdm
 
     say = echo or (lambda _msg: None)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LoopkitError(f"the corpus folder {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out, "loopkit data"):
-        for stale in out.glob(games.PARTIAL_PREFIX + "*"):  # left by an interrupted run
-            shutil.rmtree(stale, ignore_errors=True)
+    with corpus_folder(out) as out:
         if not force and corpus_complete(out, settings):
             n = len(_manifest(out)["files"]) - 2
             say(f"groove corpus in {out} is complete ({n} songs); nothing to do")
             return out
-        others = [p.name for p in out.iterdir() if not p.name.startswith(games.PARTIAL_PREFIX)]
+        others = [p.name for p in out.iterdir() if not p.name.startswith(PARTIAL_PREFIX)]
         if others and not _manifest(out).get("files"):
             raise LoopkitError(f"{out} holds other files ({', '.join(sorted(others)[:3])}, ...) and no groove corpus: "
                                "give an empty folder or the folder of an earlier groove corpus")  # fmt: skip
-        work = Path(tempfile.mkdtemp(prefix=games.PARTIAL_PREFIX, dir=out)).resolve()  # mma runs in other folders
+        work = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out)).resolve()  # mma runs in other folders
         try:
             say("getting mma (Debian's package mma) with apt-get download" if debs is None else "unpacking mma")
             mma = unpack_mma(work / "mma", debs, use_dpkg)
