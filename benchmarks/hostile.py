@@ -571,22 +571,8 @@ def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
                "no cookie, other methods, raw non-HTTP bytes)", f"{answered} answered 4xx or closed, {stored} "
                "written; the server went on serving", answered == sent and stored == 0 and alive)  # fmt: skip
 
-        slow: list[socket.socket] = []
         stop = threading.Event()
-        for _ in range(150):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            slow.append(s)
-
-        def trickle():
-            while not stop.wait(1.0):
-                for s in slow:
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
-
-        threading.Thread(target=trickle, daemon=True).start()
+        slow = slow_clients(port, 150, every=1.0, stop=stop)
         time.sleep(2)
         latencies: list[float] = []
         with ThreadPoolExecutor(max_workers=20) as pool:
@@ -631,6 +617,27 @@ def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
            f"duplicates: {int(rows.duplicated(['listener', 'stimulus']).sum())}", ok)  # fmt: skip
 
 
+def slow_clients(port: int, n: int, every: float, stop: threading.Event) -> list[socket.socket]:
+    """``n`` connections to the server on ``port``, each sending one more byte of a request head that never ends
+    every ``every`` seconds (from a daemon thread) until ``stop`` is set; the caller closes them."""
+    slow = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.append(s)
+
+    def trickle():
+        while not stop.wait(every):
+            for s in slow:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    pass
+
+    threading.Thread(target=trickle, daemon=True).start()
+    return slow
+
+
 def trickling_attack(stimuli: Path, db: Path, port: int) -> None:
     """110 connections sending a byte of their request head every 10 s to a server holding 100: before the request
     deadline, none was ever silent for the 30-s channel timeout, and every listener request timed out."""
@@ -641,21 +648,8 @@ def trickling_attack(stimuli: Path, db: Path, port: int) -> None:
     slow: list[socket.socket] = []
     stop = threading.Event()
     try:
-        for _ in range(110):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            slow.append(s)
+        slow += slow_clients(port, 110, every=10.0, stop=stop)
         started = time.monotonic()
-
-        def trickle():
-            while not stop.wait(10.0):
-                for s in slow:
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
-
-        threading.Thread(target=trickle, daemon=True).start()
         served = None
         while served is None and time.monotonic() - started < 180:
             try:
