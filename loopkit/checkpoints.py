@@ -22,6 +22,10 @@ weight for data, its number kind and finite values)::
 
 A run directory (``loopkit.train``) holds ``LAST``, ``BEST`` and ``METRICS``. Every checkpoint is written
 atomically (``loopkit.atomic``). Both the trainer and the generator depend on this module, not on each other.
+
+torch and the models are imported by the functions that read, write or build (``import loopkit.checkpoints`` does
+not import torch), so what only names the format (``BEST``, ``METRICS``, ``run_label``) costs no torch: the command
+line's parser, ``loopkit.rehearsal`` and ``loopkit.interpolation`` read it.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import pickle
 import re
 import warnings
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .atomic import file_hash, write_with
 from .config import CONFIG_CLASSES, config_from_dict
 from .errors import LoopkitError
-from .models import build_model
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
 #: The files of a run directory: everything needed to resume, the best epoch's weights, one row per epoch.
@@ -67,6 +72,8 @@ def run_label(meta: dict) -> str:
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/"auto" -> CUDA when present, else CPU. Asking for CUDA without one is a ``LoopkitError``."""
+    import torch
+
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -77,6 +84,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """Write a checkpoint dict (see the module docstring) atomically; returns the path."""
+    import torch
+
     return write_with(path, lambda fh: torch.save(state, fh))
 
 
@@ -97,6 +106,8 @@ def _unreadable(path: Path, exc: Exception) -> LoopkitError:
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
     """The raw checkpoint dict, read with ``weights_only=True`` (tensors and plain data only); a
     ``FileNotFoundError``/``LoopkitError`` with one line if it is unusable."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -154,6 +165,10 @@ def check_checkpoint(ckpt: dict, path: str | os.PathLike):
     on PyTorch's ``meta`` device, which allocates nothing), and that every one of them can be used
     (``weight_problems``: data, not meta; dense; the model's number kind; finite). Anything else is a
     ``LoopkitError`` of one line that names the file."""
+    import torch
+
+    from .models import build_model
+
     name = ckpt.get("model")
     if not isinstance(name, str) or name not in CONFIG_CLASSES:
         raise LoopkitError(f"{path} names no known model ({name!r:.40}; known: {', '.join(CONFIG_CLASSES)})")
@@ -195,6 +210,8 @@ def check_checkpoint(ckpt: dict, path: str | os.PathLike):
 
 
 def _kind(dtype: torch.dtype) -> str:
+    import torch
+
     if dtype == torch.bool:
         return "bool"
     return "complex" if dtype.is_complex else "floating point" if dtype.is_floating_point else "integer"
@@ -206,6 +223,8 @@ def weight_problems(state: dict, expected: dict) -> list[str]:
     the shapes pass, then ``load_state_dict`` fails with a long traceback), one that is not dense, a number kind
     other than the model's (complex weights run with a warning, their imaginary parts dropped), and NaN or
     infinite values (a model with them generates empty loops or a constant code)."""
+    import torch
+
     problems, finite = [], {}
     for key, want in expected.items():
         tensor = state[key]
@@ -232,6 +251,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     ``checkpoint`` attribute: the checkpoint's metadata (``METADATA``: model, profile, epoch, step, data fingerprint,
     best validation score, loopkit version, ...) and its path, without the tensors.
     """
+    from .models import build_model
+
     ckpt = load_checkpoint(path, device)
     name, config = check_checkpoint(ckpt, path)
     model = build_model(name, config)

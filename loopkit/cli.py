@@ -1,7 +1,8 @@
 """The ``loopkit`` command line: one sub-command per stage of the paper's pipeline.
 
 Each module in ``loopkit.commands`` adds its sub-commands through ``register(subparsers)``; heavy imports
-(torch, the models) happen inside the handlers, so ``loopkit --help`` stays fast. Bad input ends in a one-line
+(torch, pandas, matplotlib, the models) happen inside the handlers, so building the parser, ``loopkit --version``
+and every ``--help`` load none of them (``tests/test_imports.py`` checks each). Bad input ends in a one-line
 error (``loopkit CMD: error: ...``, exit status 2): a bad flag (``UserError``), bad input to the library
 (``loopkit.errors.LoopkitError``) or a missing file. Anything else is a bug and shows its traceback; set
 ``LOOPKIT_DEBUG=1`` for the traceback of a one-line error too.

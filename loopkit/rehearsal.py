@@ -17,6 +17,9 @@ What a rehearsal is:
   on this data set (the measured time per epoch times the schedule's epochs, the time per row times the loops a
   full row has) and at LMD-full's size (the same, scaled linearly in the number of loops: an estimate, so labelled).
   The chapter's other work is counted as measured. ``summary`` collects the chapters' projections.
+
+pandas is imported by the functions that need it (and torch only by ``loopkit.checkpoints``'s functions that read a
+checkpoint): the command line's parser reads ``REHEARSAL`` and pays for neither.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Mapping
 
 from . import paper
 from .atomic import write_text
 from .checkpoints import BEST, METRICS, load_checkpoint, run_label
 from .config import ALL_NAMES, PAPER_NAMES, parse_settings, settings_for
 from .dataset import Loops
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ def training_projection(runs: Mapping[str, str | os.PathLike], loops: Loops) -> 
     ``valid_loops``, and ``train_eval_loops`` of the training split; for the prior the valid split's codes).
     Seconds per epoch are medians over the epochs after the first.
     """
+    import pandas as pd
+
     n_train, n_valid = (int((loops.meta["split"] == s).sum()) for s in ("train", "valid"))
     rows = []
     for label, folder in runs.items():
@@ -155,6 +161,8 @@ def rows_projection(tables: Mapping[str, pd.DataFrame], loops: Loops) -> pd.Data
     """Per row of Tables 3 and 4 (``table3``/``table4`` frames with their ``seconds`` and ``n``): the measured
     seconds, per 1,000 loops, and the projected seconds of a full row (the training split's size, the paper's n),
     on ``loops`` and at LMD-full's size (120,600 loops), linear in the loops."""
+    import pandas as pd
+
     n_train = int((loops.meta["split"] == "train").sum())
     rows = []
     for table, frame in tables.items():
@@ -205,6 +213,7 @@ class ChapterClock:
         ``rows_projection``), what the full run would take; written to ``OUT/timings/<chapter>.json`` and returned
         as ``(Markdown, DataFrame)`` for the page, the durations in words. A run reused from before this chapter
         started was measured then, and is not subtracted from this chapter's own time."""
+        import pandas as pd
         from IPython.display import Markdown
 
         measured = time.perf_counter() - self.started
@@ -243,6 +252,8 @@ def chapter_clock(chapter: str, out: str | os.PathLike, rehearsal: int, profile:
 
 def summary(out: str | os.PathLike) -> pd.DataFrame:
     """The chapters' timings of a book run (``OUT/timings/*.json``), in order, with a total row."""
+    import pandas as pd
+
     rows = []
     for path in sorted((Path(out) / TIMINGS).glob("*.json")):
         r = json.loads(path.read_text())
