@@ -416,29 +416,48 @@ def table_html(frame, show_index: bool = True, caption: str = "", width_px: int 
 
 #: The colour a verdict is printed in (``loopkit.verdicts.VERDICTS``).
 VERDICT_COLOURS = {"holds": "#1b7837", "does not hold": "#b2182b", "within noise": "#b35806",
-                   "not testable here": "#555555"}  # fmt: skip
+                   "not testable at this budget": "#2166ac", "not testable here": "#555555"}  # fmt: skip
 
 
-def claims_html(verdicts) -> str:
+def _verdict_html(r) -> str:
+    colour = VERDICT_COLOURS.get(r["holds"], "#000")
+    why = r["why"] if isinstance(r["why"], str) else ""
+    why = f'<p style="margin:4px 0 0 0;font-size:0.9em">{html.escape(why)}</p>' if why else ""
+    return f'<p style="margin:0;color:{colour};font-weight:bold">{html.escape(r["holds"])}</p>{why}'
+
+
+def claims_html(verdicts, recorded=None) -> str:
     """``loopkit.claims.claim_verdicts``' rows as one HTML table that fits the page: the claim with its rule in
     full; the paper's numbers, this build's and the decisive differences with their intervals; the verdict and,
-    where a claim does not hold, its reason."""
+    where a claim does not hold, its reason. ``recorded``: ``{header: claims frame}`` of recorded runs
+    (``loopkit.records.claims_columns``), each shown as one more column: its numbers, verdict and reason."""
+    recorded = dict(recorded or {})
+    widths = (38, 37, 25) if not recorded else (26, 26, 18)
+    extra = (100 - sum(widths)) // len(recorded) if recorded else 0
     rows = []
     for cid, r in verdicts.iterrows():
-        colour = VERDICT_COLOURS.get(r["holds"], "#000")
         claim = (f'<p style="margin:0"><b>({html.escape(str(cid))})</b> {html.escape(r["claim"])}</p>'
                  f'<p style="margin:4px 0 0 0;font-size:0.9em"><i>Rule.</i> {html.escape(r["rule"])}</p>')
         numbers = (f'<p style="margin:0;font-size:0.9em"><i>Paper:</i> {html.escape(r["paper"])}</p>'
                    f'<p style="margin:4px 0 0 0;font-size:0.9em"><i>This build:</i> {html.escape(r["this build"])}</p>'
                    f'<p style="margin:4px 0 0 0;font-size:0.9em"><i>Intervals:</i> {html.escape(r["interval"])}</p>')
-        why = f'<p style="margin:4px 0 0 0;font-size:0.9em">{html.escape(r["why"])}</p>' if r["why"] else ""
-        verdict = f'<p style="margin:0;color:{colour};font-weight:bold">{html.escape(r["holds"])}</p>{why}'
-        rows.append(f'<tr><td style="vertical-align:top;width:38%">{claim}</td>'
-                    f'<td style="vertical-align:top;width:37%;overflow-wrap:anywhere">{numbers}</td>'
-                    f'<td style="vertical-align:top;width:25%">{verdict}</td></tr>')
+        cells = [f'<td style="vertical-align:top;width:{widths[0]}%">{claim}</td>',
+                 f'<td style="vertical-align:top;width:{widths[1]}%;overflow-wrap:anywhere">{numbers}</td>',
+                 f'<td style="vertical-align:top;width:{widths[2]}%">{_verdict_html(r)}</td>']
+        for frame in recorded.values():
+            if cid in frame.index:
+                other = frame.loc[cid]
+                body = (_verdict_html(other) + '<p style="margin:4px 0 0 0;font-size:0.85em"><i>Numbers:</i> '
+                        f'{html.escape(str(other["this build"]))}</p>')
+            else:
+                body = "<p>-</p>"
+            cells.append(f'<td style="vertical-align:top;width:{extra}%;overflow-wrap:anywhere">{body}</td>')
+        rows.append(f'<tr>{"".join(cells)}</tr>')
+    heads = ["The paper's claim, and the rule that judges it", "Numbers", "Verdict: this build"]
+    heads += [f"Verdict: {name}" for name in recorded]
     return ('<table class="loopkit-claims table" style="table-layout:fixed;width:100%">'
-            "<thead><tr><th>The paper's claim, and the rule that judges it</th><th>Numbers</th><th>Verdict</th>"
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            f'<thead><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in heads)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 # ---------------------------------------------------------------------------------------------------------

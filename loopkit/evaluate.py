@@ -30,7 +30,7 @@ from .errors import LoopkitError
 from .generate import generate, sample_codes
 from .latent import LatentCopy, check_mode
 from .memorisation import memorisation
-from .metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
+from .metrics import METRIC_DEFINITIONS, first_step_bass_pitches, is_music, music_bounds, musical_metrics, unique_pitch
 from .sampling import decode_codes, parse_temperature, temperature_label
 from .train import codes_of, reconstruction_report, train
 from .uncertainty import bootstrap_means, load_replicates, metric_replicates, per_loop_metrics, save_replicates
@@ -247,19 +247,38 @@ UP_PER_BAR = "UP (per bar)"
 #: The memorisation columns of Tables 3 and 4 (``loopkit.memorisation``; the paper has none): the share of a row's
 #: loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
 COPIES, NEAREST = "copies", "nearest"
+#: What the claims' rules read beyond the paper's columns (``loopkit.claims_samples``; the paper has none): the share
+#: of a row's loops whose first step sounds exactly one bass pitch (FNB without the clusters a decoder unsure of the
+#: pitch sounds), the share sounding a cluster of more than one, the share that is music (``metrics.is_music``: not
+#: near silence, not saturated) and HD over those loops only.
+FNB_ONE, CLUSTER, MUSIC, HD_MUSIC = "FNB (one pitch)", "bass cluster (step 0)", "music", "HD (music)"
+RULE_COLUMNS = (FNB_ONE, CLUSTER, MUSIC, HD_MUSIC)
 #: Bumped when a row gains columns, so that rows cached by an older loopkit are computed again.
-ROW_FORMAT = 3
+ROW_FORMAT = 4
 #: The key under which a computed row carries its bootstrap replicates until ``_metric_frame`` moves them to
 #: ``attrs[BOOTSTRAP]``.
 _ROW_REPLICATES = "_bootstrap"
 
 
+def rule_columns(rolls, hd: np.ndarray, bounds) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``RULE_COLUMNS`` of a row of loops (``hd``: each loop's HD, as ``per_loop_metrics`` gives it; ``bounds``:
+    ``metrics.music_bounds`` of the training loops): the values, and each one's per-loop values to bootstrap
+    (HD (music) over the music loops only; no values where the row has none)."""
+    pitches = first_step_bass_pitches(rolls)
+    music = is_music(rolls, bounds)
+    per_loop = {FNB_ONE: (pitches == 1).astype(float), CLUSTER: (pitches > 1).astype(float),
+                MUSIC: music.astype(float), HD_MUSIC: np.asarray(hd, dtype=float)[music]}  # fmt: skip
+    values = {k: float(v.mean()) if len(v) else float("nan") for k, v in per_loop.items()}
+    return values, {k: v for k, v in per_loop.items() if len(v)}
+
+
 def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict,
-                rolls, train, codes=None, train_codes=None) -> dict:  # fmt: skip
+                rolls, train, codes=None, train_codes=None, bounds=None) -> dict:  # fmt: skip
     """One row: the model, each metric beside the paper's value, UP per bar, the memorisation check against the
-    training split ``train`` (the training set's own row: each loop left out), then ``info`` (n, profile, ...),
-    and the bootstrap replicates of each metric's mean over the row's loops (``loopkit.uncertainty``; ``codes``
-    and ``train_codes`` as in ``musical_metrics``)."""
+    training split ``train`` (the training set's own row: each loop left out), the rules' columns
+    (``rule_columns``; ``bounds`` default: measured on ``train``), then ``info`` (n, profile, ...), and the
+    bootstrap replicates of each metric's mean over the row's loops (``loopkit.uncertainty``; ``codes`` and
+    ``train_codes`` as in ``musical_metrics``)."""
     row: dict = {"model": label}
     for m in paper.METRIC_COLUMNS:
         row[m] = float(values[m])
@@ -267,9 +286,13 @@ def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str,
     row[UP_PER_BAR] = float(unique_pitch(rolls, span="bar"))
     memo = memorisation(rolls, train, exclude_self=rolls is train)
     row[COPIES], row[NEAREST] = memo["copies"], memo["nearest"]
-    row.update(info)
     per_loop = per_loop_metrics(rolls, codes, train_codes)
-    row[_ROW_REPLICATES] = {m: r.tolist() for m, r in metric_replicates(per_loop).items()}
+    rules, rule_values = rule_columns(rolls, per_loop["HD"], bounds if bounds is not None else music_bounds(train))
+    row.update(rules)
+    row.update(info)
+    replicates = metric_replicates(per_loop)
+    replicates.update({k: bootstrap_means(v) for k, v in rule_values.items()})
+    row[_ROW_REPLICATES] = {m: r.tolist() for m, r in replicates.items()}
     return row
 
 
@@ -294,6 +317,7 @@ class _MetricTables:
         self._vq = None
         self._train_codes = None
         self._digests: dict[str, str] = {}
+        self.bounds = music_bounds(self.train.rolls)  # what counts as music (claim (l)), from the training loops
 
     # -- models ------------------------------------------------------------------------------------------
     def digest(self, name: str) -> str:
@@ -381,7 +405,7 @@ class _MetricTables:
             info = {"n": len(self.train), "profile": None, "epochs": None, "data": self.data,
                     "trained_on_same_data": None}  # fmt: skip
             return _metric_row("Training set", values, paper.TABLE3_MUSICAL_METRICS["Training set"], info,
-                               self.train.rolls, self.train.rolls, codes, codes)
+                               self.train.rolls, self.train.rolls, codes, codes, self.bounds)
 
         parts = {"vq": self.digest("vq_vae") if self.has_vq() else None}
         return self.cached_row("training", compute, **parts)
@@ -396,7 +420,7 @@ class _MetricTables:
             values = musical_metrics(gen.rolls, progress=self.progress)
             label = PAPER_NAMES[name]
             return _metric_row(label, values, paper.TABLE3_MUSICAL_METRICS[label], self.info(model), gen.rolls,
-                               self.train.rolls)
+                               self.train.rolls, bounds=self.bounds)
 
         return self.cached_row(name, compute, checkpoint=self.digest(name))
 
@@ -424,7 +448,8 @@ class _MetricTables:
             info = self.info(vq) | {"temperature": temperature, "prior_epochs": prior.checkpoint["epoch"],
                                     "bass_rule": bass_rule}  # fmt: skip
             shown = published.get(paper_label, {}) if bass_rule == "paper" else {}
-            return _metric_row(label, values, shown, info, rolls, self.train.rolls, codes, self.train_codes())
+            return _metric_row(label, values, shown, info, rolls, self.train.rolls, codes, self.train_codes(),
+                               self.bounds)
 
         copy_key = copy.to_dict() if hasattr(copy, "to_dict") else copy
         return self.cached_row("vq_vae", compute, vq=self.digest("vq_vae"), prior=self.digest("prior"),

@@ -44,7 +44,7 @@ import numpy as np
 from .errors import LoopkitError
 from .loops import LoopRules, bar_hamming, window_checks
 from .metrics import code_frequencies, frequent_codes
-from .pianoroll import BARS_PER_LOOP
+from .pianoroll import BARS_PER_LOOP, BASS_COLUMNS, DRUM_COLUMNS, STEPS_PER_BAR, drum_column
 from .sampling import Temperature, decode_codes, make_generator, model_device, parse_temperature, step_prior
 
 #: The sampling modes of a latent copy (see the module docstring).
@@ -352,13 +352,38 @@ def decode_frequent_codes(vqvae, indices, panels: Sequence[tuple[str, int, bool]
     return {k: (seqs[k], rolls[i]) for i, k in enumerate(labels)}
 
 
+#: The paper's reading of Figure 5's frequent panels, "typical repeating 4/4 patterns", made measurable (claim (m)):
+#: a kick on the loop's first step (the downbeat of a 4/4 bar), bass and drums both sounding, and bars 5-8 repeating
+#: bars 1-4: at least this share of the cells on in either half are on in both (their Jaccard index; a training
+#: loop's is near 1, and the extraction rule asks bar 5 to repeat bar 1 within 2 cells of 1,488).
+REPEATS_AT_LEAST = 0.5
+
+
+def halves_overlap(roll) -> float:
+    """The Jaccard index of a loop's bars 1-4 and bars 5-8 (cells on in both / cells on in either; 1 when both are
+    empty), ``roll`` (128, 93) bool."""
+    roll = np.asarray(roll, dtype=bool)
+    half = BARS_PER_LOOP // 2 * STEPS_PER_BAR
+    a, b = roll[:half], roll[half : 2 * half]
+    either = np.count_nonzero(a | b)
+    return 1.0 if either == 0 else float(np.count_nonzero(a & b) / either)
+
+
+def repeating_pattern(roll) -> bool:
+    """Whether a decoded loop is a typical repeating 4/4 pattern (``REPEATS_AT_LEAST``)."""
+    roll = np.asarray(roll, dtype=bool)
+    sounds = roll[:, BASS_COLUMNS].any() and roll[:, DRUM_COLUMNS].any()
+    return bool(roll[0, drum_column("kick")] and sounds and halves_overlap(roll) >= REPEATS_AT_LEAST)
+
+
 def frequent_code_properties(decoded, rules: LoopRules = LoopRules()):
     """Figure 5's panels measured by the paper's loop rules: for each decoded loop (``decode_frequent_codes``), its
     bar-1-to-bar-5 Hamming distance, whether the first step has kick, crash and a bass note, whether it passes
     every rule of extraction (a loop), and the share of its steps with a note.
 
-    Returns a DataFrame with the columns ``panel``, ``HD``, ``kick``, ``crash``, ``bass``, ``a loop`` and
-    ``steps with a note``, one row per panel (``loopkit.claims`` judges the paper's reading of Figure 5 on it).
+    Returns a DataFrame with the columns ``panel``, ``HD``, ``kick``, ``crash``, ``bass``, ``a loop``,
+    ``steps with a note``, ``halves overlap`` and ``repeating 4/4`` (the paper's reading, ``repeating_pattern``),
+    one row per panel (``loopkit.claims`` judges the paper's reading of Figure 5 on it).
     """
     import pandas as pd
 
@@ -371,5 +396,7 @@ def frequent_code_properties(decoded, rules: LoopRules = LoopRules()):
                **{k: bool(checks[k][0]) for k in ("kick", "crash", "bass")}}  # fmt: skip
         row["a loop"] = bool(checks["hamming"][0]) and row["kick"] and row["crash"] and row["bass"]
         row["steps with a note"] = float(roll.any(axis=1).mean())
+        row["halves overlap"] = halves_overlap(roll)
+        row["repeating 4/4"] = repeating_pattern(roll)
         rows.append(row)
     return pd.DataFrame(rows)

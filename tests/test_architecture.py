@@ -35,7 +35,7 @@ LAYERS = [
     ("latent",),
     ("generate",),
     ("evaluate",),
-    ("ablation", "claims", "claims_samples", "prior_accuracy", "verdicts"),
+    ("ablation", "claims", "claims_samples", "prior_accuracy", "verdicts", "records"),
     ("audio", "plots"),
     ("display", "samples", "ownloop", "variations", "interpolation", "listening", "listening.*", "rehearsal"),
     ("book", "lab"),

@@ -98,6 +98,19 @@ def test_claims_html_shows_rule_numbers_interval_and_verdict():
         assert text in html, text
 
 
+def test_claims_html_renders_a_column_per_recorded_run():
+    verdicts = pd.DataFrame([{"claim": "A < B", "rule": "r", "paper": "p", "this build": "A 1.5; B 1.4", "interval": "i",
+                              "holds": "not testable at this budget", "why": "B 10% removed."}], index=["c"])
+    long_run = pd.DataFrame([{"claim": "A < B", "rule": "r", "paper": "p", "this build": "A 1.0; B 2.0",
+                              "interval": "i", "holds": "holds", "why": ""}], index=["c"])
+    html = display.claims_html(verdicts, recorded={"recorded: long": long_run, "recorded: paper": long_run.iloc[:0]})
+    assert html.count("<th>") == 5 and "Verdict: recorded: long" in html and "Verdict: recorded: paper" in html
+    assert "A 1.0; B 2.0" in html and "#1b7837" in html  # the record's numbers and its "holds"
+    assert "#2166ac" in html and "B 10% removed." in html  # this build's verdict, coloured, with its reason
+    assert "<p>-</p>" in html  # a claim the record lacks
+    assert display.claims_html(verdicts).count("<th>") == 3
+
+
 def test_metric_tables_glossary_and_intervals():
     from loopkit.evaluate import BOOTSTRAP
     from loopkit.paper import METRIC_GROUPS, TABLE3_MUSICAL_METRICS
