@@ -11,6 +11,9 @@ DEVICE  ?= auto
 REHEARSAL ?=
 # SET="amp=bf16 validate_every=10": training settings over the profile's (loopkit.config.TrainConfig's fields).
 SET     ?=
+# RECORD=1: record the run's tables, claims, curves and provenance in records/PROFILE (RECORD=NAME: records/NAME),
+# shown beside every later build's own (the recorded long run: make book PROFILE=long RECORD=1).
+RECORD  ?=
 
 .PHONY: book lab test test-all setup bench clean
 
@@ -20,7 +23,8 @@ setup:
 ## The main job: get the corpus, run every notebook under PROFILE with papermill, build the book.
 book: setup
 	$(PY) -m loopkit book --profile $(PROFILE) --corpus $(CORPUS) --out $(OUT) --device $(DEVICE) \
-		$(if $(filter-out 0 no false,$(REHEARSAL)),--rehearsal) $(addprefix --set ,$(SET))
+		$(if $(filter-out 0 no false,$(REHEARSAL)),--rehearsal) $(addprefix --set ,$(SET)) \
+		$(if $(filter-out 0 no false,$(RECORD)),--record $(if $(filter 1 yes true,$(RECORD)),,$(RECORD)))
 
 ## The chapters live: JupyterLab on 127.0.0.1 (with a token) over copies of the executed chapters, pointed at OUT.
 lab:

@@ -598,8 +598,9 @@ def plot_learning_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], emp
             for split, style in (("train", "-"), ("val", "--")):
                 if f"{split}_{column}" in frame:
                     seen = _measured(frame, x, f"{split}_{column}")
-                    ax.plot(seen[x], seen[f"{split}_{column}"], style, color=colour,
-                            label=f"{label}, {'training' if split == 'train' else 'validation'}")
+                    few = len(seen) < 8  # a run of a few epochs: markers, so that one point is seen too
+                    ax.plot(seen[x], seen[f"{split}_{column}"], style, color=colour, marker="o" if few else None,
+                            markersize=4, label=f"{label}, {'training' if split == 'train' else 'validation'}")
         if column == "error" and empty:
             for split, style in (("train", "-"), ("valid", "--")):
                 if split in empty:

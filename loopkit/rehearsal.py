@@ -241,7 +241,7 @@ class ChapterClock:
         shown = items.drop(columns=["updated"], errors="ignore")
         for column in ("measured s", "full run s", "full run s at LMD-full size"):
             if column in shown:
-                shown[column.replace(" s", "")] = shown.pop(column).map(_duration)
+                shown[column.replace(" s", "", 1)] = shown.pop(column).map(_duration)  # "full run s at ..." -> "full run at ..."
         return Markdown(text), shown
 
 

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "--rehearsal, the whole path at the profile's batch and sizes in minutes: the first epochs of every "
         "training schedule, a few thousand loops per table row, every page labelled, the full run's time projected.",
     )
-    p.add_argument("--profile", default="cpu", help="training profile: smoke, cpu or paper (default cpu)")
+    p.add_argument("--profile", default="cpu", help="training profile: smoke, cpu, long (the recorded long run) or paper (default cpu)")
     p.add_argument(
         "--corpus",
         default="demo",
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
                    f"generate {REHEARSAL.loops_per_row:,} loops per row of Tables 3 and 4, label every page, print the "
                    "measured times and the full run's projected time")
     p.add_argument("--only", nargs="*", metavar="NN", help="run only these notebooks (e.g. 02 04)")
+    p.add_argument("--record", nargs="?", const="", default=None, metavar="NAME",
+                   help="record the run's tables, claims, learning curves and provenance as text in records/NAME "
+                   "(default NAME: the profile), which every build then shows beside its own (loopkit.records)")
     p.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the HTML")
     p.set_defaults(handler=_run)
 
@@ -65,6 +68,17 @@ def _run(args) -> int:
     if settings:
         params["settings"] = settings
     run_notebooks(params, only=args.only)
+    if args.record is not None:
+        import shlex
+        import sys
+
+        from ..records import record_run
+
+        if args.rehearsal:
+            raise UserError("a rehearsal is not a result: --record records full runs only")
+        command = "loopkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        folder = record_run(out, args.record or args.profile, command)
+        print(f"[book] recorded the run in {folder} (commit it: its files are small text)")
     if args.rehearsal:
         print("[book] time per chapter, measured in this rehearsal and projected for the full run:")
         for line in summary_lines(out):
