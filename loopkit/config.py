@@ -29,6 +29,7 @@ Where the paper is open, the choice is a documented field (see each class). The 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -308,6 +309,19 @@ class TrainConfig:
             raise LoopkitError(f"select must be 'valid' or 'last', got {self.select!r}")
         if self.amp not in ("bf16", "fp16", "off"):
             raise LoopkitError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
+        ranges = {"lr_max": (0, False), "lr_min": (0, True), "weight_decay": (0, True), "beta_start": (0, True),
+                  "beta_end": (0, True), "sampling_rate": (0, False), "grad_clip": (0, True)}  # (bound, inclusive)
+        for name, (low, inclusive) in ranges.items():
+            v = float(getattr(self, name))
+            if not math.isfinite(v) or v < low or (v == low and not inclusive):
+                raise LoopkitError(f"{name} must be a finite number {'at least' if inclusive else 'above'} {low}, "
+                                   f"got {v}")
+        if self.lr_min > self.lr_max:
+            raise LoopkitError(f"lr_min ({self.lr_min}) must not exceed lr_max ({self.lr_max})")
+        if not 0 <= self.transpose <= 83:
+            raise LoopkitError(f"transpose must lie in 0..83 semitones (the bass range), got {self.transpose}")
+        if not math.isfinite(self.checkpoint_seconds):
+            raise LoopkitError(f"checkpoint_seconds must be finite, got {self.checkpoint_seconds}")
 
     def batches_per_epoch(self, n_train: int) -> int:
         """Optimizer steps in one epoch over ``n_train`` loops (near-equal batches, none dropped)."""

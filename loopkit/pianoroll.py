@@ -93,14 +93,18 @@ DEFAULT_BPM = 120.0
 #: note of 60 ms, a 16th of 15 ms). MIDI itself allows 1 microsecond per quarter note (60,000,000 bpm) and files
 #: hold 0 (a division by zero, which the standard does not allow); such tempos are refused with the reason.
 MAX_BPM = 1000.0
+#: The slowest tempo a MIDI file can hold: its tempo event stores microseconds per quarter note in 24 bits, at most
+#: 16,777,215 (3.58 bpm); a slower tempo would wrap round to a fast one.
+MIN_BPM = 60_000_000 / 0xFFFFFF
 
 
 def check_bpm(bpm: float) -> float:
-    """A tempo in quarter notes per minute, as a float, if it is a finite number above 0 and at most ``MAX_BPM``;
-    otherwise a ``LoopkitError`` that says which."""
+    """A tempo in quarter notes per minute, as a float, if it is a finite number from ``MIN_BPM`` (what a MIDI file
+    can hold) to ``MAX_BPM``; otherwise a ``LoopkitError`` that says which."""
     bpm = float(bpm)
-    if not 0 < bpm <= MAX_BPM:
-        raise LoopkitError(f"tempo must be positive and at most {MAX_BPM:g} bpm, got {bpm:g} bpm")
+    if not MIN_BPM <= bpm <= MAX_BPM:
+        raise LoopkitError(f"tempo must lie between {MIN_BPM:.2f} bpm (the slowest a MIDI file can hold) and "
+                           f"{MAX_BPM:g} bpm, got {bpm:g} bpm")
     return bpm
 
 

@@ -366,6 +366,11 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
             row = {"epoch": epoch + 1, "step": step, "lr": lr}
             row.update(task.epoch_columns(epoch, beta))
             row.update({f"train_{k}": float(v) / presented for k, v in sums.items()})
+            diverged = [k for k, v in row.items() if k.startswith("train_") and not math.isfinite(v)]
+            if diverged:  # nothing of this epoch is kept: last.pt and metrics.csv stay at the epoch before
+                raise LoopkitError(f"training {name} diverged in epoch {epoch + 1}: its {diverged[0]} is "
+                                   f"{row[diverged[0]]} (lr_max {cfg.lr_max:g}, weight_decay {cfg.weight_decay:g}); "
+                                   f"{out} keeps epoch {epoch}")  # fmt: skip
             validating = time.perf_counter()
             final = epoch + 1 == stop
             validated = cfg.validates(epoch + 1, final)

@@ -392,7 +392,31 @@ def test_written_midi_follows_the_playback_convention(tmp_path):
 def test_roll_to_midi_rejects_bad_input():
     with pytest.raises(ValueError, match="expected a"):
         roll_to_midi(np.zeros((16, 90), dtype=bool))
-    with pytest.raises(ValueError, match="tempo must be positive"):
-        roll_to_midi(np.zeros((16, 93), dtype=bool), bpm=0)
+    for bpm in (0, 3, 0.001, 1001, float("nan"), float("inf")):  # 3 bpm would wrap round in 24 bits to 18.6 bpm
+        with pytest.raises(ValueError, match="tempo must lie between 3.58 bpm"):
+            roll_to_midi(np.zeros((16, 93), dtype=bool), bpm=bpm)
     with pytest.raises(ValueError, match="multiple of 4"):
         roll_to_midi(np.zeros((16, 93), dtype=bool), tpq=90)
+
+
+def test_the_slowest_tempo_a_midi_file_holds_is_written_exactly(tmp_path):
+    import mido
+
+    from loopkit.pianoroll import MIN_BPM
+
+    path = write_midi(np.zeros((16, 93), dtype=bool), tmp_path / "slow.mid", bpm=MIN_BPM)
+    tempos = [m.tempo for t in mido.MidiFile(path).tracks for m in t if m.type == "set_tempo"]
+    assert tempos == [0xFFFFFF]  # 24 bits, the largest: no wrap
+
+
+@pytest.mark.parametrize("argv", [["generate", "--checkpoint", "none.pt", "-n", "1", "--out", "x"],
+                                  ["render", "none.mid", "--out", "x"],
+                                  ["listen", "prepare", "--group", "a=none", "--group", "b=none", "--out", "x"]])
+def test_commands_refuse_a_tempo_no_midi_file_holds_in_one_line(argv, capsys, tmp_path, monkeypatch):
+    from loopkit import cli
+
+    monkeypatch.chdir(tmp_path)  # nothing is written: the tempo is refused first
+    assert cli.main(argv + ["--bpm", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tempo must lie between 3.58 bpm" in err and "got 3 bpm" in err, err
+    assert not any(tmp_path.iterdir())

@@ -576,3 +576,32 @@ def test_compile_trains_the_same_model(data, tmp_path):
     train("cnn_vae", data, "smoke", tmp_path / "uneven", device="cpu", seed=1, progress=False, epochs=2,
           train_settings={"compile": True})
     assert counters["stats"]["unique_graphs"] == 1 and not counters["recompiles"]
+
+
+@pytest.mark.parametrize("setting", ["lr_max=inf", "lr_max=nan", "lr_max=-1", "weight_decay=inf", "sampling_rate=0",
+                                     "transpose=-5", "grad_clip=nan", "beta_end=inf", "lr_min=1"])
+def test_training_settings_are_checked_for_finiteness_and_range_before_a_run(setting):
+    from loopkit.config import parse_settings
+
+    with pytest.raises(ValueError, match=setting.split("=")[0]):
+        parse_settings([setting])
+
+
+def test_a_run_whose_loss_turns_non_finite_fails_in_one_line_and_keeps_the_epoch_before(data, tmp_path, monkeypatch):
+    import torch
+
+    import loopkit.train as T
+
+    built = []
+    original = T.build_model
+    monkeypatch.setattr(T, "build_model", lambda *a, **k: built.append(original(*a, **k)) or built[-1])
+
+    def poison(state):  # at the second epoch's first step every weight turns NaN
+        if state["step"] == 5:  # 54 loops in batches of 16: 4 steps an epoch
+            with torch.no_grad():
+                for p in built[-1].parameters():
+                    p.fill_(float("nan"))
+
+    with pytest.raises(ValueError, match=r"^training cnn_vae diverged in epoch 2: its train_loss is nan .* keeps epoch 1$"):
+        train("cnn_vae", data, "smoke", tmp_path / "c", device="cpu", progress=False, callback=poison)
+    assert pd.read_csv(tmp_path / "c" / METRICS)["epoch"].tolist() == [1]  # the diverged epoch is not written

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import UserError
-from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
+from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UserError(f"-n must be at least 1, got {args.n}")
-    if not args.bpm > 0:
-        raise UserError(f"--bpm must be positive, got {args.bpm}")
+    check_bpm(args.bpm)  # before generating: a tempo a MIDI file cannot hold is refused in one line
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.span is not None and args.form in (None, "none"):

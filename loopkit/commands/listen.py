@@ -7,7 +7,7 @@ from typing import Sequence
 
 from . import UserError
 from ..listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT  # light (no Flask); the defaults live there
-from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
+from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -93,8 +93,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     groups = parse_group_args(args.group)
     if args.repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {args.repeats}")
-    if not args.bpm > 0:
-        raise UserError(f"--bpm must be positive, got {args.bpm}")
+    check_bpm(args.bpm)
     stimuli = prepare_stimuli(
         groups,
         args.out,

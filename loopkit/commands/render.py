@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pianoroll import DEFAULT_BPM  # light (numpy); the default lives there
+from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
 from . import UserError
 
 
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     audio.resolve_soundfont(settings.soundfont)  # fail before any work when the sound font is missing
     if args.repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {args.repeats}")
-    if args.bpm is not None and not args.bpm > 0:
-        raise UserError(f"--bpm must be positive, got {args.bpm}")
+    if args.bpm is not None:
+        check_bpm(args.bpm)
     jobs = audio.render_jobs(audio.expand_inputs(args.inputs), bpm=args.bpm)
 
     out = Path(args.out)
