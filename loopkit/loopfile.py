@@ -440,6 +440,9 @@ def read_loop(
     end = max(notes.end_step, int(ticks_to_steps(int(part.end()) - origin, tpq)))
     song_bars = -(-end // STEPS_PER_BAR)
     song = notes_to_roll(notes, song_bars * STEPS_PER_BAR)
+    if song_bars < BARS_PER_LOOP:  # a 4-bar loop, say: no window to choose
+        raise LoopkitError(f"{path}: the song has {song_bars} bar(s) of bass and drums; a loop needs {BARS_PER_LOOP} "
+                           f"(repeat a shorter loop to {BARS_PER_LOOP} bars first)")  # fmt: skip
     if start_bar is None:
         found = find_loops(song, rules)
         start, chosen_by = (int(found[0]), "first loop") if len(found) else (densest_window(song), "densest")

@@ -473,3 +473,17 @@ def test_several_bass_tracks_are_read_as_one_and_said_so(tmp_path):
     assert r.changed["bass_chord_cells"] == 16 and r.changed["bass_chord_steps"] == 16  # 2 steps x 8 bars
     alone = F.read_loop(tmp_path / "two.mid", bass_track="Bass high")
     assert alone.roll[0:8, bass_column(52)].all() and alone.changed["bass_chord_cells"] == 0
+
+
+@pytest.mark.parametrize("bars", [4, 7])
+def test_a_song_shorter_than_a_loop_is_one_line_not_a_traceback(tmp_path, bars):
+    from midi_builder import loop_song
+
+    from loopkit.errors import LoopkitError
+    from loopkit.loopfile import read_loop
+
+    path = write(tmp_path / f"{bars}bars.mid", loop_song(bars=bars))
+    with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\) of bass and drums; a loop needs 8 \(repeat"):
+        read_loop(path)
+    with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\)"):
+        read_loop(path, start_bar=0)
