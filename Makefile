@@ -32,11 +32,12 @@ lab:
 	$(PY) -m loopkit lab --out $(OUT)
 
 ## The test suite (fast: minutes). CI runs exactly this. One worker process per core (at most 4, pytest-xdist),
-## each test file whole in one worker, so a file's fixtures (the smoke book) are built once.
+## each test file whole in one worker, so a file's fixtures (the smoke book) are built once; it ends by listing the
+## ten slowest tests (--durations=10).
 PARALLEL = -n auto --maxprocesses 4 --dist loadfile
 test:
 	scripts/setup.sh --test
-	$(PY) -m pytest -m "not slow" $(PARALLEL)
+	$(PY) -m pytest -m "not slow" $(PARALLEL) --durations=10
 
 ## Everything, slow tests included.
 test-all:
