@@ -181,22 +181,37 @@ def learning_text(t1: pd.DataFrame, models: Iterable[str]) -> str:
     return ", ".join(one(m) for m in models if has_row(t1, m))
 
 
-def budget_guarded(claim: dict, t1: pd.DataFrame | None, models: Iterable[str]) -> dict:
+def without(frame: pd.DataFrame, labels: Iterable[str], key: str = "model") -> pd.DataFrame:
+    """``frame`` without the rows whose ``key`` is one of ``labels``, its bootstrap replicates (``attrs``) kept."""
+    out = frame[~frame[key].isin(list(labels))].reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def budget_guarded(claim: dict, t1: pd.DataFrame | None, models: Iterable[str], rejudge=None) -> dict:
     """A claim that compares ``models`` (Table 1 labels), with its verdict withdrawn ("not testable at this budget")
     when one of them has not learnt its training set (``unlearnt``): the reason names each such model's share of
-    the empty output's error removed on its training loops, and what the rule gives on the tables as they stand.
-    A claim already not testable here (copies, no panel) keeps that verdict."""
+    the empty output's error removed on its training loops, what the rule gives on the tables as they stand and,
+    with ``rejudge`` (a function of the unlearnt labels that judges the claim again without them), what it gives on
+    the models that learnt alone. A claim already not testable here (copies, no panel) keeps that verdict."""
     if t1 is None or claim["holds"] == UNTESTABLE:
         return claim
-    low = unlearnt(t1, list(models))
+    models = list(models)
+    low = unlearnt(t1, models)
     if not low:
         return claim
     judged = claim["holds"]
     claim["holds"] = BUDGET
-    claim["why"] = join(
+    reasons = [
         f"{learning_text(t1, low)} of the empty output's error removed on {'its' if len(low) == 1 else 'their'} own "
         f"training loops, under the {LEARNT:.0%} a model that has learnt its training set removes: the comparison "
         f"is with {'a model' if len(low) == 1 else 'models'} this build did not train far enough (chapter 2's "
         f"learning curves; the recorded long run trains every model level)",
-        f"the rule on these tables as they stand gives \"{judged}\"")
+        f"the rule on these tables as they stand gives \"{judged}\""]
+    learnt = [m for m in models if m not in low and has_row(t1, m)]
+    if rejudge is not None and len(learnt) >= 2:
+        again = rejudge(low)
+        reasons.append(f"on the models that learnt alone ({', '.join(learnt)}) it gives \"{again['holds']}\""
+                       + (f" ({again['why'].rstrip('.')})" if again["holds"] != HOLDS and again["why"] else ""))
+    claim["why"] = join(*reasons)
     return claim

@@ -352,7 +352,15 @@ def test_a_comparison_with_a_model_that_has_not_learnt_is_not_testable_at_this_b
         assert "CNN-VAE 30% (1,030 optimizer steps)" in v.loc[cid, "why"], cid
         assert "AR LSTM-VAE" not in v.loc[cid, "why"].split("of the empty")[0]  # only the model below the line
         assert 'as they stand gives "holds"' in v.loc[cid, "why"]
+    for cid in "abcjk":  # judged again on the models that learnt, the claim's own rule holds there
+        assert 'on the models that learnt alone (AR LSTM-VAE, NonAR LSTM-VAE, VQ-VAE) it gives "holds"' in v.loc[cid, "why"], cid
     assert (v.loc[list("defghim"), "holds"] == "holds").all()  # the VQ-VAE's own claims stand
+    # the NonAR LSTM-VAE below the line: (l) is about it, so nothing is judged again
+    low_nonar = _verdicts(t1=_t1(PAPER_LIKE_T1, [0.9, 0.2, 0.9, 0.8]))
+    assert low_nonar.loc["l", "holds"] == "not testable at this budget" and "learnt alone" not in low_nonar.loc["l", "why"]
+    # judged again without the model below the line, a claim that fails among the others says so
+    worse = _verdicts(t1=t1, t3=_t3(vq_db=0.05))
+    assert 'on the models that learnt alone (AR LSTM-VAE, NonAR LSTM-VAE, VQ-VAE) it gives "does not hold" (' in worse.loc["c", "why"]
     assert v.loc["o", "holds"] == "not testable at this budget"
     assert v.loc["o", "why"].startswith("Decided by (b), (c), (k)")
     # every model above the line: the verdicts stand (as in test_every_claim_holds_on_tables_shaped_like_the_paper)
