@@ -204,6 +204,17 @@ def load_records(root: str | os.PathLike | None = None, exclude_profile: str | N
     return [r for r in records if r.provenance["profile"] != exclude_profile]
 
 
+def still_falling(history, column: str = "train_error", tail: float = 0.2) -> float:
+    """The relative fall of a run's ``column`` over the last ``tail`` of its validated epochs, from a
+    ``metrics.csv`` frame: 0 flat (a plateau), 0.1 still 10 % lower at the end; NaN for a run of one epoch."""
+    h = history[column].dropna() if column in history else []
+    if len(h) < 2:
+        return float("nan")
+    k = min(len(h), max(2, int(len(h) * tail)))
+    start, end = float(h.iloc[-k]), float(h.iloc[-1])
+    return (start - end) / start if start > 0 else 0.0
+
+
 def claims_columns(records: list[Record]) -> Mapping[str, "object"]:
     """``{record.short: its claims frame}`` for ``loopkit.display.claims_html``'s recorded columns."""
     return {r.short: r.tables["claims"].set_index("id") if "id" in r.tables["claims"] else r.tables["claims"]

@@ -82,3 +82,11 @@ def test_the_committed_records_load_and_carry_their_provenance(name):
     for m in p["models"].values():  # Table 1's models are the recorded curves' models, at their recorded steps
         if m["label"] in t1.index:
             assert int(t1.loc[m["label"], "steps"]) <= m["steps"]
+
+
+def test_still_falling_measures_the_last_fifth_of_a_run():
+    h = pd.DataFrame({"train_error": [0.1, 0.08, 0.06, 0.05, 0.05, 0.05, 0.05, 0.05, 0.049, 0.045]})
+    assert records.still_falling(h) == pytest.approx((0.049 - 0.045) / 0.049)  # the last 2 of 10 epochs
+    assert records.still_falling(h, tail=0.5) == pytest.approx((0.05 - 0.045) / 0.05)
+    assert np.isnan(records.still_falling(h.iloc[:1]))
+    assert records.still_falling(pd.DataFrame({"train_error": [0.05, np.nan, 0.05]})) == 0.0  # unvalidated epochs skipped
