@@ -431,3 +431,12 @@ def test_frequent_codes_are_judged_as_repeating_4_4_patterns():
     assert m["holds"] == "does not hold"
     assert "(a) most frequent is not a repeating 4/4 pattern: its halves overlap 30%" in m["why"]
     assert "(d) second least frequent is a repeating 4/4 pattern" in m["why"]
+
+
+def test_unique_samples_that_fail_say_how_much_the_training_set_repeats():
+    t3 = _t3(us=(0.01, 0.98, 0.99, 1.0))
+    t3["copies"] = [0.25 if m == "Training set" else 0.0 for m in t3["model"]]
+    i = _verdicts(t3=t3).loc["i"]
+    assert i["holds"] == "does not hold"
+    assert "US at temperature 1 is 0.98 against the training set's 0.50" in i["why"]
+    assert "25% of the training loops equal another training loop" in i["why"] and "2% of the time" in i["why"]
