@@ -272,7 +272,28 @@ def claim_temperature(t3: pd.DataFrame) -> dict:
         "when any lies on the other side; within noise otherwise.",
         "; ".join(f"{m} {series(m + ' (paper)')}" for m in TEMPERATURE_TRENDS),
         "; ".join(f"{m} {series(m)}" for m in TEMPERATURE_TRENDS) + copies_note(t3, present),
-        parts, results, holds, join(outcome_text(results, "", "moves the other way")))
+        parts, results, holds, join(outcome_text(results, "", "moves the other way"), *_at_limits(t3, results)))
+
+
+#: The bounds of the shares US and OS: a step between two rows both at a bound has nothing left to move.
+_LIMITS = {"US": ("rises", 1.0), "OS": ("falls", 0.0)}
+
+
+def _at_limits(t3: pd.DataFrame, results: Mapping) -> list[str]:
+    """For each step of claim (d) within noise whose two rows both lie within 0.01 of the bound the metric moves
+    towards (US 1: every sample unique; OS 0: none a training sequence), the measured reason."""
+    out = []
+    for name, result in results.items():
+        metric, _, step = name.partition(" ")
+        if result is not None or metric not in _LIMITS:
+            continue
+        hot, cool = (f"VQ-VAE ({t.strip()})" for t in step.split(" - "))
+        values = [cell(t3, r, metric) for r in (cool, hot)]
+        bound = _LIMITS[metric][1]
+        if all(abs(v - bound) <= 0.01 for v in values):
+            out.append(f"{metric} is {number(values[0])} and {number(values[1])} at {cool[8:-1]} and {hot[8:-1]}: "
+                       f"at its bound of {bound:g} already, it has nothing left to {_LIMITS[metric][0][:-1]}")
+    return out
 
 
 def _worse(metric: str, t3: pd.DataFrame, t4: pd.DataFrame, label: str):

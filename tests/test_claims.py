@@ -440,3 +440,12 @@ def test_unique_samples_that_fail_say_how_much_the_training_set_repeats():
     assert i["holds"] == "does not hold"
     assert "US at temperature 1 is 0.98 against the training set's 0.50" in i["why"]
     assert "25% of the training loops equal another training loop" in i["why"] and "2% of the time" in i["why"]
+
+
+def test_a_temperature_step_at_the_metrics_bound_says_so():
+    v = _verdicts(t3=_t3(us=(0.06, 0.98, 1.0, 1.0), os_=(0.04, 0.02, 1e-4, 1e-4)))
+    d = v.loc["d"]
+    assert d["holds"] == "within noise"
+    assert "US is 1.00 and 1.00 at temp 1.5 and temp 2: at its bound of 1 already, it has nothing left to rise" in d["why"]
+    assert "OS is 1.00e-04 and 1.00e-04 at temp 1.5 and temp 2: at its bound of 0 already, it has nothing left to fall" in d["why"]
+    assert "US is 0.98 and 1.00" not in d["why"]  # a step off the bound is not explained away
