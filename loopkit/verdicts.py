@@ -204,10 +204,8 @@ def budget_guarded(claim: dict, t1: pd.DataFrame | None, models: Iterable[str], 
     claim["holds"] = BUDGET
     reasons = [
         f"{learning_text(t1, low)} of the empty output's error removed on {'its' if len(low) == 1 else 'their'} own "
-        f"training loops, under the {LEARNT:.0%} a model that has learnt its training set removes: the comparison "
-        f"is with {'a model' if len(low) == 1 else 'models'} this build did not train far enough to learn "
-        f"{'its' if len(low) == 1 else 'their'} loops (chapter 2's learning curves show where each stopped)",
-        f"the rule on these tables as they stand gives \"{judged}\""]
+        f"training loops, under the {LEARNT:.0%} of a model that has learnt them (chapter 2 shows where each stopped)",
+        f"on these tables as they stand the rule gives \"{judged}\""]
     learnt = [m for m in models if m not in low and has_row(t1, m)]
     if rejudge is not None and len(learnt) >= 2:
         again = rejudge(low)
