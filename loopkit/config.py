@@ -21,7 +21,7 @@ Where the paper is open, the choice is a documented field (see each class). The 
     listed, with its measured reason, in ``PROFILES["cpu"]``.
 ``long``
     the ``cpu`` profile with every model trained for the same loop presentations (the cpu VQ-VAE's 134,400): the
-    recorded long run (``records/long``), about an hour and a half for the whole book on two CPU cores.
+    recorded long run (``records/long``), 70 minutes of chapters measured on two shared CPU cores.
 ``smoke``
     tiny sizes and two epochs: seconds, for the tests.
 """
@@ -393,7 +393,7 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         # the cpu profile's VQ-VAE (4,200 steps x 32 loops = 134,400), so that a claim comparing two models
         # compares models that saw the same data as often. The LSTM VAEs keep the cpu profile's batch of 8 (their
         # per-step cost grows with the batch on a CPU), so 16,800 steps; the CNN-VAE and the VQ-VAE 4,200 at 32.
-        # About an hour of chapter 2 on two CPU cores (measured: ``records/long/provenance.json``).
+        # 67 minutes of chapter 2 measured on two shared CPU cores (``records/long/provenance.json``).
         "train": {"batch_size": 32, "eval_batch_size": 256, "train_eval_loops": 256, "checkpoint_seconds": 0.0},
         "train.ar_lstm_vae": {"steps": 16800, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0,
                               "sampling_rate": 1.0},
