@@ -309,7 +309,7 @@ class TrainConfig:
             raise LoopkitError(f"select must be 'valid' or 'last', got {self.select!r}")
         if self.amp not in ("bf16", "fp16", "off"):
             raise LoopkitError(f"amp must be 'bf16', 'fp16' or 'off', got {self.amp!r}")
-        ranges = {"lr_max": (0, False), "lr_min": (0, True), "weight_decay": (0, True), "beta_start": (0, True),
+        ranges = {"lr_max": (0, True), "lr_min": (0, True), "weight_decay": (0, True), "beta_start": (0, True),
                   "beta_end": (0, True), "sampling_rate": (0, False), "grad_clip": (0, True)}  # (bound, inclusive)
         for name, (low, inclusive) in ranges.items():
             v = float(getattr(self, name))

@@ -438,10 +438,14 @@ def test_the_introduction_judges_every_claim(served_book, chromium):
     rows = chromium.execute_script(
         "return [...document.querySelectorAll('table.loopkit-claims tbody tr')].map(r => [...r.cells].map(c => c.innerText))"
     )
+    from loopkit.records import recorded_runs
+
     assert len(rows) == len(CLAIM_IDS) == 15
-    for cid, (claim, numbers, verdict) in zip(CLAIM_IDS, rows):
+    for cid, (claim, numbers, verdict, *recorded) in zip(CLAIM_IDS, rows):
         assert claim.startswith(f"({cid})") and "Rule." in claim and len(claim) > 150, claim
         assert "Paper:" in numbers and "This build:" in numbers and "Intervals:" in numbers, numbers
         assert verdict.splitlines()[0] in VERDICTS, verdict
-    intervals = sum("[" in numbers for _, numbers, _ in rows)
+        assert len(recorded) == len(recorded_runs())  # a column per recorded run (records/), each with its verdict
+        assert all(r.splitlines()[0] in VERDICTS and "Numbers:" in r for r in recorded), recorded
+    intervals = sum("[" in row[1] for row in rows)
     assert intervals >= 10, "the claims about numbers give their intervals"

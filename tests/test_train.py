@@ -76,7 +76,7 @@ def test_paper_profile_is_the_papers_settings():
     assert (vq.latent_steps, vq.latent_dim, vq.codebook_size, vq.decay, vq.commitment) == (32, 16, 512, 0.99, 0.25)
     assert train_config("ar_lstm_vae", "paper").sampling_rate == 20
     assert model_config("prior", "paper").layers == 2
-    assert set(PROFILES) == {"paper", "cpu", "smoke"}
+    assert set(PROFILES) == {"paper", "cpu", "long", "smoke"}
 
 
 def test_bad_settings_are_one_line_errors():
