@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
+import threading
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -277,6 +279,10 @@ def serve(
     if server.adj.connection_limit < connection_limit:
         print(f"note: at most {server.adj.connection_limit} connections at once (the open-file limit of this "
               f"process allows no more than that; {connection_limit} were asked for)", flush=True)  # fmt: skip
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops the server even when the process was started with SIGINT ignored (a parent that ignores it,
+        # such as a shell's background job or a test runner's worker, passes that on to its children)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     server.run()  # returns on Ctrl-C after finishing the requests in flight
     print(f"stopped; {count_ratings(db_path)} rating(s) stored in {db_path}", flush=True)
 
