@@ -16,8 +16,8 @@ from typing import Mapping
 import pandas as pd
 
 from .config import CONTINUOUS_MODELS, PAPER_NAMES
-from .evaluate import CLUSTER, COPIES, FNB_ONE, HD_MUSIC, MUSIC
-from .uncertainty import Estimate, estimate
+from .evaluate import COPIES
+from .uncertainty import CLUSTER, FNB_ONE, HD_MUSIC, MUSIC, Estimate, estimate
 from .verdicts import (
     HOLDS,
     INTERVAL_WORDS,

@@ -30,10 +30,18 @@ from .errors import LoopkitError
 from .generate import generate, sample_codes
 from .latent import LatentCopy, check_mode
 from .memorisation import memorisation
-from .metrics import METRIC_DEFINITIONS, first_step_bass_pitches, is_music, music_bounds, musical_metrics, unique_pitch
+from .metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
 from .sampling import decode_codes, parse_temperature, temperature_label
 from .train import codes_of, reconstruction_report, train
-from .uncertainty import bootstrap_means, load_replicates, metric_replicates, per_loop_metrics, save_replicates
+from .uncertainty import (
+    bootstrap_means,
+    load_replicates,
+    metric_replicates,
+    music_bounds,
+    per_loop_metrics,
+    rule_columns,
+    save_replicates,
+)
 
 
 def _data_label(loops: Loops) -> str:
@@ -247,29 +255,11 @@ UP_PER_BAR = "UP (per bar)"
 #: The memorisation columns of Tables 3 and 4 (``loopkit.memorisation``; the paper has none): the share of a row's
 #: loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
 COPIES, NEAREST = "copies", "nearest"
-#: What the claims' rules read beyond the paper's columns (``loopkit.claims_samples``; the paper has none): the share
-#: of a row's loops whose first step sounds exactly one bass pitch (FNB without the clusters a decoder unsure of the
-#: pitch sounds), the share sounding a cluster of more than one, the share that is music (``metrics.is_music``: not
-#: near silence, not saturated) and HD over those loops only.
-FNB_ONE, CLUSTER, MUSIC, HD_MUSIC = "FNB (one pitch)", "bass cluster (step 0)", "music", "HD (music)"
-RULE_COLUMNS = (FNB_ONE, CLUSTER, MUSIC, HD_MUSIC)
 #: Bumped when a row gains columns, so that rows cached by an older loopkit are computed again.
 ROW_FORMAT = 4
 #: The key under which a computed row carries its bootstrap replicates until ``_metric_frame`` moves them to
 #: ``attrs[BOOTSTRAP]``.
 _ROW_REPLICATES = "_bootstrap"
-
-
-def rule_columns(rolls, hd: np.ndarray, bounds) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """``RULE_COLUMNS`` of a row of loops (``hd``: each loop's HD, as ``per_loop_metrics`` gives it; ``bounds``:
-    ``metrics.music_bounds`` of the training loops): the values, and each one's per-loop values to bootstrap
-    (HD (music) over the music loops only; no values where the row has none)."""
-    pitches = first_step_bass_pitches(rolls)
-    music = is_music(rolls, bounds)
-    per_loop = {FNB_ONE: (pitches == 1).astype(float), CLUSTER: (pitches > 1).astype(float),
-                MUSIC: music.astype(float), HD_MUSIC: np.asarray(hd, dtype=float)[music]}  # fmt: skip
-    values = {k: float(v.mean()) if len(v) else float("nan") for k, v in per_loop.items()}
-    return values, {k: v for k, v in per_loop.items() if len(v)}
 
 
 def _metric_row(label: str, values: Mapping[str, float], published: Mapping[str, float], info: dict,

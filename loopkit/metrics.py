@@ -450,54 +450,6 @@ def unique_sample(codes) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# What the claims' rules read beyond the paper's columns (loopkit.claims_samples)
-
-#: A loop counts as music for HD's comparison (claim (l)) when its share of steps with a note and its share of cells
-#: on both lie within the training loops' range from this quantile to one minus it (``music_bounds``): not near
-#: silence (a loop of a few hits repeats bar 1 in bar 5 trivially) and not saturated.
-MUSIC_QUANTILE = 0.01
-
-
-def first_step_bass_pitches(loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """The number of bass pitches sounding on each loop's first step, (b,) int.
-
-    FNB counts a loop whose first step sounds any bass pitch; a decoder unsure of the first pitch can sound a
-    cluster of them (several sigmoids over 0.5), which FNB counts as a first bass note. 1 is a bass note; more than
-    1, a cluster (a training loop never has one: extraction keeps the lowest pitch only)."""
-    parts = [np.count_nonzero(x[:, 0, BASS_COLUMNS], axis=1) for x in iter_batches(loops, batch_size=batch_size)]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
-
-
-def loop_activity(loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """Each loop's share of steps with at least one active cell and its share of cells on: two (b,) float arrays."""
-    steps, cells = [], []
-    for x in iter_batches(loops, batch_size=batch_size):
-        steps.append(x.any(axis=2).mean(axis=1))
-        cells.append(x.reshape(len(x), -1).mean(axis=1))
-    if not steps:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(steps), np.concatenate(cells)
-
-
-def music_bounds(train: LoopsLike, quantile: float = MUSIC_QUANTILE) -> dict[str, tuple[float, float]]:
-    """The ranges a loop's activity must lie in to count as music (``is_music``), measured on ``train`` (the
-    training loops): ``{"steps": (low, high), "cells": (low, high)}`` at ``quantile`` and ``1 - quantile``."""
-    steps, cells = loop_activity(train)
-    if len(steps) == 0:
-        raise LoopkitError("music bounds need training loops")
-    return {name: (float(np.quantile(v, quantile)), float(np.quantile(v, 1 - quantile)))
-            for name, v in (("steps", steps), ("cells", cells))}  # fmt: skip
-
-
-def is_music(loops: LoopsLike, bounds: dict[str, tuple[float, float]]) -> np.ndarray:
-    """(b,) bool: whether each loop's share of steps with a note and share of cells on lie within ``bounds``
-    (``music_bounds``)."""
-    steps, cells = loop_activity(loops)
-    (s_lo, s_hi), (c_lo, c_hi) = bounds["steps"], bounds["cells"]
-    return (steps >= s_lo) & (steps <= s_hi) & (cells >= c_lo) & (cells <= c_hi)
-
-
-# ---------------------------------------------------------------------------------------------------------
 # One table row
 
 

@@ -1,5 +1,7 @@
 """Sampling noise of the book's numbers (Tables 1-4, the prior's accuracy): per-loop values of the paper's metrics
-and bootstrap replicates of their means, so that a claim can tell "holds" from "within noise" (``loopkit.claims``).
+and bootstrap replicates of their means, so that a claim can tell "holds" from "within noise" (``loopkit.claims``);
+and the per-loop measures the claims' rules read beyond the paper's columns (a first-step bass cluster, whether a
+loop is music).
 
 * ``per_loop_metrics``: HD, FND, FNB, DB, OS, US, UP, ND of each loop. Their means are the row that
   ``loopkit.metrics.musical_metrics`` computes; US, a property of a set, is the mean of "this loop's code sequence
@@ -33,7 +35,7 @@ import numpy as np
 from .atomic import write_bytes
 from .errors import LoopkitError
 from .loops import LoopRules, bar_hamming
-from .metrics import DEFAULT_BATCH_SIZE, iter_batches
+from .metrics import DEFAULT_BATCH_SIZE, LoopsLike, iter_batches
 from .paper import METRIC_COLUMNS
 from .pianoroll import BASS_COLUMNS, drum_column
 
@@ -218,3 +220,71 @@ def load_replicates(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]
             label, _, metric = key.partition("\x1f")
             out.setdefault(label, {})[metric] = data[key]
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the claims' rules read beyond the paper's columns (loopkit.claims_samples)
+
+#: A loop counts as music for HD's comparison (claim (l)) when its share of steps with a note and its share of cells
+#: on both lie within the training loops' range from this quantile to one minus it (``music_bounds``): not near
+#: silence (a loop of a few hits repeats bar 1 in bar 5 trivially) and not saturated.
+MUSIC_QUANTILE = 0.01
+
+
+def first_step_bass_pitches(loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """The number of bass pitches sounding on each loop's first step, (b,) int.
+
+    FNB counts a loop whose first step sounds any bass pitch; a decoder unsure of the first pitch can sound a
+    cluster of them (several sigmoids over 0.5), which FNB counts as a first bass note. 1 is a bass note; more than
+    1, a cluster (a training loop never has one: extraction keeps the lowest pitch only)."""
+    parts = [np.count_nonzero(x[:, 0, BASS_COLUMNS], axis=1) for x in iter_batches(loops, batch_size=batch_size)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
+def loop_activity(loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Each loop's share of steps with at least one active cell and its share of cells on: two (b,) float arrays."""
+    steps, cells = [], []
+    for x in iter_batches(loops, batch_size=batch_size):
+        steps.append(x.any(axis=2).mean(axis=1))
+        cells.append(x.reshape(len(x), -1).mean(axis=1))
+    if not steps:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(steps), np.concatenate(cells)
+
+
+def music_bounds(train: LoopsLike, quantile: float = MUSIC_QUANTILE) -> dict[str, tuple[float, float]]:
+    """The ranges a loop's activity must lie in to count as music (``is_music``), measured on ``train`` (the
+    training loops): ``{"steps": (low, high), "cells": (low, high)}`` at ``quantile`` and ``1 - quantile``."""
+    steps, cells = loop_activity(train)
+    if len(steps) == 0:
+        raise LoopkitError("music bounds need training loops")
+    return {name: (float(np.quantile(v, quantile)), float(np.quantile(v, 1 - quantile)))
+            for name, v in (("steps", steps), ("cells", cells))}  # fmt: skip
+
+
+def is_music(loops: LoopsLike, bounds: dict[str, tuple[float, float]]) -> np.ndarray:
+    """(b,) bool: whether each loop's share of steps with a note and share of cells on lie within ``bounds``
+    (``music_bounds``)."""
+    steps, cells = loop_activity(loops)
+    (s_lo, s_hi), (c_lo, c_hi) = bounds["steps"], bounds["cells"]
+    return (steps >= s_lo) & (steps <= s_hi) & (cells >= c_lo) & (cells <= c_hi)
+
+
+#: What the claims' rules read beyond the paper's columns (``loopkit.claims_samples``; the paper has none): the share
+#: of a row's loops whose first step sounds exactly one bass pitch (FNB without the clusters a decoder unsure of the
+#: pitch sounds), the share sounding a cluster of more than one, the share that is music (``is_music``: not
+#: near silence, not saturated) and HD over those loops only.
+FNB_ONE, CLUSTER, MUSIC, HD_MUSIC = "FNB (one pitch)", "bass cluster (step 0)", "music", "HD (music)"
+RULE_COLUMNS = (FNB_ONE, CLUSTER, MUSIC, HD_MUSIC)
+
+
+def rule_columns(rolls, hd: np.ndarray, bounds) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``RULE_COLUMNS`` of a row of loops (``hd``: each loop's HD, as ``per_loop_metrics`` gives it; ``bounds``:
+    ``music_bounds`` of the training loops): the values, and each one's per-loop values to bootstrap
+    (HD (music) over the music loops only; no values where the row has none)."""
+    pitches = first_step_bass_pitches(rolls)
+    music = is_music(rolls, bounds)
+    per_loop = {FNB_ONE: (pitches == 1).astype(float), CLUSTER: (pitches > 1).astype(float),
+                MUSIC: music.astype(float), HD_MUSIC: np.asarray(hd, dtype=float)[music]}  # fmt: skip
+    values = {k: float(v.mean()) if len(v) else float("nan") for k, v in per_loop.items()}
+    return values, {k: v for k, v in per_loop.items() if len(v)}

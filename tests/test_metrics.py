@@ -376,33 +376,3 @@ def test_frequent_codes_by_rank():
     np.testing.assert_array_equal(M.frequent_codes(np.array([[0, 1, 1, 0]])), [1])
     np.testing.assert_array_equal(M.frequent_codes(np.array([[0, 1, 1, 0]]), least=True), [1])
 
-
-# ---------------------------------------------------------------------------------------------------------
-# What the claims' rules read beyond the paper's columns
-
-
-def test_first_step_bass_pitches_counts_a_cluster():
-    x = empty(4)
-    x[0, 0, bass_column(28)] = True  # one pitch
-    x[1, 0, [bass_column(p) for p in (28, 31, 40)]] = True  # a cluster of three
-    x[2, 1, [bass_column(28), bass_column(29)]] = True  # a cluster one step late: nothing on step 0
-    x[3, 0, [KICK, CRASH]] = True  # drums only
-    assert M.first_step_bass_pitches(x).tolist() == [1, 3, 0, 0]
-    assert M.first_step_bass_pitches(packed(x), batch_size=3).tolist() == [1, 3, 0, 0]
-    assert M.first_note_bass(x) == pytest.approx(2 / 4)  # the paper's FNB counts the cluster as a bass note
-
-
-def test_music_is_the_training_loops_range_of_activity():
-    train = empty(100)
-    for i in range(100):  # loops with a note on 20..69 % of their steps, one cell per step
-        train[i, : 26 + i // 2 * 1, KICK] = True
-    bounds = M.music_bounds(train, quantile=0.0)
-    steps, cells = M.loop_activity(train)
-    assert bounds["steps"] == (pytest.approx(steps.min()), pytest.approx(steps.max()))
-    assert bounds["cells"] == (pytest.approx(cells.min()), pytest.approx(cells.max()))
-    x = empty(4)
-    x[0, :40, KICK] = True  # inside the range: music
-    x[1, :2, KICK] = True  # two hits: near silence
-    x[2] = True  # every cell on: saturated
-    x[3, :40, :] = True  # steps inside the range but far too many cells on
-    assert M.is_music(x, bounds).tolist() == [True, False, False, False]

@@ -6,9 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from loopkit.metrics import musical_metrics
+from loopkit import uncertainty as U
+from loopkit.dataset import PackedRolls, pack_rolls
+from loopkit.metrics import first_note_bass, musical_metrics
 from loopkit.paper import METRIC_COLUMNS
-from loopkit.pianoroll import BASS_COLUMNS, drum_column
+from loopkit.pianoroll import BASS_COLUMNS, N_COLUMNS, bass_column, drum_column
 from loopkit.uncertainty import (
     Estimate,
     bootstrap_means,
@@ -90,3 +92,41 @@ def test_replicates_round_trip(tmp_path):
     back = load_replicates(path)
     assert set(back) == set(reps) and np.array_equal(back["VQ-VAE (temp 1)"]["HD"], np.arange(3.0))
     assert load_replicates(tmp_path / "absent.npz") == {}
+
+
+KICK, CRASH = drum_column("kick"), drum_column("crash")
+
+
+def _empty(n):
+    return np.zeros((n, 128, N_COLUMNS), dtype=bool)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the claims' rules read beyond the paper's columns
+
+
+def test_first_step_bass_pitches_counts_a_cluster():
+    x = _empty(4)
+    x[0, 0, bass_column(28)] = True  # one pitch
+    x[1, 0, [bass_column(p) for p in (28, 31, 40)]] = True  # a cluster of three
+    x[2, 1, [bass_column(28), bass_column(29)]] = True  # a cluster one step late: nothing on step 0
+    x[3, 0, [KICK, CRASH]] = True  # drums only
+    assert U.first_step_bass_pitches(x).tolist() == [1, 3, 0, 0]
+    assert U.first_step_bass_pitches(PackedRolls(pack_rolls(x)), batch_size=3).tolist() == [1, 3, 0, 0]
+    assert first_note_bass(x) == pytest.approx(2 / 4)  # the paper's FNB counts the cluster as a bass note
+
+
+def test_music_is_the_training_loops_range_of_activity():
+    train = _empty(100)
+    for i in range(100):  # loops with a note on 20..69 % of their steps, one cell per step
+        train[i, : 26 + i // 2 * 1, KICK] = True
+    bounds = U.music_bounds(train, quantile=0.0)
+    steps, cells = U.loop_activity(train)
+    assert bounds["steps"] == (pytest.approx(steps.min()), pytest.approx(steps.max()))
+    assert bounds["cells"] == (pytest.approx(cells.min()), pytest.approx(cells.max()))
+    x = _empty(4)
+    x[0, :40, KICK] = True  # inside the range: music
+    x[1, :2, KICK] = True  # two hits: near silence
+    x[2] = True  # every cell on: saturated
+    x[3, :40, :] = True  # steps inside the range but far too many cells on
+    assert U.is_music(x, bounds).tolist() == [True, False, False, False]
