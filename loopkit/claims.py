@@ -285,7 +285,9 @@ def claim_frequent_codes(figure5: pd.DataFrame | None) -> dict:
     why = []
     for p in wrong:
         r = figure5.loc[figure5["panel"] == p].iloc[0]
-        if p in frequent:
+        if reading == "a loop":  # a Figure 5 table without the pattern columns: the strict reading only
+            why.append(f"{p} {'does not pass' if p in frequent else 'passes'} the strict loop rules")
+        elif p in frequent:
             missing = [text for text, failed in (
                 ("no kick on its first step", not r["kick"]),
                 (f"its halves overlap {r.get('halves overlap', float('nan')):.0%}", r.get("halves overlap", 1.0) < REPEATS_AT_LEAST),
