@@ -288,10 +288,10 @@ def claim_frequent_codes(figure5: pd.DataFrame | None) -> dict:
         if reading == "a loop":  # a Figure 5 table without the pattern columns: the strict reading only
             why.append(f"{p} {'does not pass' if p in frequent else 'passes'} the strict loop rules")
         elif p in frequent:
-            missing = [text for text, failed in (
-                ("no kick on its first step", not r["kick"]),
-                (f"its halves overlap {r.get('halves overlap', float('nan')):.0%}", r.get("halves overlap", 1.0) < REPEATS_AT_LEAST),
-            ) if failed] or ["bass or drums silent"]  # fmt: skip
+            overlap = float(r.get("halves overlap", 1.0))
+            missing = [text for text, failed in (("no kick on its first step", not r["kick"]),
+                                                 (f"its halves overlap {overlap:.0%}", overlap < REPEATS_AT_LEAST))
+                       if failed] or ["bass or drums silent"]  # fmt: skip
             why.append(f"{p} is not a repeating 4/4 pattern: {', '.join(missing)}")
         else:
             why.append(f"{p} is a repeating 4/4 pattern although its codes are the least frequent")

@@ -241,7 +241,8 @@ class ChapterClock:
         shown = items.drop(columns=["updated"], errors="ignore")
         for column in ("measured s", "full run s", "full run s at LMD-full size"):
             if column in shown:
-                shown[column.replace(" s", "", 1)] = shown.pop(column).map(_duration)  # "full run s at ..." -> "full run at ..."
+                # "full run s at LMD-full size" -> "full run at LMD-full size"
+                shown[column.replace(" s", "", 1)] = shown.pop(column).map(_duration)
         return Markdown(text), shown
 
 

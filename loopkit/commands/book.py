@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         "--rehearsal, the whole path at the profile's batch and sizes in minutes: the first epochs of every "
         "training schedule, a few thousand loops per table row, every page labelled, the full run's time projected.",
     )
-    p.add_argument("--profile", default="cpu", help="training profile: smoke, cpu, long (the recorded long run) or paper (default cpu)")
+    p.add_argument("--profile", default="cpu",
+                   help="training profile: smoke, cpu, long (the recorded long run) or paper (default cpu)")
     p.add_argument(
         "--corpus",
         default="demo",
