@@ -26,11 +26,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from .atomic import write_text
 from .config import ALL_NAMES, PAPER_NAMES
 from .errors import LoopkitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Where records live, in the repository.
 RECORDS = "records"
@@ -74,8 +77,8 @@ def _machine() -> dict:
 
 
 def _models(out: Path) -> dict:
-    """How each model of the run trained, from its ``metrics.csv`` and checkpoint: the command that trains it again,
-    its optimizer steps, epochs and seconds."""
+    """How each model of the run trained, from its ``metrics.csv``: the command that trains it again (``{profile}``
+    left to fill in), its optimizer steps, epochs and seconds."""
     import pandas as pd
 
     models = {}
@@ -107,11 +110,11 @@ def record_run(out: str | os.PathLike, name: str, command: str, root: str | os.P
     if missing:
         raise LoopkitError(f"cannot record {out}: it has no {', '.join(missing)} in {tables} (run the book first)")
     loops = load_loops(out / "loops")
-    timings = {}
+    timings, profiles = {}, set()
     for path in sorted((out / "timings").glob("*.json")):
         r = json.loads(path.read_text())
         timings[r["chapter"]] = {"measured_s": float(r["measured_s"]), "rehearsal": r.get("rehearsal", 0)}
-    profiles = {t.get("profile") for t in (json.loads(p.read_text()) for p in (out / "timings").glob("*.json"))}
+        profiles.add(r.get("profile"))
     profile = next(iter(profiles)) if len(profiles) == 1 else ", ".join(sorted(map(str, profiles)))
     target = records_root(root) / name
     tmp = target.with_name(f".{name}.recording")
@@ -215,7 +218,7 @@ def still_falling(history, column: str = "train_error", tail: float = 0.2) -> fl
     return (start - end) / start if start > 0 else 0.0
 
 
-def claims_columns(records: list[Record]) -> Mapping[str, "object"]:
+def claims_columns(records: list[Record]) -> Mapping[str, pd.DataFrame]:
     """``{record.short: its claims frame}`` for ``loopkit.display.claims_html``'s recorded columns."""
     return {r.short: r.tables["claims"].set_index("id") if "id" in r.tables["claims"] else r.tables["claims"]
             for r in records}  # fmt: skip
