@@ -42,7 +42,7 @@ def reference_file(path: str, settings) -> tuple[str, str, list[int], np.ndarray
     """(status, rule or reason, start bars, (n, 128, 93) loops, warnings) of one file, the plain way."""
     import pretty_midi
 
-    from loopkit.pianoroll import DRUM_MAPS, N_BASS, N_COLUMNS, drum_column
+    from loopkit.data.pianoroll import DRUM_MAPS, N_BASS, N_COLUMNS, drum_column
 
     rules = settings.rules
     with warnings.catch_warnings(record=True) as caught:
@@ -116,8 +116,8 @@ def reference_file(path: str, settings) -> tuple[str, str, list[int], np.ndarray
 
 def reference_main(list_file: str, out_file: str) -> None:
     """Entry of the reference process: every file of the list, timed, results pickled."""
-    from loopkit.extract import ExtractionSettings
-    from loopkit.workers import peak_rss
+    from loopkit.data.extract import ExtractionSettings
+    from loopkit.data.workers import peak_rss
 
     settings = ExtractionSettings()
     paths = Path(list_file).read_text().splitlines()
@@ -137,7 +137,7 @@ def reference_main(list_file: str, out_file: str) -> None:
 
 LOOPKIT_CODE = """
 import json, resource, sys
-from loopkit.extract import extract
+from loopkit.data.extract import extract
 def cpu(who):
     u = resource.getrusage(who)
     return u.ru_utime + u.ru_stime
@@ -172,7 +172,7 @@ def run_reference(paths: list[str], tmp: str) -> dict:
 
 
 def midi_paths(sources: list[str]) -> list[str]:
-    from loopkit.corpus import iter_inputs
+    from loopkit.data.inputs import iter_inputs
 
     out = []
     for item in iter_inputs(sources):
@@ -236,7 +236,7 @@ def explain(path: str, lk_status: str, ref: tuple) -> str:
 def compare(paths: list[str], out: str, reference: dict) -> tuple[list, int, int]:
     import pandas as pd
 
-    from loopkit.dataset import load_loops
+    from loopkit.data.dataset import load_loops
 
     ds = load_loops(out)
     files = ds.files.set_index("source")
@@ -260,8 +260,8 @@ def compare(paths: list[str], out: str, reference: dict) -> tuple[list, int, int
 
 
 def round_trip(out: str) -> tuple[int, int]:
-    from loopkit.dataset import load_loops
-    from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
+    from loopkit.data.dataset import load_loops
+    from loopkit.data.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
 
     ds = load_loops(out)
     ok = 0

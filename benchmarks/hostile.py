@@ -226,7 +226,7 @@ EXTRACT_FLAGS = ["--workers", "2", "--time-limit", "3", "--quiet"]
 
 
 def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
-    from loopkit.dataset import load_loops
+    from loopkit.data.dataset import load_loops
 
     hostile = work / "hostile"
     entries = hostile_corpus(hostile, rng)
@@ -247,7 +247,7 @@ def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
            f"rejected, {counts.get('failed', 0)} failed with a reason, {counts.get('skipped', 0)} skipped; nothing "
            "of /etc/passwd in the output", held)  # fmt: skip
 
-    from loopkit.corpus import readable_source
+    from loopkit.data.inputs import readable_source
 
     rows = dict(zip(ds.files["source"], zip(ds.files["status"], ds.files["reason"])))
     archives = hostile / "archives"
@@ -327,11 +327,11 @@ def extraction_attacks(work: Path, rng: random.Random, kills: int) -> Path:
 
 _PEAK = """
 import sys, time
-from loopkit.workers import peak_rss
+from loopkit.data.workers import peak_rss
 kind, path = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 if kind == "archive":
-    from loopkit.corpus import iter_inputs
+    from loopkit.data.inputs import iter_inputs
     for item in iter_inputs([path], max_member_bytes=64 << 20):
         if item.read is not None:
             try:
@@ -346,7 +346,7 @@ print(peak_rss(), time.perf_counter() - started)
 
 
 def memory_attacks(work: Path) -> None:
-    base = int(subprocess.run([sys.executable, "-c", "from loopkit.workers import peak_rss; import loopkit.corpus, "
+    base = int(subprocess.run([sys.executable, "-c", "from loopkit.data.workers import peak_rss; import loopkit.data.inputs, "
                                "loopkit.sources.lmd; print(peak_rss())"], capture_output=True, text=True,
                               cwd=ROOT).stdout)  # fmt: skip
     zip_path = work / "archives-bomb.zip"
@@ -380,9 +380,9 @@ def training_attacks(work: Path, rng: random.Random, kills: int) -> Path:
     import pandas as pd
     import torch
 
-    from loopkit.checkpoints import load_checkpoint
-    from loopkit.dataset import FILE_COLUMNS, write_dataset
-    from loopkit.synthetic import synthetic_dataset
+    from loopkit.models.checkpoints import load_checkpoint
+    from loopkit.data.dataset import FILE_COLUMNS, write_dataset
+    from loopkit.data.synthetic import synthetic_dataset
 
     loops = synthetic_dataset(400, seed=5)
     write_dataset(work / "synthetic", loops.rolls.packed, loops.meta, pd.DataFrame(columns=FILE_COLUMNS), {}, {})
@@ -688,9 +688,9 @@ def listening_bytes_attack(work: Path) -> None:
     """The guess-the-group-from-the-bytes attack: two groups whose OGGs differ in size (busy and sparse loops),
     the best threshold on a byte count, as OGG (the padding's length in a padded OGG is this count) and as the
     WAV stimuli loopkit serves."""
-    from loopkit.audio import roll_to_ogg
+    from loopkit.outputs.audio import roll_to_ogg
     from loopkit.listening.prepare import AUDIO_DIR, prepare_stimuli
-    from loopkit.pianoroll import drum_column, write_midi
+    from loopkit.data.pianoroll import drum_column, write_midi
     from test_listening_app import FAST, FAST_BPM, make_loop
 
     groups, per_group = {}, 20

@@ -1,4 +1,4 @@
-"""Benchmark of the paper's metrics (loopkit.metrics) at LMD scale: Table 3's row for 120,600 generated loops
+"""Benchmark of the paper's metrics (loopkit.metrics.paper_metrics) at LMD scale: Table 3's row for 120,600 generated loops
 against a 120,600-loop training set, on synthetic loops of realistic density, and the VQ-VAE + prior generation throughput.
 
     python benchmarks/metrics.py                 # 120,600 + 120,600 loops, codes 120,600 x 32, K = 512
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from loopkit import metrics as M
-from loopkit.dataset import PackedRolls, pack_rolls, unpack_rolls
-from loopkit.pianoroll import BARS_PER_LOOP, DRUM_COLUMNS, N_BASS, N_DRUMS, STEPS_PER_BAR, bass_column, drum_column
+from loopkit.metrics import paper_metrics as M
+from loopkit.data.dataset import PackedRolls, pack_rolls, unpack_rolls
+from loopkit.data.pianoroll import BARS_PER_LOOP, DRUM_COLUMNS, N_BASS, N_DRUMS, STEPS_PER_BAR, bass_column, drum_column
 
 N_TRAIN = 120_600  # the paper's LMD training split (loopkit.paper.CORPUS["train"])
 T_LATENT, K = 32, 512  # the paper's VQ-VAE latent steps and codebook size
@@ -192,10 +192,10 @@ def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float =
                      repeats: int = 3, device: str = "cpu") -> dict:
     """Generation throughput (loops/s) of the VQ-VAE + LSTM prior on CPU (issue 4, "Speed").
 
-    ``checkpoint``: the prior's checkpoint (it names its VQ-VAE; see ``loopkit.checkpoints.load_generator``); without
+    ``checkpoint``: the prior's checkpoint (it names its VQ-VAE; see ``loopkit.models.checkpoints.load_generator``); without
     one, a freshly initialised paper-size VQ-VAE (t = 32, L = 16, K = 512) and prior (2-layer LSTM) stand in:
     the timing depends on the sizes, not on the weights. Timed separately: the prior's step-by-step sampling,
-    the decoder, and ``loopkit.generate.generate`` end to end. References measured in the same run: the same
+    the decoder, and ``loopkit.generation.generate.generate`` end to end. References measured in the same run: the same
     prior teacher-forced over the same sequences (one LSTM call a batch: the network's cost without the
     step-by-step loop) and the same step loop drawing with ``torch.multinomial`` instead of loopkit's inverse-CDF
     draw. Each timing is the best of ``repeats`` rounds (the rounds interleave the five, so a busy shared machine
@@ -205,9 +205,9 @@ def bench_generation(checkpoint: str | None, n: int = 2048, temperature: float =
     # ---- generation engineer, issue 4 "Speed" ----------------------------------------------------------
     import torch
 
-    from loopkit import generate as G
-    from loopkit import sampling as S
-    from loopkit.checkpoints import load_generator
+    from loopkit.generation import generate as G
+    from loopkit.generation import sampling as S
+    from loopkit.models.checkpoints import load_generator
     from loopkit.models import build_model
 
     torch.set_num_threads(threads)

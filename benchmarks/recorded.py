@@ -25,8 +25,8 @@ import pandas as pd
 
 from loopkit import load_loops
 from loopkit.config import PAPER_NAMES
-from loopkit.evaluate import table1
-from loopkit.records import load_record
+from loopkit.evaluation.tables import table1
+from loopkit.book.records import load_record
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,8 @@
 """The rehearsal's wall time: `loopkit book --profile paper --rehearsal` end to end on a corpus of about 1,000 loops,
-timed, with the chapters' measured and projected times it prints (``loopkit.rehearsal``).
+timed, with the chapters' measured and projected times it prints (``loopkit.book.rehearsal``).
 
 The corpus is the demo corpus's game music (real MIDI from three Debian packages, 271 loops) plus synthetic loops
-written as 8-bar MIDI files (one loop per file: ``loopkit.synthetic``, not music; they make the data set the size
+written as 8-bar MIDI files (one loop per file: ``loopkit.data.synthetic``, not music; they make the data set the size
 the rehearsal is meant for), or any folder of MIDI with ``--corpus``.
 
     python benchmarks/rehearsal.py                          # game music + 750 synthetic loops, 2 threads, the whole book
@@ -26,8 +26,8 @@ import numpy as np
 def synthetic_midi_corpus(folder: Path, n: int, seed: int = 0) -> Path:
     """``n`` synthetic loops as 8-bar MIDI files in ``folder`` (120 bpm; bass on a GM bass program, drums on the GM
     drum channel), one loop per file."""
-    from loopkit.pianoroll import write_midi
-    from loopkit.synthetic import synthetic_loops
+    from loopkit.data.pianoroll import write_midi
+    from loopkit.data.synthetic import synthetic_loops
 
     folder.mkdir(parents=True, exist_ok=True)
     rolls = synthetic_loops(n, seed=seed)

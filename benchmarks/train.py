@@ -1,10 +1,10 @@
 """Training throughput of loopkit's trainer against a plain PyTorch loop, measured side by side in one run.
 
-For each model: loops per second of ``loopkit.train.train`` (end to end: data set resident and unpacked per
+For each model: loops per second of ``loopkit.training.train.train`` (end to end: data set resident and unpacked per
 batch, per-epoch validation, checkpoints and metrics.csv included) and of a plain reference loop (the same loops
 unpacked to float32 once and resident on the device, shuffled and sliced there; the same model, batch size,
 optimizer, loss and number of steps, nothing else). Prints both and their ratio (target on CPU:
-ratio >= 1, the trainer at least as fast). Loops are synthetic (``loopkit.synthetic.synthetic_loops``: the loop
+ratio >= 1, the trainer at least as fast). Loops are synthetic (``loopkit.data.synthetic.synthetic_loops``: the loop
 rules, ~5 % of cells on), or a real data set with ``--data``.
 
     python benchmarks/train.py                                   # CPU, cpu profile, 2 threads
@@ -12,7 +12,7 @@ rules, ~5 % of cells on), or a real data set with ``--data``.
         # one LMD-sized epoch per model on a GPU against the plain loop
     python benchmarks/train.py --project --device cuda --loops 120600 --profile paper
         # the first epochs of every schedule (the four models, the prior, Table 2's five other cells) and the
-        # projected time of each whole schedule, as a rehearsal's chapter 2 projects it (loopkit.rehearsal)
+        # projected time of each whole schedule, as a rehearsal's chapter 2 projects it (loopkit.book.rehearsal)
     python benchmarks/train.py --full --data DIR --profile cpu
         # wall time of training all four models and the prior under a profile (how the cpu profile was sized)
     python benchmarks/train.py --ar-decoder
@@ -37,15 +37,15 @@ import pandas as pd
 import torch
 
 from loopkit import paper
-from loopkit.batches import packed_tensor, unpack_batch
-from loopkit.checkpoints import METRICS, load_checkpoint, resolve_device
+from loopkit.training.batches import packed_tensor, unpack_batch
+from loopkit.models.checkpoints import METRICS, load_checkpoint, resolve_device
 from loopkit.config import MODEL_NAMES, model_config, train_config
-from loopkit.dataset import Loops, PackedRolls, load_loops, pack_rolls
-from loopkit.evaluate import table2_run_name
+from loopkit.data.dataset import Loops, PackedRolls, load_loops, pack_rolls
+from loopkit.evaluation.tables import table2_run_name
 from loopkit.models import build_model
-from loopkit.rehearsal import training_projection, training_runs
-from loopkit.synthetic import synthetic_loops
-from loopkit.train import autocast_for, beta_at, teacher_forcing_ratio, train, train_prior
+from loopkit.book.rehearsal import training_projection, training_runs
+from loopkit.data.synthetic import synthetic_loops
+from loopkit.training.train import autocast_for, beta_at, teacher_forcing_ratio, train, train_prior
 
 #: The plain loop keeps at most this many batches of loops unpacked to float32 (on the device), and draws its
 #: batches from them: a bounded pool, never a float32 copy of the whole split (5.7 GB at LMD's 120,600 loops).
@@ -146,7 +146,7 @@ def compare(args, loops: Loops, device: torch.device) -> None:
 def project(args, loops: Loops, device: torch.device) -> None:
     """The first ``--epochs`` epochs of every schedule under ``--profile`` (``until_epoch``): the four models, the
     prior and Table 2's cells other than the main VQ-VAE's, then each whole schedule's projected time
-    (``loopkit.rehearsal.training_projection``) and the totals."""
+    (``loopkit.book.rehearsal.training_projection``) and the totals."""
     n_train = len(loops.split("train"))
     print(f"device {_device_name(device)}, profile {args.profile}, {n_train} training loops, "
           f"{len(loops.split('valid'))} valid, {torch.get_num_threads()} CPU threads, first {args.epochs} epochs")

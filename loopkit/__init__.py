@@ -9,16 +9,16 @@ copies, bar forms, Figure 5), ``metrics`` + ``evaluate`` (Tables 1-4), ``audio``
 itself). Bad input raises ``loopkit.errors.LoopkitError``.
 """
 
-from .dataset import Loops, PackedRolls, load_loops
-from .version import __version__
+from loopkit.data.dataset import Loops, PackedRolls, load_loops
+from loopkit.version import __version__
 
 
 def load_model(path, device="cpu"):
-    """Rebuild a trained model or the prior from its checkpoint alone (see ``loopkit.checkpoints.load_model``).
+    """Rebuild a trained model or the prior from its checkpoint alone (see ``loopkit.models.checkpoints.load_model``).
 
     Imported on first use, so that ``import loopkit`` does not import torch.
     """
-    from .checkpoints import load_model as _load_model
+    from loopkit.models.checkpoints import load_model as _load_model
 
     return _load_model(path, device)
 

@@ -16,10 +16,10 @@ import os
 import pkgutil
 import sys
 
-from . import commands
-from .commands import UserError
-from .errors import LoopkitError
-from .version import __version__
+from loopkit import commands
+from loopkit.commands import UserError
+from loopkit.errors import LoopkitError
+from loopkit.version import __version__
 
 #: What the command line prints as one line instead of a traceback.
 ONE_LINE_ERRORS = (UserError, LoopkitError, FileNotFoundError)

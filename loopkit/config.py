@@ -33,8 +33,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import LoopkitError
-from .pianoroll import LOOP_STEPS, N_COLUMNS
+from loopkit.errors import LoopkitError
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS
 
 #: The continuous VAEs of the paper (z ~ N(0, I)), in the order of its tables.
 CONTINUOUS_MODELS = ("ar_lstm_vae", "nonar_lstm_vae", "cnn_vae")
@@ -224,21 +224,21 @@ class TrainConfig:
       dtype, "bf16" or "fp16", that CUDA runs of the models safe under it (the convolutional ones) may ask for
       to train faster; validation and ``reconstruction_report`` follow the same setting. A CPU run records the
       setting and trains in float32 (autocast applies on CUDA only). The VQ-VAE's codes are float32 whatever
-      this says (``loopkit.numerics.exact_float32``).
+      this says (``loopkit.models.numerics.exact_float32``).
     * ``tf32``: on CUDA GPUs of the Ampere generation or newer, float32 matmuls and cuDNN convolutions run in TF32
       on tensor cores (True) or in IEEE float32 (False). True, every profile's default, is what the paper's
       "float32" was: PyTorch 1.9, which it names, had both TF32 switches on by default, and its RTX 3090 is an
       Ampere GPU; the paper's numbers and its "under 8 hours per model" come from that arithmetic
-      (``loopkit.numerics``). The VQ-VAE's codes are IEEE float32 either way. No effect on a CPU.
+      (``loopkit.models.numerics``). The VQ-VAE's codes are IEEE float32 either way. No effect on a CPU.
     * ``deterministic``: on CUDA, no cuDNN autotuning and PyTorch's deterministic algorithms, so that a resumed
       GPU run ends with exactly the weights of an uninterrupted one (slower). Off by default: GPU runs then
       resume to the same schedule and data order but not to bit-identical weights. CPU runs are always
-      deterministic. Set for the run only and restored when it ends (``loopkit.numerics.run_numerics``).
+      deterministic. Set for the run only and restored when it ends (``loopkit.models.numerics.run_numerics``).
     * ``fused_adamw``: PyTorch's fused AdamW kernel on CUDA (faster; rounds differently from the default
       implementation, so off unless asked).
     * ``compile``: the training forward pass through ``torch.compile`` (opt-in: the first steps pay for the
       compilation, fused kernels round differently, and the AR LSTM-VAE's 128-step loop compiles slowly).
-      Under it every batch of an epoch has the same size (``loopkit.batches.epoch_batches``: the few places
+      Under it every batch of an epoch has the same size (``loopkit.training.batches.epoch_batches``: the few places
       left over are filled with loops of the same epoch) and the teacher-forcing ratio is a tensor, so that the
       graph compiles once. Whether it pays depends on the model and the device: ``benchmarks/train.py
       --compile`` measures the compilation apart from the steady state.
@@ -253,7 +253,7 @@ class TrainConfig:
       or ``steps`` still define: the learning rate and beta follow the whole schedule's curve) and stops there;
       the same run called again with a larger ``until_epoch``, or 0 (the schedule's end), continues it. A
       rehearsal trains the first epochs of the paper's schedule this way, and its models say so
-      (``loopkit.checkpoints.run_label``). A run stopped before any epoch could be selected (e.g. inside the
+      (``loopkit.models.checkpoints.run_label``). A run stopped before any epoch could be selected (e.g. inside the
       beta warm-up) keeps its last epoch as a provisional best until one can.
     * ``train_eval_loops``: every validated epoch the reconstruction error, FND and FNB are measured on the
       valid split and on the first ``train_eval_loops`` loops of the training split (0: not on the training
@@ -376,7 +376,7 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         # * the CNN-VAE trains as many steps of 32 loops as the VQ-VAE (the same loop presentations: the two
         #   convolutional models compared on equal footing); the LSTM VAEs cannot be at this budget (their steps
         #   cost 4-8 times more), and the claims that compare them read "not testable at this budget" unless they
-        #   learnt their training loops anyway (``loopkit.verdicts``); the ``long`` profile trains them level.
+        #   learnt their training loops anyway (``loopkit.evaluation.verdicts``); the ``long`` profile trains them level.
         # No transposition (the paper has none; chapter 2's grid measures it, and on the former corpus of 218
         # loops it lowered the VQ-VAE's first-step bass on its own training loops).
         "train": {"batch_size": 32, "eval_batch_size": 256, "train_eval_loops": 256, "checkpoint_seconds": 0.0},

@@ -23,7 +23,7 @@ def demo_corpus() -> Path:
 @pytest.fixture(scope="session")
 def demo_loops(demo_corpus, tmp_path_factory):
     """The loop data set extracted from the demo corpus with the paper's rules (default settings)."""
-    from loopkit.extract import extract
+    from loopkit.data.extract import extract
 
     return extract([demo_corpus], tmp_path_factory.mktemp("demo-loops") / "loops", progress=False)
 
@@ -31,8 +31,8 @@ def demo_loops(demo_corpus, tmp_path_factory):
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """Smoke-profile VQ-VAE + prior (and a CNN-VAE) trained on 48 synthetic loops: about two seconds."""
-    from loopkit.synthetic import synthetic_dataset
-    from loopkit.train import train, train_prior
+    from loopkit.data.synthetic import synthetic_dataset
+    from loopkit.training.train import train, train_prior
 
     root = tmp_path_factory.mktemp("runs")
     data = synthetic_dataset(48, seed=3)

@@ -8,6 +8,8 @@ import ast
 import importlib
 import pkgutil
 import re
+import subprocess
+import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -17,31 +19,40 @@ import loopkit
 
 PACKAGE = Path(loopkit.__file__).resolve().parent
 
-#: The layers, lowest first: a module imports only from its own layer or a lower one. The paper's sections read
-#: upwards: the representation, the rules, the data set, the models, their checkpoints, training and sampling,
-#: latent manipulation, generation, the tables, what the book plays and shows, the command line. ``metrics`` is
-#: pure numpy over loops and codes and imports nothing from the models, so it sits below them (``latent`` counts
-#: codes with it for Figure 5).
-LAYERS = [
-    ("version", "errors", "atomic", "paper", "corpus", "workers"),
-    ("pianoroll",),
-    ("loops", "config"),
-    ("dataset",),
-    ("funnel", "journal", "synthetic", "metrics", "memorisation", "resemblance", "numerics", "batches", "uncertainty"),
-    ("extract", "describe", "loopfile", "sources", "sources.*"),
-    ("models", "models.*"),
-    ("checkpoints", "rundir"),
-    ("train", "sampling"),
-    ("latent",),
-    ("generate",),
-    ("evaluate",),
-    ("ablation", "claims", "claims_samples", "prior_accuracy", "verdicts", "records"),
-    ("audio", "plots"),
-    ("display", "samples", "ownloop", "variations", "interpolation", "listening", "listening.*", "rehearsal"),
-    ("book", "lab"),
-    ("commands", "commands.*"),
-    ("cli", "__main__", ""),  # "" is the package itself (loopkit/__init__.py)
+#: The groups, lowest first, each with its layers, lowest first: a module imports only from a lower group, or from
+#: its own group's same or lower layer. The groups follow the paper's pipeline: the representation and the data set,
+#: the settings, the metrics (pure numpy: ``latent`` and ``train`` measure with them), the models, training,
+#: generation, what is played and shown, the tables and claims, your own loop, the listening test, the book, the
+#: command line. A group's ``__init__`` (lazy re-exports) sits on top of its group.
+GROUPS = [
+    ("top", [("version", "errors", "atomic", "paper", "lazy")]),
+    ("data", [("data.inputs", "data.workers"), ("data.pianoroll",), ("data.rules",), ("data.dataset",),
+              ("data.funnel", "data.journal", "data.synthetic"), ("data.extract",), ("data",)]),
+    ("sources", [("sources.debian", "sources.wad", "sources.lmd"), ("sources.games",), ("sources.grooves",),
+                 ("sources",)]),
+    ("config", [("config",)]),
+    ("metrics", [("metrics.paper_metrics", "metrics.memorisation"), ("metrics.statistics",), ("metrics",)]),
+    ("models", [("models.numerics",), ("models.blocks", "models.quantizer"),
+                ("models.ar_lstm_vae", "models.nonar_lstm_vae", "models.cnn_vae", "models.vq_vae", "models.prior"),
+                ("models.registry",), ("models.checkpoints",), ("models",)]),
+    ("training", [("training.batches", "training.rundir"), ("training.train",), ("training",)]),
+    ("generation", [("generation.sampling",), ("generation.latent",), ("generation.generate",), ("generation",)]),
+    ("outputs", [("outputs.audio", "outputs.plots"), ("outputs.sample_folder",), ("outputs",)]),
+    ("evaluation", [("evaluation.uncertainty",), ("evaluation.table_format",),
+                    ("evaluation.verdicts", "evaluation.tables"),
+                    ("evaluation.ablation", "evaluation.prior_accuracy", "evaluation.claims_samples"),
+                    ("evaluation.claims",), ("evaluation",)]),
+    ("ownloop", [("ownloop.resemblance",), ("ownloop.reader",), ("ownloop.encode",),
+                 ("ownloop.variations", "ownloop.interpolation"), ("ownloop",)]),
+    ("listening", [("listening", "listening.*")]),
+    ("book", [("book.build", "book.display", "book.rehearsal", "book.records"), ("book.lab",), ("book",)]),
+    ("commands", [("commands", "commands.*")]),
+    ("cli", [("cli", "__main__", "")]),  # "" is the package itself (loopkit/__init__.py)
 ]
+#: Every group's layers in one list, lowest first.
+LAYERS = [layer for _, layers in GROUPS for layer in layers]
+#: The groups whose public names (``loopkit.GROUP.__all__``) may load torch: the others never do.
+TORCH_GROUPS = {"models", "training", "generation", "outputs", "evaluation"}
 
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-n)\b")
 
@@ -64,6 +75,11 @@ def _layer(name: str) -> int:
     found = [i for i, layer in enumerate(LAYERS) for pattern in layer if name == pattern or fnmatch(name, pattern)]
     assert found, f"loopkit.{name} is in no layer of tests/test_architecture.py: place it"
     return found[0]
+
+
+def _group(name: str) -> str:
+    layer = LAYERS[_layer(name)]
+    return next(group for group, layers in GROUPS if layer in layers)
 
 
 def _resolve(module: str, node: ast.ImportFrom) -> str:
@@ -154,10 +170,10 @@ def test_no_module_imports_another_module_s_private_name():
         for target, name, line in _imports(module):
             if name is not None and name.startswith("_") and not name.startswith("__") and target != module:
                 wrong.append(f"loopkit.{module}:{line} imports {name} from loopkit.{target}")
-        for node in ast.walk(tree):  # `from . import train` ... `train._as_loops`
-            if isinstance(node, ast.ImportFrom) and node.level:
+        for node in ast.walk(tree):  # `from loopkit.training import train` ... `train._as_loops`
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("loopkit")):
                 for alias in node.names:
-                    target = _resolve(module, node)
+                    target = _resolve(module, node) if node.level else node.module.removeprefix("loopkit").lstrip(".")
                     sub = f"{target}.{alias.name}" if target else alias.name
                     if sub in MODULES:
                         modules_bound[alias.asname or alias.name] = sub
@@ -188,4 +204,39 @@ def test_library_errors_never_name_a_flag():
 def test_the_checker_finds_what_it_looks_for():
     assert FLAG.search("use another --out") and FLAG.search("-n must be at least 1")
     assert not FLAG.search("non-negative numbers") and not FLAG.search("a bar form such as 'ABAB-ABCD'")
-    assert _layer("sources.games") == _layer("extract") and _layer("cli") == len(LAYERS) - 1
+    assert _layer("data.extract") < _layer("sources.games") < _layer("config") and _layer("cli") == len(LAYERS) - 1
+    assert _group("ownloop.reader") == "ownloop" and _group("lazy") == "top"
+
+
+def test_every_module_sits_in_the_group_of_its_folder():
+    wrong = [f"loopkit.{m} is placed in group {_group(m)}" for m in MODULES
+             if "." in m and m.split(".")[0] != _group(m)]  # fmt: skip
+    assert not wrong, "\n".join(wrong)
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 10, f"{len(top)} modules directly under loopkit/: {top}"
+
+
+GROUP_PACKAGES = sorted(g for g, _ in GROUPS if (PACKAGE / g / "__init__.py").is_file())
+#: The paper's section headings, one of which every group's docstring names.
+SECTIONS = ("Data Preprocess", "Model Architecture", "Experiment Details", "Quantitative Evaluation",
+            "Musical Metric Results", "Manipulating Latent Space", "Listening Test", "Corpora")
+
+
+@pytest.mark.parametrize("group", GROUP_PACKAGES)
+def test_every_group_opens_with_its_part_of_the_paper(group):
+    doc = ast.get_docstring(ast.parse((PACKAGE / group / "__init__.py").read_text())) or ""
+    assert any(section.lower() in doc.lower() for section in SECTIONS + ("the book",)), (group, doc[:200])
+
+
+@pytest.mark.parametrize("group", GROUP_PACKAGES)
+def test_a_group_s_public_names_load_torch_only_where_the_group_needs_it(group):
+    """Every name in ``loopkit.GROUP.__all__`` resolves; a group outside ``TORCH_GROUPS`` loads no torch doing
+    it (and data, the extraction's group, no pandas either); a group inside it does (the set is not stale)."""
+    code = (f"import sys, loopkit.{group} as g\n"
+            "for name in getattr(g, '__all__', []): getattr(g, name)\n"
+            "print('torch' in sys.modules, 'pandas' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    torch_loaded, pandas_loaded = out[0] == "True", out[1] == "True"
+    assert torch_loaded == (group in TORCH_GROUPS), (group, out)
+    if group == "data":
+        assert not pandas_loaded

@@ -1,4 +1,4 @@
-"""loopkit.audio: rolls rendered with FluidSynth to OGG that decodes, lasts as long as the tempo says, and is heard."""
+"""loopkit.outputs.audio: rolls rendered with FluidSynth to OGG that decodes, lasts as long as the tempo says, and is heard."""
 
 import base64
 import re
@@ -6,11 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from loopkit import audio, display
-from loopkit.audio import AudioSettings, InaudibleAudioError
+from loopkit.outputs import audio
+from loopkit.book import display
+from loopkit.outputs.audio import AudioSettings, InaudibleAudioError
 from loopkit.cli import main
-from loopkit.dataset import pack_rolls
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
+from loopkit.data.dataset import pack_rolls
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
 
 # a low sample rate keeps the tests fast; the size test uses the defaults
 FAST = AudioSettings(sample_rate=16_000)

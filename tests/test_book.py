@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from loopkit.book import NOTEBOOKS, build_book, page_view, run_notebooks, show_run_parameters
+from loopkit.book.build import NOTEBOOKS, build_book, page_view, run_notebooks, show_run_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["book/intro", *[f"book/_generated/{n}" for n in NOTEBOOKS], "book/paper_scale", "book/references"]
@@ -60,7 +60,7 @@ def smoke_book(demo_corpus, tmp_path_factory) -> Path:
 def rehearsal_book(demo_corpus, tmp_path_factory) -> Path:
     """The book as `loopkit book --profile smoke --rehearsal 1` runs it: the first epoch of every 2-epoch schedule,
     2,048 loops per table row, the banner on every page."""
-    from loopkit.rehearsal import describe
+    from loopkit.book.rehearsal import describe
 
     root = tmp_path_factory.mktemp("rehearsal-book")
     _copy_sources(root)
@@ -300,7 +300,7 @@ def test_a_tweaked_cell_of_chapter_3_runs_in_the_lab(smoke_book, tmp_path):
     import nbformat
     import websocket
 
-    from loopkit.lab import LAB_TAG, prepare_lab, start_lab
+    from loopkit.book.lab import LAB_TAG, prepare_lab, start_lab
 
     root = smoke_book.parents[1]
     copies = prepare_lab(root / "runs" / "smoke", lab=tmp_path / "lab", root=root)
@@ -411,7 +411,7 @@ def test_page_reads_as_a_companion(page, served_book, chromium):
 def test_every_figure_has_labelled_axes_and_clear_legends(smoke_book):
     import nbformat
 
-    from loopkit.plots import unlabelled_axes
+    from loopkit.outputs.plots import unlabelled_axes
 
     root = smoke_book.parents[1]
     figures = 0
@@ -423,7 +423,7 @@ def test_every_figure_has_labelled_axes_and_clear_legends(smoke_book):
                     continue
                 figures += 1
                 meta = output.get("metadata", {}).get("image/png", {})
-                assert "loopkit" in meta, f"{name}: a figure not drawn by loopkit.plots (its axes cannot be checked)"
+                assert "loopkit" in meta, f"{name}: a figure not drawn by loopkit.outputs.plots (its axes cannot be checked)"
                 assert not unlabelled_axes(meta["loopkit"]["axes"]), (name, unlabelled_axes(meta["loopkit"]["axes"]))
                 assert meta["width"] <= 680, f"{name}: a figure wider than the page"
     assert figures >= 10
@@ -431,14 +431,14 @@ def test_every_figure_has_labelled_axes_and_clear_legends(smoke_book):
 
 @pytest.mark.browser
 def test_the_introduction_judges_every_claim(served_book, chromium):
-    from loopkit.claims import CLAIM_IDS
-    from loopkit.verdicts import VERDICTS
+    from loopkit.evaluation.claims import CLAIM_IDS
+    from loopkit.evaluation.verdicts import VERDICTS
 
     chromium.get(f"{served_book}/book/intro.html")
     rows = chromium.execute_script(
         "return [...document.querySelectorAll('table.loopkit-claims tbody tr')].map(r => [...r.cells].map(c => c.innerText))"
     )
-    from loopkit.records import recorded_runs
+    from loopkit.book.records import recorded_runs
 
     assert len(rows) == len(CLAIM_IDS) == 15
     for cid, (claim, numbers, verdict, *recorded) in zip(CLAIM_IDS, rows):

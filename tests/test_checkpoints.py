@@ -1,4 +1,4 @@
-"""Checkpoints (loopkit.checkpoints): finding a prior's VQ-VAE, pairing them, refusing other weights."""
+"""Checkpoints (loopkit.models.checkpoints): finding a prior's VQ-VAE, pairing them, refusing other weights."""
 
 import shutil
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from loopkit import checkpoints as C
+from loopkit.models import checkpoints as C
 
 torch.set_num_threads(1)
 

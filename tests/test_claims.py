@@ -7,10 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopkit.claims import CLAIM_IDS, claim_verdicts, one_setting_pairs
-from loopkit.evaluate import BOOTSTRAP, EMPTY_OUTPUT, table2_run_name
-from loopkit.paper import METRIC_COLUMNS, PRIOR_ACCURACY, TABLE1_RECONSTRUCTION, TABLE2_LATENT_SIZE, TABLE3_MUSICAL_METRICS, TABLE4_MANIPULATED
-from loopkit.prior_accuracy import PRIOR_ROWS
+from loopkit.evaluation.claims import CLAIM_IDS, claim_verdicts, one_setting_pairs
+from loopkit.evaluation.tables import EMPTY_OUTPUT, table2_run_name
+from loopkit.evaluation.table_format import BOOTSTRAP
+from loopkit.paper import (
+    METRIC_COLUMNS,
+    PRIOR_ACCURACY,
+    TABLE1_RECONSTRUCTION,
+    TABLE2_LATENT_SIZE,
+    TABLE3_MUSICAL_METRICS,
+    TABLE4_MANIPULATED,
+)
+from loopkit.evaluation.prior_accuracy import PRIOR_ROWS
 
 NAN = math.nan
 DRAWS = 400
@@ -257,7 +265,7 @@ def test_claims_about_generation_are_not_tested_on_training_copies():
 
 
 def test_checkpoint_selection_reads_the_run(tmp_path):
-    from loopkit.ablation import checkpoint_selection
+    from loopkit.evaluation.ablation import checkpoint_selection
 
     pd.DataFrame({"epoch": [1, 2, 3], "val_error": [0.02, 0.01, 0.03], "train_error": [0.5, 0.3, 0.1],
                   "train_FNB": [0.1, 0.2, 0.9], "val_FNB": [0.0, 0.1, 0.2]}).to_csv(tmp_path / "metrics.csv")
@@ -269,8 +277,8 @@ def test_checkpoint_selection_reads_the_run(tmp_path):
 
 @pytest.mark.slow
 def test_ablation_trains_one_run_per_variant(tmp_path):
-    from loopkit.ablation import CPU_VARIANTS, ablation
-    from loopkit.synthetic import synthetic_dataset
+    from loopkit.evaluation.ablation import CPU_VARIANTS, ablation
+    from loopkit.data.synthetic import synthetic_dataset
 
     data = synthetic_dataset(24, seed=0)
     frame = ablation(data, "smoke", tmp_path, epochs=1, variants=CPU_VARIANTS[:2])
@@ -281,9 +289,9 @@ def test_ablation_trains_one_run_per_variant(tmp_path):
 
 
 def test_lstm_vae_diagnosis_trains_without_the_kl_term(tmp_path):
-    from loopkit.ablation import LSTM_VAE_VARIANTS, TIMEKEEPING, ablation
-    from loopkit.checkpoints import load_model
-    from loopkit.synthetic import synthetic_dataset
+    from loopkit.evaluation.ablation import LSTM_VAE_VARIANTS, TIMEKEEPING, ablation
+    from loopkit.models.checkpoints import load_model
+    from loopkit.data.synthetic import synthetic_dataset
 
     data = synthetic_dataset(24, seed=0)
     variants = (*LSTM_VAE_VARIANTS, TIMEKEEPING)
@@ -302,11 +310,11 @@ def test_teacher_forced_error_feeds_the_true_previous_steps(tmp_path):
     import numpy as np
     import torch
 
-    from loopkit.ablation import LSTM_VAE_VARIANTS, ablation, teacher_forced_error
-    from loopkit.checkpoints import load_model
-    from loopkit.evaluate import empty_output_error
+    from loopkit.evaluation.ablation import LSTM_VAE_VARIANTS, ablation, teacher_forced_error
+    from loopkit.models.checkpoints import load_model
+    from loopkit.evaluation.tables import empty_output_error
     from loopkit.models.blocks import threshold
-    from loopkit.synthetic import synthetic_dataset
+    from loopkit.data.synthetic import synthetic_dataset
 
     data = synthetic_dataset(24, seed=0)
     frame = ablation(data, "smoke", tmp_path, epochs=1, variants=LSTM_VAE_VARIANTS[:1], model="ar_lstm_vae")
@@ -325,8 +333,8 @@ def test_teacher_forced_error_feeds_the_true_previous_steps(tmp_path):
 
 
 def _with_rule_columns(t3, columns, seed=2):
-    """``t3`` with the rules' own columns (``loopkit.evaluate.RULE_COLUMNS``) set per row, with replicates, as
-    ``loopkit.evaluate`` writes them: ``columns`` maps a row's model to {column: value}; other rows get NaN."""
+    """``t3`` with the rules' own columns (``loopkit.evaluation.tables.RULE_COLUMNS``) set per row, with replicates, as
+    ``loopkit.evaluation.tables`` writes them: ``columns`` maps a row's model to {column: value}; other rows get NaN."""
     rng = np.random.default_rng(seed)
     names = sorted({k for values in columns.values() for k in values if k not in METRIC_COLUMNS})
     for name in names:

@@ -13,7 +13,7 @@ from midi_builder import write
 from test_ownloop import groove, run_error
 
 from loopkit import cli
-from loopkit import ownloop as O
+from loopkit.ownloop import encode as O
 
 
 @pytest.fixture

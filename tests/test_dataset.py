@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopkit.dataset import (
+from loopkit.data.dataset import (
     FILE_COLUMNS,
     MANIFEST,
     PACKED_BYTES,

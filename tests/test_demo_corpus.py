@@ -3,8 +3,8 @@ roll -> MIDI -> roll unchanged."""
 
 import numpy as np
 
-from loopkit.loops import LoopRules, find_loops
-from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
+from loopkit.data.rules import LoopRules, find_loops
+from loopkit.data.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
 
 
 def test_every_input_file_is_accounted_for(demo_corpus, demo_loops):

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from loopkit import display
-from loopkit.audio import AudioSettings
-from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, midi_to_roll, write_midi
+from loopkit.book import display
+from loopkit.outputs.audio import AudioSettings
+from loopkit.data.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, midi_to_roll, write_midi
 
 FAST = AudioSettings(sample_rate=16_000)
 
@@ -36,7 +36,7 @@ def test_every_player_has_a_caption_and_its_midi_file():
 
 
 def test_an_ogg_file_brings_the_midi_file_beside_it(tmp_path):
-    from loopkit.audio import write_ogg
+    from loopkit.outputs.audio import write_ogg
 
     write_ogg(loop(2), tmp_path / "loop_0000.ogg", settings=FAST)
     write_midi(loop(2), tmp_path / "loop_0000.mid")
@@ -112,7 +112,7 @@ def test_claims_html_renders_a_column_per_recorded_run():
 
 
 def test_metric_tables_glossary_and_intervals():
-    from loopkit.evaluate import BOOTSTRAP
+    from loopkit.evaluation.table_format import BOOTSTRAP
     from loopkit.paper import METRIC_GROUPS, TABLE3_MUSICAL_METRICS
 
     row = {"model": "VQ-VAE (temp 1)", "profile": "cpu"}

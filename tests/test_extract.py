@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from loopkit import cli
-from loopkit.corpus import iter_inputs
-from loopkit.dataset import MANIFEST, load_loops
-from loopkit.extract import CRASH_HOOK_ENV, ExtractionSettings, extract, process_midi, standard_midi_bytes
-from loopkit.funnel import format_funnel
-from loopkit.journal import JOURNAL
-from loopkit.loops import LoopRules
-from loopkit.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
+from loopkit.data.inputs import iter_inputs
+from loopkit.data.dataset import MANIFEST, load_loops
+from loopkit.data.extract import CRASH_HOOK_ENV, ExtractionSettings, extract, process_midi, standard_midi_bytes
+from loopkit.data.funnel import format_funnel
+from loopkit.data.journal import JOURNAL
+from loopkit.data.rules import LoopRules
+from loopkit.data.pianoroll import LOOP_STEPS, midi_to_roll, roll_to_midi
 from midi_builder import bar, build, drum, loop_song, note, program, tempo, time_signature, track, write
 
 DATASET_FILES = ("rolls.npy", "loops.csv", "files.csv", "failures.csv", "settings.json", "funnel.json", MANIFEST)
@@ -500,8 +500,8 @@ def test_rerun_settings_checks(corpus, tmp_path):
 
 def test_unfinished_run_with_other_settings_is_refused(corpus, tmp_path):
     out = tmp_path / "out"
-    from loopkit.extract import settings_document
-    from loopkit.journal import JOURNAL_FORMAT, Journal
+    from loopkit.data.extract import settings_document
+    from loopkit.data.journal import JOURNAL_FORMAT, Journal
 
     out.mkdir()
     doc = settings_document(ExtractionSettings(drum_map="strict"), [str(corpus)])
@@ -545,7 +545,7 @@ def test_cli_errors_are_one_line(corpus, tmp_path, capsys, args, message):
 
 
 def test_a_worker_that_cannot_start_is_a_clear_error(corpus, tmp_path, monkeypatch, capsys):
-    import loopkit.workers as workers
+    import loopkit.data.workers as workers
 
     monkeypatch.setattr(workers, "_WORKER_CODE", "import sys; sys.exit(3)")
     assert cli.main(["extract", str(corpus), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 2

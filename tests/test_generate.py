@@ -1,4 +1,4 @@
-"""Generation (loopkit.sampling, loopkit.generate, `loopkit generate`): sampling rules, temperature, seeding, latent
+"""Generation (loopkit.generation.sampling, loopkit.generation.generate, `loopkit generate`): sampling rules, temperature, seeding, latent
 copies while sampling, and MIDI files read back with mido (a parser independent of the writer's symusic)."""
 
 import json
@@ -10,13 +10,13 @@ import pytest
 import torch
 from tiny_models import constant_prior, tiny_prior, tiny_vqvae
 
-from loopkit import checkpoints as C
+from loopkit.models import checkpoints as C
 from loopkit import cli
-from loopkit import generate as G
-from loopkit import sampling as S
-from loopkit.dataset import PackedRolls
+from loopkit.generation import generate as G
+from loopkit.generation import sampling as S
+from loopkit.data.dataset import PackedRolls
 from loopkit.models import build_model
-from loopkit.pianoroll import (
+from loopkit.data.pianoroll import (
     BASS_LOWEST_PITCH,
     BASS_PLAYBACK_PROGRAM,
     BASS_VELOCITY,
@@ -327,7 +327,7 @@ def test_cli_generate_end_to_end(runs, tmp_path, capsys):
 
 
 def test_cli_generate_continuous_with_audio(runs, tmp_path):
-    from loopkit.audio import decode_ogg
+    from loopkit.outputs.audio import decode_ogg
 
     out = tmp_path / "cnn"
     assert cli.main(["generate", "--checkpoint", str(runs / "cnn_vae" / "best.pt"), "-n", "1", "--audio",

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from loopkit.cli import main
-from loopkit.extract import ExtractionSettings, extract
-from loopkit.pianoroll import BASS_COLUMNS, STEPS_PER_BAR, drum_column, midi_to_roll
+from loopkit.data.extract import ExtractionSettings, extract
+from loopkit.data.pianoroll import BASS_COLUMNS, STEPS_PER_BAR, drum_column, midi_to_roll
 from loopkit.sources import debian, family_pattern, grooves
 from loopkit.sources.grooves import FAMILY_PATTERN, GrooveSettings, Groove, plan_songs
 
@@ -78,7 +78,7 @@ def test_the_catalogue_reads_defgroove_lines_and_their_roles(tmp_path):
 def test_family_keys_and_the_demo_corpus_pattern():
     key = "family:stdlib/rock"
     assert grooves.re.search(FAMILY_PATTERN, "data/demo/grooves/stdlib/rock/rock-1.mid").group(1) == "stdlib/rock"
-    from loopkit.dataset import family_key
+    from loopkit.data.dataset import family_key
 
     assert family_key("data/demo/grooves/stdlib/rock/rock-1.mid", FAMILY_PATTERN, "abc") == key
     assert family_key("data/demo/freedoom/d_e1m1.mid", FAMILY_PATTERN, "abc") == "abc"  # its own family

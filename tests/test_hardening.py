@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loopkit.corpus import readable_source, source_bytes
-from loopkit.dataset import FileResult, load_loops
-from loopkit.extract import extract
-from loopkit.journal import Ledger, decode_record, encode_record
+from loopkit.data.inputs import readable_source, source_bytes
+from loopkit.data.dataset import FileResult, load_loops
+from loopkit.data.extract import extract
+from loopkit.data.journal import Ledger, decode_record, encode_record
 from midi_builder import loop_song, write
 
 LATIN1 = "café".encode("latin-1")  # b"caf\xe9": not valid UTF-8
@@ -106,7 +106,7 @@ def peak_allocated(fn) -> tuple[object, int]:
 
 
 def test_a_zip_member_that_understates_its_size_is_read_in_bounded_chunks(tmp_path):
-    from loopkit.corpus import iter_inputs
+    from loopkit.data.inputs import iter_inputs
 
     path = lying_zip(tmp_path / "bomb.zip", 64 << 20)
     items = iter_inputs([path], max_member_bytes=1 << 20)  # a member is read before the iterator moves on
@@ -130,7 +130,7 @@ def test_a_zip_member_that_understates_its_size_is_read_in_bounded_chunks(tmp_pa
 
 
 def test_an_archive_member_over_the_size_limit_stops_the_read_at_the_limit(tmp_path):
-    from loopkit.corpus import read_bounded
+    from loopkit.data.inputs import read_bounded
 
     stream = io.BytesIO(bytes(10 << 20))
     with pytest.raises(ValueError, match=r"file too large \(more; the limit is 1 MiB\)"):
@@ -188,7 +188,7 @@ def two_group_stimuli(root: Path, per_group: int, familiarisation: int) -> Path:
     """A stimulus set of two groups (A, B) of hand-made loops, rendered fast (the listening test's own helpers);
     returns its folder."""
     from loopkit.listening.prepare import prepare_stimuli
-    from loopkit.pianoroll import write_midi
+    from loopkit.data.pianoroll import write_midi
     from test_listening_app import FAST, FAST_BPM, make_loop
 
     groups = {}
@@ -333,7 +333,7 @@ def crafted_checkpoints(good: Path, root: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_bad_checkpoints_are_one_line_that_names_the_file_and_never_advise_unsafe_loading(runs, tmp_path, capsys):
-    from loopkit.checkpoints import load_model
+    from loopkit.models.checkpoints import load_model
     from loopkit.cli import main
 
     for case, (path, words) in crafted_checkpoints(runs / "vq_vae" / "best.pt", tmp_path).items():
@@ -417,8 +417,8 @@ def test_an_empty_data_folder_is_not_called_an_unfinished_extraction(tmp_path, c
 
 
 def test_temporaries_of_a_killed_write_are_removed_by_the_next_run(small_corpus, tmp_path):
-    from loopkit.extract import settings_document, ExtractionSettings
-    from loopkit.journal import JOURNAL, JOURNAL_FORMAT, Journal
+    from loopkit.data.extract import settings_document, ExtractionSettings
+    from loopkit.data.journal import JOURNAL, JOURNAL_FORMAT, Journal
 
     out = tmp_path / "loops"
     extract([small_corpus], out, workers=0, progress=False)
@@ -449,8 +449,8 @@ def test_a_truncated_last_checkpoint_says_how_to_go_on_and_training_removes_stal
     import pandas as pd
 
     from loopkit.cli import main
-    from loopkit.dataset import FILE_COLUMNS, write_dataset
-    from loopkit.synthetic import synthetic_dataset
+    from loopkit.data.dataset import FILE_COLUMNS, write_dataset
+    from loopkit.data.synthetic import synthetic_dataset
 
     loops = synthetic_dataset(40, seed=5)
     write_dataset(tmp_path / "data", loops.rolls.packed, loops.meta, pd.DataFrame(columns=FILE_COLUMNS), {}, {})
@@ -501,7 +501,7 @@ def with_tempo(microseconds: int, at: int = 0) -> bytes:
 def test_tempo_zero_and_absurd_tempos_fail_with_a_named_reason(microseconds, status, bpm, reason):
     import warnings
 
-    from loopkit.extract import process_midi
+    from loopkit.data.extract import process_midi
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning (divide by zero)
@@ -511,8 +511,8 @@ def test_tempo_zero_and_absurd_tempos_fail_with_a_named_reason(microseconds, sta
 
 
 def test_an_absurd_tempo_after_the_loops_does_not_matter_and_writing_checks_the_tempo():
-    from loopkit.extract import process_midi
-    from loopkit.pianoroll import roll_to_midi
+    from loopkit.data.extract import process_midi
+    from loopkit.data.pianoroll import roll_to_midi
     from midi_builder import bar
 
     r = process_midi(with_tempo(0, at=bar(8)))  # after the song's only loop (bars 0-7)
@@ -528,7 +528,7 @@ def test_an_absurd_tempo_after_the_loops_does_not_matter_and_writing_checks_the_
 
 
 def test_links_out_of_a_source_folder_are_skipped_unread_and_links_inside_are_followed(tmp_path):
-    from loopkit.corpus import total_bytes
+    from loopkit.data.inputs import total_bytes
 
     secret = tmp_path / "elsewhere" / "secret.txt"
     write(secret, b"TOPSECRET password=hunter2\n")
@@ -577,7 +577,7 @@ def refused_by_the_parser() -> dict[str, bytes]:
 
 def test_the_tolerant_reader_recovers_what_the_parser_refuses_only_when_asked(tmp_path, capsys):
     from loopkit.cli import main
-    from loopkit.extract import ExtractionSettings, process_midi
+    from loopkit.data.extract import ExtractionSettings, process_midi
 
     files = refused_by_the_parser()
     tolerant = ExtractionSettings(tolerant_reader=True)
@@ -620,7 +620,7 @@ def test_the_tolerant_reader_recovers_what_the_parser_refuses_only_when_asked(tm
 def busy_and_sparse_groups(root: Path) -> dict[str, str]:
     """Two groups of three loops each whose OGGs differ in size by group (busy ones larger): written as MIDI under
     ``root``; returns {group: folder}."""
-    from loopkit.pianoroll import bass_column, drum_column, write_midi
+    from loopkit.data.pianoroll import bass_column, drum_column, write_midi
     from test_listening_app import FAST_BPM
 
     groups = {}
@@ -638,10 +638,10 @@ def busy_and_sparse_groups(root: Path) -> dict[str, str]:
 
 
 def test_no_byte_of_a_stimulus_but_its_samples_tells_its_group(tmp_path):
-    from loopkit.audio import decode_ogg, roll_to_ogg, synthesize_roll
+    from loopkit.outputs.audio import decode_ogg, roll_to_ogg, synthesize_roll
     from loopkit.listening.app import create_app
     from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, load_stimuli, prepare_stimuli
-    from loopkit.pianoroll import midi_to_roll
+    from loopkit.data.pianoroll import midi_to_roll
     from test_listening_app import FAST, FAST_BPM
 
     groups = busy_and_sparse_groups(tmp_path)
@@ -727,7 +727,7 @@ def test_a_carriage_return_or_any_byte_in_a_name_survives_the_data_set(tmp_path)
     import csv
     import hashlib
 
-    from loopkit.dataset import csv_line
+    from loopkit.data.dataset import csv_line
 
     song = loop_song(8)
     root = tmp_path / "corpus"
@@ -803,7 +803,7 @@ def tar_bomb(path: Path, size: int, name: str = "zeros.bin") -> Path:
 
 def read_everything(path: Path) -> list[tuple[str, str | None, str | None]]:
     """(source, skip, error) of every entry of one archive, each member read as extraction reads it."""
-    from loopkit.corpus import iter_inputs
+    from loopkit.data.inputs import iter_inputs
 
     out = []
     for item in iter_inputs([path], max_member_bytes=64 << 20):
@@ -886,7 +886,7 @@ def test_bzip2_xz_and_multi_stream_archives_still_read_whole(tmp_path):
 
 
 def test_an_empty_archive_has_its_row_and_repeated_member_names_get_unique_sources(tmp_path):
-    from loopkit.loopfile import find_source
+    from loopkit.ownloop.reader import find_source
 
     zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
     with tarfile.open(tmp_path / "empty.tar.gz", "w:gz"):
@@ -969,8 +969,8 @@ def test_trickling_clients_are_closed_by_the_request_deadline(small_stimuli, tmp
 def test_outputs_that_are_not_finite_stop_generation_in_one_line_naming_the_checkpoint(runs):
     import torch
 
-    from loopkit.checkpoints import load_generator, load_model
-    from loopkit.generate import generate
+    from loopkit.models.checkpoints import load_generator, load_model
+    from loopkit.generation.generate import generate
 
     def message(path: Path) -> str:
         return f"{path}: the model's output holds NaN or infinite values (its weights overflow): it cannot generate"

@@ -9,8 +9,8 @@ import importlib.util
 import nbformat
 import pytest
 
-from loopkit import lab as L
-from loopkit.loopfile import read_loop
+from loopkit.book import lab as L
+from loopkit.ownloop.reader import read_loop
 
 
 def executed(root, name: str, marker: str, out: str = "runs/x") -> None:

@@ -1,4 +1,4 @@
-"""Latent manipulation (loopkit.latent): latent copies and bar forms, Figure 5's frequent codes, and notebook 3's
+"""Latent manipulation (loopkit.generation.latent): latent copies and bar forms, Figure 5's frequent codes, and notebook 3's
 editing of code sequences (bar swaps, single codes, resampling bars from the prior)."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 from tiny_models import constant_prior, tiny_vqvae
 
-from loopkit import latent as L
-from loopkit import sampling as S
+from loopkit.generation import latent as L
+from loopkit.generation import sampling as S
 
 torch.set_num_threads(1)
 
@@ -145,7 +145,7 @@ def test_resample_steps_keeps_the_other_codes_and_follows_the_prior():
 
 
 def test_frequent_code_properties_measure_each_panel_with_the_loop_rules():
-    from loopkit.pianoroll import BASS_COLUMNS, drum_column
+    from loopkit.data.pianoroll import BASS_COLUMNS, drum_column
 
     loop = np.zeros((128, 93), dtype=bool)
     loop[::16, drum_column("kick")] = loop[::16, drum_column("crash")] = True

@@ -18,22 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopkit.audio import AudioSettings, decode_ogg
+from loopkit.outputs.audio import AudioSettings, decode_ogg
 from loopkit.cli import main
-from loopkit.dataset import FILE_COLUMNS, pack_rolls, write_dataset
+from loopkit.data.dataset import FILE_COLUMNS, pack_rolls, write_dataset
 from loopkit.listening import db
 from loopkit.listening.app import COOKIE, count_ratings, create_app
-from loopkit.listening.prepare import (
-    AUDIO_DIR,
-    MANIFEST,
-    Candidate,
-    load_stimuli,
-    pick_stimuli,
-    prepare_stimuli,
-)
+from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, Candidate, load_stimuli, pick_stimuli, prepare_stimuli
 from loopkit.commands import UserError
 from loopkit.commands.listen import parse_group_args
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
 
 FAST = AudioSettings(sample_rate=16_000, tail=0.1)
 FAST_BPM = 480.0  # 8 bars in 4 s

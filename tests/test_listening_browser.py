@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loopkit.audio import AudioSettings
+from loopkit.outputs.audio import AudioSettings
 from loopkit.listening import db
 from loopkit.listening.app import create_app
 from loopkit.listening.prepare import prepare_stimuli
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, write_midi
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from loopkit.loops import LoopRules, bar_hamming, cut_loops, find_loops, window_checks
-from loopkit.pianoroll import BASS_COLUMNS, N_COLUMNS, STEPS_PER_BAR, bass_column, drum_column, midi_to_roll
+from loopkit.data.rules import LoopRules, bar_hamming, cut_loops, find_loops, window_checks
+from loopkit.data.pianoroll import BASS_COLUMNS, N_COLUMNS, STEPS_PER_BAR, bass_column, drum_column, midi_to_roll
 from midi_builder import bar, build, drum, note, program, step, track
 
 KICK, CRASH, SNARE = drum_column("kick"), drum_column("crash"), drum_column("snare")

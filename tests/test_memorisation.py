@@ -1,12 +1,12 @@
-"""The memorisation check (loopkit.memorisation) on hand-made loops: an exact copy, a one-cell change, an unrelated
+"""The memorisation check (loopkit.metrics.memorisation) on hand-made loops: an exact copy, a one-cell change, an unrelated
 loop, duplicates inside a set."""
 
 import numpy as np
 import pytest
 
-from loopkit.dataset import ROLL_CELLS, PackedRolls, pack_rolls
-from loopkit.memorisation import memorisation, nearest_training, training_copies
-from loopkit.pianoroll import drum_column
+from loopkit.data.dataset import ROLL_CELLS, PackedRolls, pack_rolls
+from loopkit.metrics.memorisation import memorisation, nearest_training, training_copies
+from loopkit.data.pianoroll import drum_column
 
 
 def _loops():
@@ -36,7 +36,7 @@ def test_copies_and_nearest_distances_by_hand():
 
 def test_packed_and_chunked_inputs_agree(monkeypatch):
     train, rolls = _loops()
-    import loopkit.memorisation as memo
+    import loopkit.metrics.memorisation as memo
 
     monkeypatch.setattr(memo, "_CHUNK", 2)  # several chunks of rows and of training loops
     packed = nearest_training(PackedRolls(pack_rolls(rolls)), pack_rolls(train))

@@ -1,15 +1,15 @@
-"""The paper's metrics (loopkit.metrics) against hand-computed answers on tiny constructed loops and codes."""
+"""The paper's metrics (loopkit.metrics.paper_metrics) against hand-computed answers on tiny constructed loops and codes."""
 
 import math
 
 import numpy as np
 import pytest
 
-from loopkit import metrics as M
-from loopkit.dataset import PackedRolls, loops_from_arrays, pack_rolls
-from loopkit.loops import LoopRules, bar_hamming
+from loopkit.metrics import paper_metrics as M
+from loopkit.data.dataset import PackedRolls, loops_from_arrays, pack_rolls
+from loopkit.data.rules import LoopRules, bar_hamming
 from loopkit.paper import METRIC_COLUMNS
-from loopkit.pianoroll import N_BASS, N_COLUMNS, bass_column, drum_column
+from loopkit.data.pianoroll import N_BASS, N_COLUMNS, bass_column, drum_column
 
 KICK, SNARE, CRASH = drum_column("kick"), drum_column("snare"), drum_column("crash")
 BAR = 16 * N_COLUMNS  # cells in one bar: 1,488

@@ -9,7 +9,7 @@ import torch
 from loopkit.config import MODEL_NAMES, model_config
 from loopkit.models import LSTMPrior, build_model
 from loopkit.models.blocks import bce_per_loop, kl_per_loop, threshold
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
 
 B = 3
 
@@ -170,7 +170,7 @@ def test_bass_rules_on_a_hand_made_probability_roll():
     """"paper": each bass pitch independently at 0.5; "sum": one note at the argmax when the pitch probabilities
     sum to >= 0.5. Drums are the same under both."""
     from loopkit.models.blocks import binarize
-    from loopkit.pianoroll import BASS_COLUMNS
+    from loopkit.data.pianoroll import BASS_COLUMNS
 
     q = torch.full((1, 4, N_COLUMNS), 0.01)
     lo, hi = bass_column(40), bass_column(43)

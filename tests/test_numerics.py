@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from loopkit.batches import HostCopies, epoch_batches, pack_batch, unpack_batch
+from loopkit.training.batches import HostCopies, epoch_batches, pack_batch, unpack_batch
 from loopkit.config import model_config
-from loopkit.dataset import pack_rolls
+from loopkit.data.dataset import pack_rolls
 from loopkit.models import build_model
-from loopkit.numerics import exact_float32, numerics_state, run_numerics
-from loopkit.sampling import sample_categorical
-from loopkit.synthetic import synthetic_dataset, synthetic_loops
+from loopkit.models.numerics import exact_float32, numerics_state, run_numerics
+from loopkit.generation.sampling import sample_categorical
+from loopkit.data.synthetic import synthetic_dataset, synthetic_loops
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; none on this machine (CPU-only CI)")
 
@@ -81,7 +81,7 @@ def test_run_numerics_sets_a_cuda_run_s_switches_and_restores_them():
 
 
 def test_a_deterministic_run_leaves_the_process_as_it_found_it(tmp_path):
-    from loopkit.train import train
+    from loopkit.training.train import train
 
     torch.backends.cudnn.benchmark, saved = True, torch.backends.cudnn.benchmark
     try:
@@ -170,9 +170,9 @@ def test_vqvae_codes_are_identical_with_cudnn_tf32_allowed_or_not_and_equal_the_
 def test_generation_after_a_deterministic_cuda_run_in_the_same_process(tmp_path):
     """A deterministic CUDA run restores PyTorch's settings when it ends, and the sampler runs even with
     deterministic algorithms still on."""
-    from loopkit.checkpoints import load_model
-    from loopkit.generate import generate
-    from loopkit.train import train, train_prior
+    from loopkit.models.checkpoints import load_model
+    from loopkit.generation.generate import generate
+    from loopkit.training.train import train, train_prior
 
     data = synthetic_dataset(48, seed=3)
     settings = {"epochs": 1, "deterministic": True}

@@ -1,4 +1,4 @@
-"""Your own loop (loopkit.ownloop, `loopkit encode`, `vary`, `interpolate`): a hand-built MIDI file read into the
+"""Your own loop (loopkit.ownloop.encode, `loopkit encode`, `vary`, `interpolate`): a hand-built MIDI file read into the
 roll worked out by hand, the reconstruction's distance, variations that keep what they must, bar forms, slerp and
 the code crossfade, every output MIDI read back by pretty_midi (a parser independent of the writer's symusic) at the
 input's tempo, byte-identical re-runs, and one line for every kind of bad input."""
@@ -17,14 +17,14 @@ from midi_builder import bar, build, drum, note, program, step, tempo, time_sign
 from tiny_models import tiny_prior, tiny_vqvae
 
 from loopkit import cli
-from loopkit import interpolation as I
-from loopkit import ownloop as O
-from loopkit import variations as V
-from loopkit import loopfile as F
-from loopkit.checkpoints import load_model
-from loopkit.latent import bar_steps, code_overlap, crossfade_codes
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
-from loopkit.plots import plot_loop_codes
+from loopkit.ownloop import interpolation as I
+from loopkit.ownloop import encode as O
+from loopkit.ownloop import variations as V
+from loopkit.ownloop import reader as F
+from loopkit.models.checkpoints import load_model
+from loopkit.generation.latent import bar_steps, code_overlap, crossfade_codes
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column
+from loopkit.outputs.plots import plot_loop_codes
 
 torch.set_num_threads(1)
 
@@ -480,7 +480,7 @@ def test_a_song_shorter_than_a_loop_is_one_line_not_a_traceback(tmp_path, bars):
     from midi_builder import loop_song
 
     from loopkit.errors import LoopkitError
-    from loopkit.loopfile import read_loop
+    from loopkit.ownloop.reader import read_loop
 
     path = write(tmp_path / f"{bars}bars.mid", loop_song(bars=bars))
     with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\) of bass and drums; a loop needs 8 \(repeat"):

@@ -15,15 +15,15 @@ from midi_builder import bar, build, drum, note, program, step, tempo, time_sign
 from test_ownloop import BPM, expected_roll, groove, read_back, run_error
 
 from loopkit import cli
-from loopkit import interpolation as I
-from loopkit import loopfile as F
-from loopkit import ownloop as O
-from loopkit import variations as V
-from loopkit.checkpoints import load_model
+from loopkit.ownloop import interpolation as I
+from loopkit.ownloop import reader as F
+from loopkit.ownloop import encode as O
+from loopkit.ownloop import variations as V
+from loopkit.models.checkpoints import load_model
 from loopkit.commands import encode as encode_command
-from loopkit.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, midi_to_roll
-from loopkit.resemblance import SPARSE_BARS, resemblance
-from loopkit.sampling import decode_codes
+from loopkit.data.pianoroll import LOOP_STEPS, N_COLUMNS, bass_column, drum_column, midi_to_roll
+from loopkit.ownloop.resemblance import SPARSE_BARS, resemblance
+from loopkit.generation.sampling import decode_codes
 
 torch.set_num_threads(1)
 TPQ = 480
@@ -302,7 +302,7 @@ def test_interpolate_picks_the_model_that_reconstructs_the_inputs_best(runs, gro
 
 
 def test_a_seamless_ogg_lasts_exactly_the_loop_and_is_heard(runs, groove_file, tmp_path, capsys):
-    from loopkit.audio import decode_ogg, loop_seconds
+    from loopkit.outputs.audio import decode_ogg, loop_seconds
 
     out = tmp_path / "enc"
     assert cli.main(["encode", str(groove_file), "--audio", "--seamless", "--no-png", "--checkpoint",
@@ -317,7 +317,7 @@ def test_a_seamless_ogg_lasts_exactly_the_loop_and_is_heard(runs, groove_file, t
 
 
 def test_a_seamless_rendering_is_the_loop_on_repeat():
-    from loopkit.audio import AudioSettings, Rendering, fold_tail, loop_seconds, synthesize_roll
+    from loopkit.outputs.audio import AudioSettings, Rendering, fold_tail, loop_seconds, synthesize_roll
 
     # by hand: 5 samples folded onto a loop of 2 (the tail wraps twice)
     r = Rendering(np.arange(5, dtype=np.float32) / 10, 10, stems={"bass": np.full(5, 0.1, dtype=np.float32)})
@@ -350,6 +350,6 @@ def test_the_models_are_found_by_runs_or_the_environment(runs, groove_file, tmp_
     monkeypatch.delenv(encode_command.RUNS_ENV)
     folders = encode_command.runs_folders(None)
     assert folders[0].absolute() == tmp_path / "runs" / "cpu" / "models"  # the working folder first, then the checkout
-    from loopkit.book import project_root
+    from loopkit.book.build import project_root
 
     assert folders[1:] == [project_root() / "runs" / "cpu" / "models"]

@@ -6,8 +6,8 @@ import mido
 import numpy as np
 import pytest
 
-from loopkit import pianoroll as pr
-from loopkit.pianoroll import (
+from loopkit.data import pianoroll as pr
+from loopkit.data.pianoroll import (
     BASS_COLUMNS,
     DRUM_COLUMNS,
     DRUM_COMPONENTS,
@@ -402,7 +402,7 @@ def test_roll_to_midi_rejects_bad_input():
 def test_the_slowest_tempo_a_midi_file_holds_is_written_exactly(tmp_path):
     import mido
 
-    from loopkit.pianoroll import MIN_BPM
+    from loopkit.data.pianoroll import MIN_BPM
 
     path = write_midi(np.zeros((16, 93), dtype=bool), tmp_path / "slow.mid", bpm=MIN_BPM)
     tempos = [m.tempo for t in mido.MidiFile(path).tracks for m in t if m.type == "set_tempo"]

@@ -1,14 +1,14 @@
-"""The paper's figures (loopkit.plots): they build, their axes are labelled, and PNGs are written non-empty."""
+"""The paper's figures (loopkit.outputs.plots): they build, their axes are labelled, and PNGs are written non-empty."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from loopkit import plots
+from loopkit.outputs import plots
 from loopkit.config import model_config
 from loopkit.models import build_model
-from loopkit.pianoroll import DRUM_COMPONENTS, N_COLUMNS, bass_column, drum_column
+from loopkit.data.pianoroll import DRUM_COMPONENTS, N_COLUMNS, bass_column, drum_column
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -182,8 +182,8 @@ def test_write_pianoroll_png_is_atomic_and_non_empty(tmp_path):
 
 
 def test_plot_codebook_usage_draws_one_bar_per_latent_step():
-    from loopkit.metrics import codebook_usage
-    from loopkit.plots import plot_codebook_usage
+    from loopkit.metrics.paper_metrics import codebook_usage
+    from loopkit.outputs.plots import plot_codebook_usage
 
     codes = np.array([[0] * 32, [1] * 32, [0] * 31 + [2]])
     fig = plot_codebook_usage(codebook_usage(codes, 4))
@@ -223,7 +223,7 @@ def test_readable_tables_format_each_kind_of_column():
 
     import pandas as pd
 
-    from loopkit.display import readable
+    from loopkit.book.display import readable
 
     frame = pd.DataFrame({"model": ["a", "b"], "share": [0.657, math.nan], "error": [0.020287, 3.02e-3],
                           "steps": [1400.0, 840.0], "other": [0.123456, 2]})

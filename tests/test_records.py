@@ -1,4 +1,4 @@
-"""Recorded runs (loopkit.records): a book run's text results recorded with their provenance and read back, and the
+"""Recorded runs (loopkit.book.records): a book run's text results recorded with their provenance and read back, and the
 records committed in the repository."""
 
 import json
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopkit import records
-from loopkit.dataset import loops_from_arrays, pack_rolls, write_dataset
+from loopkit.book import records
+from loopkit.data.dataset import loops_from_arrays, pack_rolls, write_dataset
 from loopkit.errors import LoopkitError
-from loopkit.pianoroll import N_COLUMNS
+from loopkit.data.pianoroll import N_COLUMNS
 
 
 def _run_folder(tmp_path):

@@ -1,4 +1,4 @@
-"""The rehearsal (loopkit.rehearsal): its settings, its own folder, the projections by hand, and `loopkit book
+"""The rehearsal (loopkit.book.rehearsal): its settings, its own folder, the projections by hand, and `loopkit book
 --rehearsal` wired to the notebooks and the book's banner. The whole rehearsal book on the smoke profile is a slow
 test in tests/test_book.py."""
 
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from loopkit import paper
-from loopkit.checkpoints import BEST, CHECKPOINT_FORMAT, METRICS, save_checkpoint
+from loopkit.models.checkpoints import BEST, CHECKPOINT_FORMAT, METRICS, save_checkpoint
 from loopkit.cli import main as cli_main
 from loopkit.errors import LoopkitError
-from loopkit.display import metric_rows
-from loopkit.evaluate import metric_table_markdown, source_label
-from loopkit.rehearsal import (
+from loopkit.book.display import metric_rows
+from loopkit.evaluation.table_format import metric_table_markdown, source_label
+from loopkit.book.rehearsal import (
     REHEARSAL,
     chapter_clock,
     describe,
@@ -27,7 +27,7 @@ from loopkit.rehearsal import (
     training_projection,
     training_runs,
 )
-from loopkit.synthetic import synthetic_dataset
+from loopkit.data.synthetic import synthetic_dataset
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +117,11 @@ def test_a_rehearsal_s_models_are_never_ours_paper_in_the_tables():
 
 
 def test_loopkit_book_rehearsal_passes_the_rehearsal_and_the_settings(monkeypatch, tmp_path, capsys):
-    import loopkit.book
+    import loopkit.book.build
 
     seen = {}
-    monkeypatch.setattr(loopkit.book, "run_notebooks", lambda params, only=None: seen.update(params=params))
-    monkeypatch.setattr(loopkit.book, "build_book", lambda announcement=None: seen.update(banner=announcement) or
+    monkeypatch.setattr(loopkit.book.build, "run_notebooks", lambda params, only=None: seen.update(params=params))
+    monkeypatch.setattr(loopkit.book.build, "build_book", lambda announcement=None: seen.update(banner=announcement) or
                         tmp_path / "index.html")
     argv = ["book", "--profile", "paper", "--corpus", "midi", "--out", str(tmp_path / "runs" / "paper"), "--rehearsal",
             "--set", "amp=bf16", "--set", "validate_every=5"]

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from loopkit.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model, run_label
+from loopkit.models.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model, run_label
 from loopkit.cli import main as cli_main
 from loopkit.config import TrainConfig, parse_settings, settings_for, train_config
-from loopkit.dataset import FILE_COLUMNS, write_dataset
+from loopkit.data.dataset import FILE_COLUMNS, write_dataset
 from loopkit.errors import LoopkitError
-from loopkit.synthetic import synthetic_dataset
-from loopkit.train import reconstruction_report, train, train_prior
+from loopkit.data.synthetic import synthetic_dataset
+from loopkit.training.train import reconstruction_report, train, train_prior
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +130,7 @@ def test_a_compiled_run_reads_the_teacher_forcing_ratio_from_one_tensor_per_epoc
     graph), made once per epoch; the model computes the same function from it as from the float."""
     from loopkit.config import model_config
     from loopkit.models import build_model
-    from loopkit.train import _RollTask, teacher_forcing_ratio
+    from loopkit.training.train import _RollTask, teacher_forcing_ratio
 
     model = build_model("ar_lstm_vae", model_config("ar_lstm_vae", "smoke"))
     task = _RollTask(model, data, train_config("ar_lstm_vae", "smoke", compile=True), torch.device("cpu"))

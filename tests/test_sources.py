@@ -23,7 +23,7 @@ import pytest
 
 from loopkit.cli import main
 from loopkit.errors import LoopkitError
-from loopkit.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi
+from loopkit.data.pianoroll import BASS_COLUMNS, LOOP_STEPS, N_COLUMNS, drum_column, roll_to_midi
 from loopkit.sources import debian, games, grooves, lmd, wad
 
 # ---------------------------------------------------------------------------------------------------------

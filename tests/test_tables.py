@@ -1,4 +1,4 @@
-"""Tables 3 and 4 (loopkit.evaluate.table3/table4, `loopkit evaluate`) on smoke-profile models: rows, columns, the
+"""Tables 3 and 4 (loopkit.evaluation.tables.table3/table4, `loopkit evaluate`) on smoke-profile models: rows, columns, the
 paper's values beside ours, values equal to the metrics recomputed independently, resumable rows."""
 
 import json
@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
-from loopkit import checkpoints as C
-from loopkit import cli, evaluate, paper
-from loopkit import generate as G
-from loopkit.checkpoints import load_model
-from loopkit.dataset import FILE_COLUMNS, load_loops, write_dataset
-from loopkit.evaluate import format_metric, metric_table_markdown, run_checkpoints, table3, table4
-from loopkit.metrics import METRIC_DEFINITIONS, musical_metrics, unique_sample
-from loopkit.synthetic import synthetic_loops
-from loopkit.train import codes_of, train, train_prior
+from loopkit.models import checkpoints as C
+from loopkit import cli, paper
+from loopkit.evaluation import tables
+from loopkit.generation import generate as G
+from loopkit.models.checkpoints import load_model
+from loopkit.data.dataset import FILE_COLUMNS, load_loops, write_dataset
+from loopkit.evaluation.tables import run_checkpoints, table3, table4
+from loopkit.evaluation.table_format import format_metric, metric_table_markdown
+from loopkit.metrics.paper_metrics import METRIC_DEFINITIONS, musical_metrics, unique_sample
+from loopkit.data.synthetic import synthetic_loops
+from loopkit.training.train import codes_of, train, train_prior
 
 torch.set_num_threads(1)
 
@@ -34,7 +36,7 @@ def setup(tmp_path_factory):
     splits = ["train"] * 48 + ["valid"] * 12
     meta = pd.DataFrame({"source": [f"syn{i // 4}" for i in range(60)], "md5": [""] * 60, "start_bar": 0,
                          "bpm": 120.0, "split": splits})  # fmt: skip
-    from loopkit.dataset import pack_rolls
+    from loopkit.data.dataset import pack_rolls
 
     write_dataset(root / "data", pack_rolls(rolls), meta, pd.DataFrame(columns=FILE_COLUMNS), {"synthetic": True}, {})
     data = load_loops(root / "data")
@@ -155,8 +157,8 @@ def test_cached_rows_resume_and_table4_reuses_the_codes(setup, tmp_path, monkeyp
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled again although the cache holds the result")
 
-    monkeypatch.setattr(evaluate, "sample_codes", no_sampling)  # where the tables call them
-    monkeypatch.setattr(evaluate, "generate", no_sampling)
+    monkeypatch.setattr(tables, "sample_codes", no_sampling)  # where the tables call them
+    monkeypatch.setattr(tables, "generate", no_sampling)
     again = table3(setup["runs"], setup["data"], n=8, temperatures=[1.0, 2.0], cache=cache, progress=False)
     pd.testing.assert_frame_equal(first, again)
     # Table 4 ("after") copies latent steps in the cached sequences: no sampling either
@@ -229,8 +231,9 @@ def test_cli_evaluate_without_runs(setup, tmp_path, capsys):
 
 
 def test_tables_carry_the_bootstrap_of_every_row(setup, t3, tmp_path):
-    from loopkit.evaluate import BOOTSTRAP, read_table, replicates_path, table1, write_table
-    from loopkit.uncertainty import BOOTSTRAP_DRAWS, bootstrap_means, per_loop_metrics
+    from loopkit.evaluation.tables import table1
+    from loopkit.evaluation.table_format import BOOTSTRAP, read_table, replicates_path, write_table
+    from loopkit.evaluation.uncertainty import BOOTSTRAP_DRAWS, bootstrap_means, per_loop_metrics
 
     reps = t3.attrs[BOOTSTRAP]
     assert set(reps) == set(t3["model"])
@@ -245,8 +248,8 @@ def test_tables_carry_the_bootstrap_of_every_row(setup, t3, tmp_path):
     # Table 1: every model and the empty output, over the same validation loops
     t1 = table1({k: v for k, v in run_checkpoints(setup["runs"]).items() if k != "prior"}, setup["data"])
     assert set(t1.attrs[BOOTSTRAP]) == set(t1["model"])
-    empty = t1.set_index("model").loc[evaluate.EMPTY_OUTPUT, "reconstruction_error"]
-    assert np.mean(t1.attrs[BOOTSTRAP][evaluate.EMPTY_OUTPUT]["reconstruction_error"]) == pytest.approx(empty, rel=0.05)
+    empty = t1.set_index("model").loc[tables.EMPTY_OUTPUT, "reconstruction_error"]
+    assert np.mean(t1.attrs[BOOTSTRAP][tables.EMPTY_OUTPUT]["reconstruction_error"]) == pytest.approx(empty, rel=0.05)
     # on disk: the CSV, and the replicates beside it
     written = write_table(t1, tmp_path / "table1.csv")
     assert written == [tmp_path / "table1.csv", replicates_path(tmp_path / "table1.csv")]
@@ -257,9 +260,9 @@ def test_tables_carry_the_bootstrap_of_every_row(setup, t3, tmp_path):
 
 
 def test_prior_table_sets_the_prior_beside_copying(setup):
-    from loopkit.evaluate import BOOTSTRAP
+    from loopkit.evaluation.table_format import BOOTSTRAP
     from loopkit.models.prior import copy_accuracy
-    from loopkit.prior_accuracy import PRIOR_ROWS, prior_table, sequence_accuracy
+    from loopkit.evaluation.prior_accuracy import PRIOR_ROWS, prior_table, sequence_accuracy
 
     table = prior_table(setup["runs"] / "prior" / "best.pt", setup["data"])
     assert list(table.index) == list(PRIOR_ROWS) and list(table.columns) == ["validation codes", "training codes"]

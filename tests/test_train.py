@@ -14,13 +14,13 @@ import torch
 from loopkit import paper
 from loopkit.cli import main as cli_main
 from loopkit.config import MODEL_NAMES, PROFILES, TrainConfig, length_text, model_config, shortened, train_config
-from loopkit.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, unpack_rolls, write_dataset
-from loopkit.loops import bar_hamming
+from loopkit.data.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, unpack_rolls, write_dataset
+from loopkit.data.rules import bar_hamming
 from loopkit.models import MODEL_CLASSES
-from loopkit.pianoroll import BASS_COLUMNS, drum_column
-from loopkit.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model
-from loopkit.synthetic import synthetic_dataset, synthetic_loops
-from loopkit.train import (
+from loopkit.data.pianoroll import BASS_COLUMNS, drum_column
+from loopkit.models.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model
+from loopkit.data.synthetic import synthetic_dataset, synthetic_loops
+from loopkit.training.train import (
     beta_at,
     model_reconstruction_error,
     teacher_forcing_ratio,
@@ -140,8 +140,8 @@ def test_reconstruction_error_by_hand():
 
 
 def test_reconstruction_report_first_step_shares_by_hand():
-    from loopkit.pianoroll import bass_column, drum_column
-    from loopkit.train import reconstruction_report
+    from loopkit.data.pianoroll import bass_column, drum_column
+    from loopkit.training.train import reconstruction_report
 
     rolls = np.zeros((4, 128, 93), dtype=bool)
     rolls[:3, 0, drum_column("kick")] = True
@@ -280,8 +280,8 @@ _RUN = textwrap.dedent(
     """
     import os, signal, sys, torch
     torch.set_num_threads(1)
-    from loopkit.synthetic import synthetic_dataset
-    from loopkit.train import train
+    from loopkit.data.synthetic import synthetic_dataset
+    from loopkit.training.train import train
     name, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
     def hook(info):
         if info["step"] == kill_at:
@@ -324,7 +324,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(name, tmp_path):
 
 
 def test_table1_sets_ours_beside_the_papers(runs, data):
-    from loopkit.evaluate import EMPTY_OUTPUT, table1
+    from loopkit.evaluation.tables import EMPTY_OUTPUT, table1
 
     out, best = runs
     table = table1({name: best[name] for name in MODEL_NAMES}, data)
@@ -345,7 +345,7 @@ def test_table1_sets_ours_beside_the_papers(runs, data):
 
 
 def test_table2_trains_the_latent_size_grid(data, tmp_path):
-    from loopkit.evaluate import table2
+    from loopkit.evaluation.tables import table2
 
     table = table2(data, "smoke", tmp_path, grid=[(32, 16, 256), (64, 16, 256)], device="cpu", progress=False,
                    epochs=1)
@@ -395,8 +395,8 @@ def test_cli_train(tmp_path, capsys):
 
 
 def test_transpose_bass_moves_only_the_bass_and_keeps_it_in_range():
-    from loopkit.pianoroll import BASS_HIGHEST_PITCH, bass_column, drum_column
-    from loopkit.batches import transpose_bass
+    from loopkit.data.pianoroll import BASS_HIGHEST_PITCH, bass_column, drum_column
+    from loopkit.training.batches import transpose_bass
 
     x = torch.zeros(3, 128, 93)
     x[0, 0, bass_column(40)] = x[0, 5, bass_column(45)] = x[0, 0, drum_column("kick")] = 1
@@ -423,7 +423,7 @@ def test_transposition_is_off_in_the_paper_and_cpu_profiles():
 def test_paper_profile_is_float32_unless_asked():
     """No autocast unless a run asks for it: the paper profile's amp is "off", and autocast_for is disabled
     for it on any device (and on CPU whatever is asked)."""
-    from loopkit.train import amp_dtype
+    from loopkit.training.train import amp_dtype
 
     assert all(train_config(n, "paper").amp == "off" for n in (*MODEL_NAMES, "prior"))
     model = torch.nn.Linear(2, 2)
@@ -447,8 +447,8 @@ def test_every_model_trains_on_cuda_and_reloads(name, data, tmp_path):
 
 
 def test_the_priors_training_codes_are_stored_once_and_equal_a_fresh_float32_computation(runs, data):
-    from loopkit.checkpoints import TRAIN_CODES, load_train_codes
-    from loopkit.train import codes_of
+    from loopkit.models.checkpoints import TRAIN_CODES, load_train_codes
+    from loopkit.training.train import codes_of
 
     out, best = runs
     stored = load_train_codes(best["prior"])
@@ -481,7 +481,7 @@ def test_checkpoints_by_time_and_metrics_rows_appended(data, tmp_path):
 
 
 def test_unpack_batch_keeps_one_copy_of_its_shifts_per_device():
-    from loopkit.batches import _SHIFTS, unpack_batch
+    from loopkit.training.batches import _SHIFTS, unpack_batch
 
     rolls = synthetic_loops(3, seed=2)
     packed = torch.from_numpy(pack_rolls(rolls))
@@ -520,8 +520,8 @@ def test_a_cuda_training_step_never_waits_for_the_host(data, tmp_path):
 @_CUDA
 def test_cuda_prior_generation_and_tables_match_their_cpu_shapes(runs, data, tmp_path):
     """The prior trains on CUDA from the stored float32 codes; generation and Table 3 run on the GPU."""
-    from loopkit.evaluate import table3
-    from loopkit.generate import generate
+    from loopkit.evaluation.tables import table3
+    from loopkit.generation.generate import generate
 
     out, best = runs
     prior = train_prior(best["vq_vae"], data, "smoke", tmp_path / "prior", device="cuda", seed=1, progress=False)
@@ -590,7 +590,7 @@ def test_training_settings_are_checked_for_finiteness_and_range_before_a_run(set
 def test_a_run_whose_loss_turns_non_finite_fails_in_one_line_and_keeps_the_epoch_before(data, tmp_path, monkeypatch):
     import torch
 
-    import loopkit.train as T
+    import loopkit.training.train as T
 
     built = []
     original = T.build_model

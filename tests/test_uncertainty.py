@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from loopkit import uncertainty as U
-from loopkit.dataset import PackedRolls, pack_rolls
-from loopkit.metrics import first_note_bass, musical_metrics
+from loopkit.evaluation import uncertainty as U
+from loopkit.data.dataset import PackedRolls, pack_rolls
+from loopkit.metrics.paper_metrics import first_note_bass, musical_metrics
 from loopkit.paper import METRIC_COLUMNS
-from loopkit.pianoroll import BASS_COLUMNS, N_COLUMNS, bass_column, drum_column
-from loopkit.uncertainty import (
+from loopkit.data.pianoroll import BASS_COLUMNS, N_COLUMNS, bass_column, drum_column
+from loopkit.evaluation.uncertainty import (
     Estimate,
     bootstrap_means,
     difference,

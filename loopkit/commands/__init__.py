@@ -1,4 +1,5 @@
-"""Sub-commands of the ``loopkit`` command line, one module per stage; each defines ``register(subparsers)``.
+"""Sub-commands of the ``loopkit`` command line, one module per step of the paper, from Data Preprocess (``extract``)
+to the Listening Test (``listen``); each defines ``register(subparsers)``.
 
 A handler is set with ``parser.set_defaults(handler=fn)``; ``fn(args)`` returns the exit status. Handlers check
 their flags and raise ``UserError`` (naming the flag) for bad ones; the library raises ``loopkit.errors.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from . import UserError
-from .train import SET_HELP
+from loopkit.commands import UserError
+from loopkit.commands.train import SET_HELP
 
 
 def register(subparsers) -> None:
-    from ..rehearsal import REHEARSAL
+    from loopkit.book.rehearsal import REHEARSAL
 
     p = subparsers.add_parser(
         "book",
@@ -40,15 +40,15 @@ def register(subparsers) -> None:
     p.add_argument("--only", nargs="*", metavar="NN", help="run only these notebooks (e.g. 02 04)")
     p.add_argument("--record", nargs="?", const="", default=None, metavar="NAME",
                    help="record the run's tables, claims, learning curves and provenance as text in records/NAME "
-                   "(default NAME: the profile), which every build then shows beside its own (loopkit.records)")
+                   "(default NAME: the profile), which every build then shows beside its own (loopkit.book.records)")
     p.add_argument("--no-build", action="store_true", help="run the notebooks but do not build the HTML")
     p.set_defaults(handler=_run)
 
 
 def _run(args) -> int:
-    from ..book import build_book, run_notebooks
-    from ..rehearsal import describe, rehearsal_folder, summary_lines
-    from .train import settings_from
+    from loopkit.book.build import build_book, run_notebooks
+    from loopkit.book.rehearsal import describe, rehearsal_folder, summary_lines
+    from loopkit.commands.train import settings_from
 
     if args.rehearsal < 0:
         raise UserError(f"--rehearsal must be a number of epochs of at least 1, got {args.rehearsal}")
@@ -73,7 +73,7 @@ def _run(args) -> int:
         import shlex
         import sys
 
-        from ..records import record_run
+        from loopkit.book.records import record_run
 
         if args.rehearsal:
             raise UserError("a rehearsal is not a result: --record records full runs only")

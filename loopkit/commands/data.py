@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError
+from loopkit.commands import UserError
 
 
 def register(subparsers) -> None:
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     )
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
-    from ..sources import CORPORA
+    from loopkit.sources import CORPORA
 
     details = {
         "demo": "Fetch the game music's three Debian packages and mma's package with `apt-get download` (no "
@@ -57,9 +57,9 @@ def register(subparsers) -> None:
 def run_corpus(args: argparse.Namespace) -> int:
     import shlex
 
-    from ..errors import LoopkitError
-    from ..sources import family_pattern, fetch_corpus
-    from ..sources.debian import DebianSourceError
+    from loopkit.errors import LoopkitError
+    from loopkit.sources import family_pattern, fetch_corpus
+    from loopkit.sources.debian import DebianSourceError
 
     try:
         out = fetch_corpus(args.corpus, args.out, debs=args.debs, force=args.force)
@@ -75,8 +75,8 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 
 def run_lmd(args: argparse.Namespace) -> int:
-    from ..errors import LoopkitError
-    from ..sources.lmd import LMD_FULL_URL, DownloadError, check_hex, download_lmd
+    from loopkit.errors import LoopkitError
+    from loopkit.sources.lmd import LMD_FULL_URL, DownloadError, check_hex, download_lmd
 
     if args.retries < 0:
         raise UserError("--retries must be 0 or more")

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import UserError
+from loopkit.commands import UserError
 
 #: The environment variable naming the folder of trained models (``DIR/MODEL/best.pt``) for the own-loop commands.
 RUNS_ENV = "LOOPKIT_RUNS"
@@ -51,7 +51,7 @@ def check_output_flags(args: argparse.Namespace) -> None:
     if args.seamless and not args.audio:
         raise UserError("--seamless shapes the OGG files: add --audio")
     if args.audio:
-        from ..audio import resolve_soundfont
+        from loopkit.outputs.audio import resolve_soundfont
 
         resolve_soundfont(None)
 
@@ -65,7 +65,7 @@ def runs_folders(given: str | None) -> list[Path]:
         return [Path(os.environ[RUNS_ENV])]
     folders = [DEFAULT_RUNS]
     try:
-        from ..book import project_root
+        from loopkit.book.build import project_root
 
         checkout = project_root() / DEFAULT_RUNS
         if checkout.resolve() != DEFAULT_RUNS.resolve():
@@ -78,7 +78,7 @@ def runs_folders(given: str | None) -> list[Path]:
 def runs_folder(given: str | None, model: str | None = None) -> Path:
     """The first of ``runs_folders`` that holds ``MODEL/best.pt`` (any model when ``model`` is None); a one-line
     error naming every folder looked in when none does."""
-    from ..checkpoints import BEST
+    from loopkit.models.checkpoints import BEST
 
     folders = runs_folders(given)
     for folder in folders:
@@ -92,7 +92,7 @@ def runs_folder(given: str | None, model: str | None = None) -> Path:
 
 def default_checkpoint(args: argparse.Namespace, model: str) -> Path:
     """``--checkpoint``, or ``MODEL/best.pt`` in the runs folder (``runs_folder``)."""
-    from ..checkpoints import BEST
+    from loopkit.models.checkpoints import BEST
 
     if args.checkpoint is not None:
         return Path(args.checkpoint)
@@ -105,8 +105,8 @@ def warn(command: str, text: str) -> None:
 
 
 def read(args: argparse.Namespace, source: str, reading_flags: bool = True):
-    """``loopkit.loopfile.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
-    from ..loopfile import TrackChoiceError, read_loop
+    """``loopkit.ownloop.reader.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
+    from loopkit.ownloop.reader import TrackChoiceError, read_loop
 
     start = None
     if reading_flags and args.start_bar is not None:
@@ -140,7 +140,7 @@ def encoding_warning(enc) -> str | None:
 
 
 def register(subparsers) -> None:
-    from ..resemblance import MIN_SHARE_REMOVED
+    from loopkit.ownloop.resemblance import MIN_SHARE_REMOVED
 
     p = subparsers.add_parser(
         "encode",
@@ -170,9 +170,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoints import resolve_device
-    from ..ownloop import encode_loop, load_codebook, write_encoding
-    from ..resemblance import report
+    from loopkit.models.checkpoints import resolve_device
+    from loopkit.ownloop.encode import encode_loop, load_codebook, write_encoding
+    from loopkit.ownloop.resemblance import report
 
     check_output_flags(args)
     checkpoint = default_checkpoint(args, "vq_vae")

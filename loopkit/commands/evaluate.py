@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import UserError
+from loopkit.commands import UserError
 
 TABLES = ("3", "4")
 
@@ -46,9 +46,9 @@ def register(subparsers) -> None:
 def write_table(frame, out: Path, stem: str) -> list[Path]:
     """``stem.csv`` (every column) with ``stem.bootstrap.npz`` (its rows' bootstrap replicates) beside it, ``stem.md``
     (ours and the paper's, with the notes) and ``stem.json`` (attrs, less the replicates)."""
-    from ..atomic import write_text
-    from ..evaluate import BOOTSTRAP, metric_table_markdown
-    from ..evaluate import write_table as write_csv
+    from loopkit.atomic import write_text
+    from loopkit.evaluation.table_format import BOOTSTRAP, metric_table_markdown
+    from loopkit.evaluation.table_format import write_table as write_csv
 
     md_path, json_path = out / f"{stem}.md", out / f"{stem}.json"
     written = write_csv(frame, out / f"{stem}.csv")
@@ -59,10 +59,10 @@ def write_table(frame, out: Path, stem: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import LoopkitError
-    from ..evaluate import run_checkpoints, table3, table4
-    from ..latent import MODES, normalise_form
-    from ..sampling import parse_temperature
+    from loopkit.errors import LoopkitError
+    from loopkit.evaluation.tables import run_checkpoints, table3, table4
+    from loopkit.generation.latent import MODES, normalise_form
+    from loopkit.generation.sampling import parse_temperature
 
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = sorted(set(tables) - set(TABLES))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from . import UserError
+from loopkit.commands import UserError
 
 
 def register(subparsers) -> None:
-    from ..extract import MISSING_TIME_SIGNATURE, ExtractionSettings  # light (numpy); defaults live there
-    from ..pianoroll import DRUM_MAPS
+    from loopkit.data.extract import MISSING_TIME_SIGNATURE, ExtractionSettings  # light (numpy); defaults live there
+    from loopkit.data.pianoroll import DRUM_MAPS
 
     d = ExtractionSettings()
     p = subparsers.add_parser(
@@ -80,8 +80,8 @@ def register(subparsers) -> None:
 
 def settings_from_args(args):
     """The ``ExtractionSettings`` named by the command-line options."""
-    from ..extract import ExtractionSettings
-    from ..loops import LoopRules
+    from loopkit.data.extract import ExtractionSettings
+    from loopkit.data.rules import LoopRules
 
     rules = LoopRules(
         max_hamming=args.max_hamming, hamming_normalisation=args.hamming_normalisation, stride_bars=args.stride_bars
@@ -99,9 +99,9 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
-    from ..extract import extract
-    from ..funnel import format_funnel
-    from ..workers import WorkerStartError
+    from loopkit.data.extract import extract
+    from loopkit.data.funnel import format_funnel
+    from loopkit.data.workers import WorkerStartError
 
     settings = settings_from_args(args)
     report: dict = {}

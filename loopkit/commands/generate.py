@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import UserError
-from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
+from loopkit.commands import UserError
+from loopkit.data.pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..samples import generate_to_folder
+    from loopkit.outputs.sample_folder import generate_to_folder
 
     if args.n < 1:
         raise UserError(f"-n must be at least 1, got {args.n}")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError, report_written
-from .encode import add_output_flags, add_runs_flag, check_output_flags, read, runs_folder, warn
+from loopkit.commands import UserError, report_written
+from loopkit.commands.encode import add_output_flags, add_runs_flag, check_output_flags, read, runs_folder, warn
 
 
 def register(subparsers) -> None:
-    from ..interpolation import INTERPOLATORS
+    from loopkit.ownloop.interpolation import INTERPOLATORS
 
     p = subparsers.add_parser(
         "interpolate",
@@ -46,10 +46,10 @@ def register(subparsers) -> None:
 
 def _loop(args, source: str):
     """(roll, bpm, name, tempo-change line) of one end: a MIDI file read, or the roll a codes.json names."""
-    from ..errors import LoopkitError
-    from ..loopfile import safe_stem, tempo_change_line
-    from ..ownloop import read_codes
-    from ..pianoroll import BARS_PER_LOOP
+    from loopkit.errors import LoopkitError
+    from loopkit.ownloop.reader import safe_stem, tempo_change_line
+    from loopkit.ownloop.encode import read_codes
+    from loopkit.data.pianoroll import BARS_PER_LOOP
 
     if Path(source).suffix.lower() == ".json":
         doc = read_codes(source)
@@ -64,7 +64,7 @@ def _loop(args, source: str):
 
 
 def _end(r) -> str:
-    from ..resemblance import percent
+    from loopkit.ownloop.resemblance import percent
 
     removed = "empty" if r.share_removed is None else f"{percent(r.share_removed)} of the empty loop's error removed"
     return (f"{removed}, bass recall {percent(r.parts['bass'].recall)}, drums recall "
@@ -72,9 +72,9 @@ def _end(r) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoints import BEST, resolve_device
-    from ..config import PAPER_NAMES
-    from ..interpolation import (
+    from loopkit.models.checkpoints import BEST, resolve_device
+    from loopkit.config import PAPER_NAMES
+    from loopkit.ownloop.interpolation import (
         find_models,
         interpolate,
         interpolate_to_folder,
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         load_interpolator,
         rank_models,
     )
-    from ..resemblance import MIN_SHARE_REMOVED, percent
+    from loopkit.ownloop.resemblance import MIN_SHARE_REMOVED, percent
 
     if args.steps < 2:
         raise UserError(f"--steps counts both ends: at least 2, got {args.steps}")

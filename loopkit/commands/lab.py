@@ -6,7 +6,7 @@ import argparse
 import signal
 import subprocess
 
-from . import UserError
+from loopkit.commands import UserError
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lab import lab_url, prepare_lab, start_lab
+    from loopkit.book.lab import lab_url, prepare_lab, start_lab
 
     if not 1 <= args.port <= 65535:
         raise UserError(f"--port must lie in 1..65535, got {args.port}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from . import UserError
-from ..listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT  # light (no Flask); the defaults live there
-from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
+from loopkit.commands import UserError
+from loopkit.listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT  # light (no Flask); the defaults live there
+from loopkit.data.pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
 
 
 def register(subparsers) -> None:
@@ -87,8 +87,8 @@ def parse_group_args(items: Sequence[str]) -> dict[str, str]:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from ..audio import with_settings
-    from ..listening.prepare import prepare_stimuli
+    from loopkit.outputs.audio import with_settings
+    from loopkit.listening.prepare import prepare_stimuli
 
     groups = parse_group_args(args.group)
     if args.repeats < 1:
@@ -115,7 +115,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ..listening.app import serve
+    from loopkit.listening.app import serve
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be 1..65535, got {args.port}")
@@ -131,7 +131,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from ..listening.db import export_ratings
+    from loopkit.listening.db import export_ratings
 
     n = export_ratings(args.db, args.out)
     print(f"wrote {n} rating(s) to {args.out}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
-from . import UserError
+from loopkit.data.pianoroll import DEFAULT_BPM, check_bpm  # light (numpy); the default lives there
+from loopkit.commands import UserError
 
 
 def register(subparsers) -> None:
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .. import audio
-    from ..atomic import write_bytes
-    from ..errors import LoopkitError
+    from loopkit.outputs import audio
+    from loopkit.atomic import write_bytes
+    from loopkit.errors import LoopkitError
 
     settings = audio.with_settings(
         soundfont=args.soundfont,

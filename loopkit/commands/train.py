@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import UserError
+from loopkit.commands import UserError
 
 SET_HELP = ("a training setting over the profile's, KEY=VALUE with KEY a field of loopkit.config.TrainConfig "
             "(e.g. amp=bf16, batch_size=64, validate_every=10, until_epoch=2) or MODEL.FIELD for one model; "
@@ -10,7 +10,7 @@ SET_HELP = ("a training setting over the profile's, KEY=VALUE with KEY a field o
 
 
 def register(subparsers) -> None:
-    from ..config import ALL_NAMES, PROFILES
+    from loopkit.config import ALL_NAMES, PROFILES
 
     p = subparsers.add_parser(
         "train",
@@ -34,8 +34,8 @@ def register(subparsers) -> None:
 
 def settings_from(args) -> dict:
     """The ``--set`` flags, parsed and checked (``loopkit.config.parse_settings``), as a one-line UserError."""
-    from ..config import parse_settings
-    from ..errors import LoopkitError
+    from loopkit.config import parse_settings
+    from loopkit.errors import LoopkitError
 
     try:
         return parse_settings(args.settings)
@@ -45,8 +45,8 @@ def settings_from(args) -> dict:
 
 def precision_note(name: str, settings: dict, device) -> str | None:
     """A line for a run that asks for autocast where it does not apply (a CPU, or a model not safe under it)."""
-    from ..checkpoints import resolve_device
-    from ..models import MODEL_CLASSES
+    from loopkit.models.checkpoints import resolve_device
+    from loopkit.models.registry import MODEL_CLASSES
 
     amp = settings.get("amp", "off")
     if amp == "off":
@@ -62,9 +62,9 @@ def precision_note(name: str, settings: dict, device) -> str | None:
 def run(args) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs must be at least 1, got {args.epochs}")
-    from .. import train as trainer
-    from ..checkpoints import load_checkpoint, run_label
-    from ..config import settings_for
+    from loopkit.training import train as trainer
+    from loopkit.models.checkpoints import load_checkpoint, run_label
+    from loopkit.config import settings_for
 
     settings = settings_for(args.model, settings_from(args))
     if settings:
@@ -87,7 +87,7 @@ def run(args) -> int:
     info = ckpt["best"]
     line = f"{args.model}: best epoch {info['epoch']} ({info['metric']} {info['value']:.4g}"
     if args.model == "prior":
-        from ..paper import PRIOR_ACCURACY
+        from loopkit.paper import PRIOR_ACCURACY
 
         row = next(r for r in ckpt["history"] if r["epoch"] == info["epoch"])
         line += f", teacher-forced accuracy {row['val_accuracy']:.2%}; the paper: {PRIOR_ACCURACY:.2%} on LMD"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import UserError, report_written
-from .encode import (
+from loopkit.commands import UserError, report_written
+from loopkit.commands.encode import (
     add_output_flags,
     add_reading_flags,
     add_runs_flag,
@@ -19,7 +19,7 @@ from .encode import (
 
 
 def register(subparsers) -> None:
-    from ..variations import COPY, KEEP
+    from loopkit.ownloop.variations import COPY, KEEP
 
     p = subparsers.add_parser(
         "vary",
@@ -72,12 +72,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoints import resolve_device
-    from ..errors import LoopkitError
-    from ..loopfile import safe_stem, tempo_change_line
-    from ..ownloop import check_codes_model, encode_loop, load_codebook, read_codes
-    from ..pianoroll import BARS_PER_LOOP
-    from ..variations import bars_label, parse_bars, vary_to_folder
+    from loopkit.models.checkpoints import resolve_device
+    from loopkit.errors import LoopkitError
+    from loopkit.ownloop.reader import safe_stem, tempo_change_line
+    from loopkit.ownloop.encode import check_codes_model, encode_loop, load_codebook, read_codes
+    from loopkit.data.pianoroll import BARS_PER_LOOP
+    from loopkit.ownloop.variations import bars_label, parse_bars, vary_to_folder
 
     if args.bars is None and args.form is None:
         raise UserError("say what to vary: --bars (e.g. 5-8) to redraw, --form (e.g. 'AABA AABA'), or both")

@@ -35,9 +35,9 @@ import numpy as np
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from . import db
-from .prepare import AUDIO_SUFFIX, ID_RE, StimulusSet, load_stimuli
-from .server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
+from loopkit.listening import db
+from loopkit.listening.prepare import AUDIO_SUFFIX, ID_RE, StimulusSet, load_stimuli
+from loopkit.listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
 
 COOKIE = "loopkit_listener"
 COOKIE_MAX_AGE = 180 * 24 * 3600

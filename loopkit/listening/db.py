@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_bytes
-from ..errors import LoopkitError
-from .prepare import StimulusSet
+from loopkit.atomic import write_bytes
+from loopkit.errors import LoopkitError
+from loopkit.listening.prepare import StimulusSet
 
 PHASES = ("familiarisation", "test")
 RATING_MIN, RATING_MAX = 1, 5

@@ -9,7 +9,7 @@ A stimulus set is one folder::
     stimuli.json     the manifest, written last: per stimulus its id, role ("test" or "familiarisation"),
                      group, source, audio file, size and SHA-256. Group labels live here, server-side only.
 
-The audio is 16-bit PCM WAV (``loopkit.audio.roll_to_wav``): a fixed-size container, 44 header bytes and the
+The audio is 16-bit PCM WAV (``loopkit.outputs.audio.roll_to_wav``): a fixed-size container, 44 header bytes and the
 samples, so every stimulus of a set has the same size and the same header, whatever it holds, and no byte of a
 file but the samples themselves (what the listener hears) differs with the group. Compressed audio cannot do this:
 an OGG's size follows what it holds (training loops took 135-161 KB, generated ones 150-156 KB), and padding OGGs
@@ -38,12 +38,12 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import remove_temporaries, write_bytes
-from ..audio import AudioSettings, loop_seconds, roll_to_wav
-from ..dataset import load_loops
-from ..errors import LoopkitError
-from ..pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
-from ..version import __version__
+from loopkit.atomic import remove_temporaries, write_bytes
+from loopkit.outputs.audio import AudioSettings, loop_seconds, roll_to_wav
+from loopkit.data.dataset import load_loops
+from loopkit.errors import LoopkitError
+from loopkit.data.pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
+from loopkit.version import __version__
 
 MANIFEST = "stimuli.json"
 PLAN = "plan.json"
@@ -261,7 +261,7 @@ def prepare_stimuli(
     per_group : test loops per group (the paper: 10)
     familiarisation : loops heard before the test, not rated (the paper: 3)
     seed : seeds the picks (not the ids, which are random)
-    bpm, repeats, settings : how each loop is rendered (``loopkit.audio``)
+    bpm, repeats, settings : how each loop is rendered (``loopkit.outputs.audio``)
     familiarisation_group : take the familiarisation loops from this group only
     progress : show a tqdm bar
     """

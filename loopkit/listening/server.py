@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import LoopkitError
+from loopkit.errors import LoopkitError
 
 #: Open connections the server holds at once (waitress's default is 100). A listener's browser opens up to six, so
 #: a panel of 20 at once needs about 120; and slow clients (a byte a second, or a stalled network) each hold one

@@ -21,9 +21,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import LoopkitError
-from ..paper import LISTENING_TEST
-from ..plots import new_figure
+from loopkit.errors import LoopkitError
+from loopkit.paper import LISTENING_TEST
+from loopkit.outputs.plots import new_figure
 
 REQUIRED_COLUMNS = ("listener", "stimulus", "group", "rating")
 SCALE = tuple(range(LISTENING_TEST["scale"][0], LISTENING_TEST["scale"][1] + 1))  # 1..5
@@ -269,7 +269,7 @@ def kruskal_from_counts(counts: np.ndarray) -> np.ndarray:
 def group_differences(ratings: pd.DataFrame, reference: str | None = None, groups: Sequence[str] | None = None,
                       level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """The ``reference`` group's mean rating minus each other group's, with a percentile bootstrap interval that
-    resamples whole listeners (their ratings are correlated), as ``loopkit.claims`` judges the listening test.
+    resamples whole listeners (their ratings are correlated), as ``loopkit.evaluation.claims`` judges the listening test.
 
     Parameters
     ----------

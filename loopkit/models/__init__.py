@@ -1,48 +1,19 @@
-"""The paper's four models and the VQ-VAE's prior (Music Continuous VAE, Music VQ-VAE, appendix A).
+"""Model Architecture (Music Continuous VAE, Music VQ-VAE; appendix A): the paper's four models and the VQ-VAE's prior,
+their checkpoints (``checkpoints``) and a run's arithmetic on its device (``numerics``). The models load torch; the
+package and ``checkpoints`` load it only when a model is built or a checkpoint read.
 
 Every model takes loops ``x`` of shape (b, t=128, p=93) as floats; ``forward(x)`` returns a dict with
 ``logits`` (b, t, p) and its loss terms, ``model.loss(out, beta)`` the training objective, and
 ``reconstruct(x)`` the thresholded (sigmoid >= 0.5) reconstruction as bool. ``build_model(name, config)``
-makes one by name; ``loopkit.checkpoints.load_model(path)`` rebuilds one from a checkpoint.
+(``registry``) makes one by name; ``loopkit.models.checkpoints.load_model(path)`` rebuilds one from a checkpoint.
 """
 
-from __future__ import annotations
+from loopkit.lazy import lazy_exports
 
-from ..config import MODEL_NAMES, PRIOR_NAME, model_config
-from ..errors import LoopkitError
-from .ar_lstm_vae import ARLSTMVAE
-from .cnn_vae import CNNVAE
-from .nonar_lstm_vae import NonARLSTMVAE
-from .prior import LSTMPrior
-from .quantizer import EMAQuantizer
-from .vq_vae import VQVAE
-
-MODEL_CLASSES = {
-    "ar_lstm_vae": ARLSTMVAE,
-    "nonar_lstm_vae": NonARLSTMVAE,
-    "cnn_vae": CNNVAE,
-    "vq_vae": VQVAE,
-    "prior": LSTMPrior,
+#: The public names, imported on first use: ``import loopkit.models.checkpoints`` loads no torch until a checkpoint
+#: is read, written or built.
+_EXPORTS = {
+    "ARLSTMVAE": "ar_lstm_vae", "CNNVAE": "cnn_vae", "NonARLSTMVAE": "nonar_lstm_vae", "LSTMPrior": "prior",
+    "EMAQuantizer": "quantizer", "VQVAE": "vq_vae", "MODEL_CLASSES": "registry", "build_model": "registry",
 }
-
-def build_model(name: str, config=None, profile: str = "paper"):
-    """A freshly initialised model ``name``; ``config`` defaults to ``model_config(name, profile)``."""
-    if name not in MODEL_CLASSES:
-        raise LoopkitError(f"unknown model {name!r}; known: {', '.join(MODEL_CLASSES)}")
-    config = config if config is not None else model_config(name, profile)
-    if name == PRIOR_NAME:
-        return LSTMPrior(config=config)
-    return MODEL_CLASSES[name](config)
-
-
-__all__ = [
-    "ARLSTMVAE",
-    "CNNVAE",
-    "EMAQuantizer",
-    "LSTMPrior",
-    "MODEL_CLASSES",
-    "MODEL_NAMES",
-    "NonARLSTMVAE",
-    "VQVAE",
-    "build_model",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ARLSTMVAEConfig
-from .blocks import ContinuousVAE, LSTMEncoder, he_init, threshold
+from loopkit.config import ARLSTMVAEConfig
+from loopkit.models.blocks import ContinuousVAE, LSTMEncoder, he_init, threshold
 
 
 class ARLSTMVAE(ContinuousVAE):

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import LoopkitError
-from ..pianoroll import BASS_COLUMNS
+from loopkit.errors import LoopkitError
+from loopkit.data.pianoroll import BASS_COLUMNS
 
 #: How a decoder's bass probabilities become notes (``binarize``): the paper's rule, and a labelled variant.
 BASS_RULES = {

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import CNNVAEConfig
-from ..errors import LoopkitError
-from .blocks import ContinuousVAE, ResidualBlock, Upsample, conv_block, he_init
+from loopkit.config import CNNVAEConfig
+from loopkit.errors import LoopkitError
+from loopkit.models.blocks import ContinuousVAE, ResidualBlock, Upsample, conv_block, he_init
 
 
 class CNNVAE(ContinuousVAE):

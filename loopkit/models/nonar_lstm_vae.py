@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import NonARLSTMVAEConfig
-from ..pianoroll import STEPS_PER_BAR
-from .blocks import ContinuousVAE, LSTMEncoder, he_init
+from loopkit.config import NonARLSTMVAEConfig
+from loopkit.data.pianoroll import STEPS_PER_BAR
+from loopkit.models.blocks import ContinuousVAE, LSTMEncoder, he_init
 
 
 class NonARLSTMVAE(ContinuousVAE):

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import PriorConfig
-from ..errors import LoopkitError
-from .blocks import he_init
+from loopkit.config import PriorConfig
+from loopkit.errors import LoopkitError
+from loopkit.models.blocks import he_init
 
 
 class LSTMPrior(nn.Module):

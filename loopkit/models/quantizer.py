@@ -23,7 +23,7 @@ from a random encoder output of the batch, and its statistics are reset to one o
 encoder outputs.
 
 Exactness. The nearest-code search and the EMA sums run in float32 with autocast and TF32 (matmuls and cuDNN
-convolutions) off, wherever they run (``loopkit.numerics.exact_float32``): the codes of a loop never depend on
+convolutions) off, wherever they run (``loopkit.models.numerics.exact_float32``): the codes of a loop never depend on
 mixed-precision or TF32 settings (they are compared exactly by OS and US).
 
 The encoder is trained by the commitment loss ``commitment * ||z_e - sg[e_k]||^2`` (summed over t and d,
@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..numerics import exact_float32
+from loopkit.models.numerics import exact_float32
 
 
 class _StraightThrough(torch.autograd.Function):

@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import VQVAEConfig
-from ..errors import LoopkitError
-from ..numerics import exact_float32
-from .blocks import ResidualBlock, Upsample, bce_per_loop, binarize, conv_block, he_init
-from .quantizer import EMAQuantizer
+from loopkit.config import VQVAEConfig
+from loopkit.errors import LoopkitError
+from loopkit.models.numerics import exact_float32
+from loopkit.models.blocks import ResidualBlock, Upsample, bce_per_loop, binarize, conv_block, he_init
+from loopkit.models.quantizer import EMAQuantizer
 
 
 def _downsamplings(steps: int, latent_steps: int) -> int:
@@ -91,7 +91,7 @@ class VQVAE(nn.Module):
         """x (b, t, p) -> code indices (b, t') long. Never moves the codebook.
 
         Encoder and search run in IEEE float32 whatever autocast or TF32 setting is in force around the call
-        (``loopkit.numerics.exact_float32``: autocast off, TF32 off for matmuls and cuDNN convolutions): a loop's
+        (``loopkit.models.numerics.exact_float32``: autocast off, TF32 off for matmuls and cuDNN convolutions): a loop's
         codes (the prior's training data, compared exactly by OS and US) are the same on every device."""
         with exact_float32(x.device):
             return self.quantizer.nearest(self.encode(x.float()))

@@ -26,7 +26,7 @@ GROOVES_FOLDER = "grooves"
 
 def family_pattern(name: str) -> str:
     """The extraction family pattern of a named corpus ("" where files are their own family)."""
-    from .grooves import FAMILY_PATTERN
+    from loopkit.sources.grooves import FAMILY_PATTERN
 
     return FAMILY_PATTERN if name in ("demo", "grooves") else ""
 
@@ -45,9 +45,9 @@ def fetch_corpus(
     ``debs`` is a folder with the packages' .deb files downloaded by hand (where apt-get cannot fetch them).
     Raises ``loopkit.sources.debian.DebianSourceError`` when a package cannot be had (the message says what to do).
     """
-    from ..errors import LoopkitError
-    from .games import fetch_games
-    from .grooves import fetch_grooves
+    from loopkit.errors import LoopkitError
+    from loopkit.sources.games import fetch_games
+    from loopkit.sources.grooves import fetch_grooves
 
     if name not in CORPORA:
         raise LoopkitError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
@@ -65,8 +65,8 @@ def fetch_corpus(
 def corpus_summary(name: str, out: str | os.PathLike) -> list[dict]:
     """One row per part of a named corpus written by ``fetch_corpus``: part, what it is, version, licence, MIDI
     files (and, for the groove songs, the style files and grooves they come from)."""
-    from .games import summarize
-    from .grooves import corpus_summary as groove_summary
+    from loopkit.sources.games import summarize
+    from loopkit.sources.grooves import corpus_summary as groove_summary
 
     out = Path(out)
     rows = []

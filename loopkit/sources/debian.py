@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from ..errors import LoopkitError
+from loopkit.errors import LoopkitError
 
 #: Seconds ``apt-get download`` may take before the run gives up.
 APT_TIMEOUT_S = 900

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..atomic import file_hash, write_json
-from ..pianoroll import BASS_PROGRAMS, read_score
-from ..version import __version__
-from . import wad
-from .debian import (
+from loopkit.atomic import file_hash, write_json
+from loopkit.data.pianoroll import BASS_PROGRAMS, read_score
+from loopkit.version import __version__
+from loopkit.sources import wad
+from loopkit.sources.debian import (
     PARTIAL_PREFIX,
     DebianSourceError,
     corpus_folder,
@@ -100,7 +100,7 @@ def sha256_bytes(data: bytes) -> str:
 def bass_and_drums(midi: bytes) -> tuple[bool, bool]:
     """Whether a MIDI file has a bass track (non-drum, GM program 32..39, with notes) and a drum track with notes.
 
-    The same track test as ``loopkit.pianoroll`` (read with symusic).
+    The same track test as ``loopkit.data.pianoroll`` (read with symusic).
     """
     score = read_score(midi)
     bass = any((not t.is_drum) and t.program in BASS_PROGRAMS and len(t.notes) > 0 for t in score.tracks)

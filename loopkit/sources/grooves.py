@@ -32,7 +32,7 @@ The folder written::
 mma comes from Debian's package ``mma``, fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x``
 (nothing installed; ``debs`` names a folder with the .deb downloaded by hand), and runs with the Python running
 loopkit (it needs only the standard library). Files of one style file are one family: ``FAMILY_PATTERN`` is the
-regular expression extraction uses to keep a family in one split (``loopkit.extract.ExtractionSettings``).
+regular expression extraction uses to keep a family in one split (``loopkit.data.extract.ExtractionSettings``).
 A run is atomic (built in ``.partial-*``, moved into place whole); a second run that finds every file with its
 recorded SHA-256 does nothing.
 """
@@ -55,12 +55,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import file_hash, write_json
-from ..errors import LoopkitError
-from ..pianoroll import BEATS_PER_BAR
-from ..version import __version__
-from . import games
-from .debian import (
+from loopkit.atomic import file_hash, write_json
+from loopkit.errors import LoopkitError
+from loopkit.data.pianoroll import BEATS_PER_BAR
+from loopkit.version import __version__
+from loopkit.sources import games
+from loopkit.sources.debian import (
     PARTIAL_PREFIX,
     DebianSourceError,
     corpus_folder,

@@ -35,10 +35,10 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Callable
 
-from ..atomic import file_hash, write_json
-from ..corpus import MAX_FILE_MIB
-from ..errors import LoopkitError
-from ..version import __version__
+from loopkit.atomic import file_hash, write_json
+from loopkit.data.inputs import MAX_FILE_MIB
+from loopkit.errors import LoopkitError
+from loopkit.version import __version__
 
 LMD_FULL_URL = "http://hog.ee.columbia.edu/craffel/lmd/lmd_full.tar.gz"
 LMD_FULL_NAME = "lmd_full.tar.gz"
@@ -207,7 +207,7 @@ def verify_tar_gz(path: str | os.PathLike, progress: bool = True,
     """Read a .tar.gz end to end in one pass and return its digests and counts.
 
     Members are streamed, never read whole: memory stays flat whatever a member's size. A member named by an MD5
-    but larger than ``max_member_bytes`` (extraction's limit, ``loopkit.corpus.MAX_FILE_MIB``) is not hashed:
+    but larger than ``max_member_bytes`` (extraction's limit, ``loopkit.data.inputs.MAX_FILE_MIB``) is not hashed:
     extraction fails such a file without reading it.
 
     Returns

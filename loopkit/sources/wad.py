@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LoopkitError
+from loopkit.errors import LoopkitError
 
 WAD_MAGICS = (b"IWAD", b"PWAD")
 HEADER = struct.Struct("<4sii")  # magic, number of lumps, directory offset
