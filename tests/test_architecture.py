@@ -28,7 +28,7 @@ LAYERS = [
     ("loops", "config"),
     ("dataset",),
     ("funnel", "journal", "synthetic", "metrics", "memorisation", "resemblance", "numerics", "batches", "uncertainty"),
-    ("extract", "describe", "loopfile", "sources", "sources.*"),
+    ("extract", "describe", "loopfile", "songread", "sources", "sources.*"),
     ("models", "models.*"),
     ("checkpoints", "rundir"),
     ("train", "sampling"),
