@@ -3,14 +3,18 @@
 
 ``read_loop`` uses the same code as extraction (``loopkit.pianoroll``): bass = the tracks with a General MIDI bass
 program, drums = the tracks on the drum channel, or the tracks chosen by number or name (several of a part are
-merged); the file must be 4/4 (no time signature counts as 4/4); 8 bars are taken from a given bar, else from the
-first window that passes the paper's loop rules, else from the densest window (``densest_window``: the most bars
-holding both bass and drums, then the most notes; never an empty intro when the song has a fuller window). What
+merged). The file is read as a player reads it and its meter bar by bar (``loopkit.songread``): the loop's 8 bars
+must be 4/4 (or 2/2; no time signature counts as 4/4) wherever they stand, whatever meter stands elsewhere (corpus
+extraction keeps the paper's rule); 8 bars are taken from a given bar, else from the first window that passes the
+paper's loop rules, else from the densest window (``densest_window``: the most bars holding both bass and drums,
+then the most notes; never an empty intro when the song has a fuller window); a 4-bar song is played twice. The
+song ends at its last note-on and only its 4/4 stretches are built, so a note held for 0x0FFFFFFF ticks costs
+nothing; a song longer than ``MAX_SONG_BARS`` is refused, as extraction refuses it. What
 the representation changes is counted: repeated bass notes of one pitch merged into one held note, chords reduced
 to their lowest note, bass notes outside C1..B7, notes moved onto the 16th-note grid by more than a 64th note,
 drum notes the drum map drops or merges; tempo changes inside the loop are listed (the loop is written at the tempo
-of its first bar). ``held_out_loop`` finds the book's default loop, one the models never trained on. Bars are
-0-based in arguments and 1-based in messages.
+of its first bar). ``held_out_loop`` finds the book's default loop, one the models never trained on. Bars are song
+bars (``BAR_NUMBERING``), 0-based in arguments and 1-based in messages.
 """
 
 from __future__ import annotations

@@ -270,3 +270,13 @@ def test_a_note_of_0x0fffffff_ticks_inside_a_groove_is_read_to_the_loop_s_end(tm
     r = F.read_loop(path)
     assert time.perf_counter() - started < 20
     assert r.song_bars == 10 and r.roll[:, bass_column(28)].all()  # the drone, lowest, on every step of the loop
+
+
+def test_a_hit_0x0fffffff_ticks_away_is_an_absurd_length_in_one_line(tmp_path):
+    events = [program(33, channel=1), note(40, 0, 10, channel=1), drum(36, 0), drum(36, 0x0FFFFFFF)]
+    path = write(tmp_path / "far.mid", build(track(*events), tpq=192))
+    started = time.perf_counter()
+    with pytest.raises(LoopkitError, match=r"absurd length: a note starts in bar 349526; loopkit reads songs of up to "
+                                           r"4096 bars, as extraction does"):  # fmt: skip
+        F.read_loop(path)
+    assert time.perf_counter() - started < 20
