@@ -42,7 +42,7 @@ GROUPS = [
                     ("evaluation.verdicts", "evaluation.tables"),
                     ("evaluation.ablation", "evaluation.prior_accuracy", "evaluation.claims_samples"),
                     ("evaluation.claims",), ("evaluation",)]),
-    ("ownloop", [("ownloop.resemblance",), ("ownloop.reader",), ("ownloop.encode",),
+    ("ownloop", [("ownloop.resemblance", "ownloop.songread"), ("ownloop.reader",), ("ownloop.encode",),
                  ("ownloop.variations", "ownloop.interpolation"), ("ownloop",)]),
     ("listening", [("listening", "listening.*")]),
     ("book", [("book.build", "book.display", "book.rehearsal", "book.records"), ("book.lab",), ("book",)]),

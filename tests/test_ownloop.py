@@ -374,8 +374,9 @@ def test_bad_input_is_one_line(runs, groove_file, tmp_path, capsys):
     err = run_error(capsys, "encode", str(groove_file), "--start-bar", "4", "--checkpoint", vq, "--out", out)
     assert "7 bar(s) of bass and drums from bar 4 (the song has 10); a loop needs 8" in err
     waltz = write(tmp_path / "waltz.mid", groove(signature=(3, 4)))
-    assert "not 4/4 (time signature 3/4 at tick 0)" in run_error(capsys, "encode", str(waltz), "--checkpoint", vq,
-                                                                  "--out", out)  # fmt: skip
+    err = run_error(capsys, "encode", str(waltz), "--checkpoint", vq, "--out", out)
+    assert "no 8 bars of 4/4 in a row (four-beat bars: none; the file's time signatures: 3/4 at bar 1)" in err
+    assert "--meter 4/4 reads it as 4/4" in err
     err = run_error(capsys, "encode", str(groove_file), "--checkpoint", str(runs / "cnn_vae" / "best.pt"), "--out", out)
     assert "holds a CNN-VAE, not the VQ-VAE or its prior" in err
     alone = tmp_path / "alone" / "vq_vae"
@@ -475,7 +476,7 @@ def test_several_bass_tracks_are_read_as_one_and_said_so(tmp_path):
     assert alone.roll[0:8, bass_column(52)].all() and alone.changed["bass_chord_cells"] == 0
 
 
-@pytest.mark.parametrize("bars", [4, 7])
+@pytest.mark.parametrize("bars", [3, 7])
 def test_a_song_shorter_than_a_loop_is_one_line_not_a_traceback(tmp_path, bars):
     from midi_builder import loop_song
 
@@ -483,7 +484,8 @@ def test_a_song_shorter_than_a_loop_is_one_line_not_a_traceback(tmp_path, bars):
     from loopkit.ownloop.reader import read_loop
 
     path = write(tmp_path / f"{bars}bars.mid", loop_song(bars=bars))
-    with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\) of bass and drums; a loop needs 8 \(repeat"):
+    with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\) of bass and drums; a loop needs 8 bars of "
+                                           r"4/4, or 4 \(played twice\)"):  # fmt: skip
         read_loop(path)
     with pytest.raises(LoopkitError, match=rf"the song has {bars} bar\(s\)"):
         read_loop(path, start_bar=0)

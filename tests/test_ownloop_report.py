@@ -293,7 +293,10 @@ def test_interpolate_picks_the_model_that_reconstructs_the_inputs_best(runs, gro
     assert cli.main(["interpolate", str(groove_file), str(other), "--runs", str(runs), "--steps", "3", "--out",
                      str(tmp_path / "i")]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "model: the one whose reconstructions keep most of A and B" in out
+    # the smoke models may reconstruct neither end: then the VQ-VAE's crossfade, said (choose_model by hand in
+    # test_ownloop_files.py)
+    assert ("model: the one whose reconstructions keep most of A and B, among those that keep both ends" in out or
+            "model: no model reconstructs both A and B" in out and "VQ-VAE" in out.splitlines()[0])  # fmt: skip
     assert "first loop against A: " in out and "of the empty loop's error removed" in out
 
 

@@ -19,10 +19,17 @@ DEFAULT_RUNS = Path("runs/cpu/models")
 
 def add_reading_flags(p: argparse.ArgumentParser) -> None:
     """The flags that choose the loop inside a MIDI file."""
+    from loopkit.ownloop.reader import METERS
+
     p.add_argument("--start-bar", type=int, default=None, metavar="N",
-                   help="first bar of the loop, counted from 1 as a DAW does (default: the first 8-bar window that "
-                   "passes the paper's loop rules, else the densest window: the most bars with both bass and drums, "
-                   "then the most notes)")  # fmt: skip
+                   help="first bar of the loop: a song bar, counted from 1 as a DAW counts them through the file's "
+                   "time signatures, as every bar loopkit names is (default: the first 8 bars of 4/4 that pass the "
+                   "paper's loop rules, else the densest such window: the most bars with both bass and drums, then "
+                   "the most notes; a 4-bar song is played twice)")  # fmt: skip
+    p.add_argument("--meter", choices=METERS, default=None,
+                   help="read the whole file as 4/4 whatever its time signatures say (for a file whose marker is "
+                   "wrong, e.g. 1/4 over 4/4 music); default: the file's time signatures, and the loop's 8 bars "
+                   "must be 4/4 (or 2/2, four quarter notes a bar), whatever meter stands elsewhere")  # fmt: skip
     p.add_argument("--bass-track", action="append", default=None, metavar="NUMBER|NAME",
                    help="a track to read as the bass; repeat it to merge several (default: every track with a GM "
                    "bass program 33-40)")  # fmt: skip
@@ -43,13 +50,26 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
                    help="with --audio: OGGs exactly one loop long, for a player or DAW that repeats them (what rings "
                    "on after the last step is added onto the start, no fade-out); default: a short tail to ring out")
     p.add_argument("--no-png", action="store_true", help="do not draw pianoroll PNGs")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder (created); one that holds earlier results is refused unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out folder that holds earlier results (files of the same names are "
+                   "replaced, others left)")  # fmt: skip
 
 
 def check_output_flags(args: argparse.Namespace) -> None:
-    """Refuse ``--seamless`` without ``--audio``; fail before any work when ``--audio`` has no sound font."""
+    """Refuse ``--seamless`` without ``--audio`` and an ``--out`` that holds earlier results without ``--force``;
+    fail before any work when ``--audio`` has no sound font."""
     if args.seamless and not args.audio:
         raise UserError("--seamless shapes the OGG files: add --audio")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not args.force:
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise UserError(f"--out {out} holds earlier results ({shown}): choose another folder, or add --force to "
+                        "write over them")  # fmt: skip
     if args.audio:
         from loopkit.outputs.audio import resolve_soundfont
 
@@ -106,7 +126,8 @@ def warn(command: str, text: str) -> None:
 
 def read(args: argparse.Namespace, source: str, reading_flags: bool = True):
     """``loopkit.ownloop.reader.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
-    from loopkit.ownloop.reader import TrackChoiceError, read_loop
+    from loopkit.errors import LoopkitError
+    from loopkit.ownloop.reader import METER_HINT, TrackChoiceError, read_loop
 
     start = None
     if reading_flags and args.start_bar is not None:
@@ -115,13 +136,34 @@ def read(args: argparse.Namespace, source: str, reading_flags: bool = True):
         start = args.start_bar - 1
     try:
         return read_loop(source, start, bass_track=args.bass_track if reading_flags else None,
-                         drum_track=args.drum_track if reading_flags else None)  # fmt: skip
+                         drum_track=args.drum_track if reading_flags else None,
+                         meter=args.meter if reading_flags else None)  # fmt: skip
     except TrackChoiceError as exc:
         flag = "--bass-track" if exc.role == "bass" else "--drum-track"
         how = (f"pick one with {flag} NUMBER or NAME (repeat it to merge several)" if reading_flags else
                f"encode it with `loopkit encode {source} {flag} NUMBER --out DIR` and give its codes.json here")
         raise UserError(f"{str(exc).removesuffix(f'. Choose one as the {exc.role} track by its number or name')}: "
                         f"{how}") from None  # fmt: skip
+    except LoopkitError as exc:
+        if METER_HINT not in str(exc):
+            raise
+        hint = ("if the file's time signature is wrong, --meter 4/4 reads it as 4/4" if reading_flags else
+                f"if the file's time signature is wrong, encode it with `loopkit encode {source} --meter 4/4 --out "
+                "DIR` and give its codes.json here")  # fmt: skip
+        raise UserError(str(exc).replace(METER_HINT, hint)) from None
+
+
+def lost_part_warnings(res, where: str = "the decoding") -> list[str]:
+    """One warning a part of which a reconstruction keeps fewer than half the notes (``Resemblance.lost_parts``),
+    whatever the figure over the whole loop, with what to try."""
+    out = []
+    for part in res.lost_parts():
+        m = res.parts[part]
+        flag = "--bass-track" if part == "bass" else "--drum-track"
+        out.append(f"{where} keeps {m.both} of {m.reference} {part} notes (recall {m.recall:.0%}): it loses most of "
+                   f"the {part}; try another --start-bar, {flag} if another track plays it, or another model "
+                   "(--checkpoint, --runs)")  # fmt: skip
+    return out
 
 
 def encoding_warning(enc) -> str | None:
@@ -140,7 +182,7 @@ def encoding_warning(enc) -> str | None:
 
 
 def register(subparsers) -> None:
-    from loopkit.ownloop.resemblance import MIN_SHARE_REMOVED
+    from loopkit.ownloop.resemblance import MIN_PART_RECALL, MIN_SHARE_REMOVED
 
     p = subparsers.add_parser(
         "encode",
@@ -155,11 +197,16 @@ def register(subparsers) -> None:
             "merged, chords reduced, out of range, off the grid), and the reconstruction against the empty loop: "
             "the share of the empty loop's error it removes (1 = perfect, 0 or less = no better than silence) and "
             "note recall and precision for bass and drums. Warns in one line when the loop is nearly empty (a part "
-            f"sounds in fewer than half its bars) or its decoding removes less than {MIN_SHARE_REMOVED:.0%} of the "
-            "empty loop's error."
+            f"sounds in fewer than half its bars), when its decoding removes less than {MIN_SHARE_REMOVED:.0%} of the "
+            f"empty loop's error, or when it keeps fewer than {MIN_PART_RECALL:.0%} of one part's notes. The loop's "
+            "8 bars must be 4/4 (2/2 counts: four quarter notes a bar; no time signature means 4/4) wherever they "
+            "lie, whatever meter stands elsewhere; --meter 4/4 overrides a wrong marker. A 4-bar song is played "
+            "twice. Bars are song bars counted from 1, as a DAW counts them, in every flag, file name and message; "
+            "every MIDI file written ends exactly at the end of its last bar, ready to loop."
         ),
     )
-    p.add_argument("midi", metavar="FILE.mid", help="a standard MIDI file, 4/4, with bass and drums")
+    p.add_argument("midi", metavar="FILE.mid", help="a standard MIDI file with bass and drums and 8 bars of 4/4 (or a "
+                   "4-bar loop, played twice)")
     add_reading_flags(p)
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="the VQ-VAE's checkpoint, or its prior's (default: vq_vae/best.pt in the --runs folder)")
@@ -194,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
     warning = encoding_warning(enc)
     if warning:
         warn("encode", warning)
+    elif not enc.resemblance.sparse_parts():
+        for line in lost_part_warnings(enc.resemblance):
+            warn("encode", line)
     files = doc["files"]
     for part in ("input", "decoded"):
         if args.audio and files[part].get("ogg") is None:

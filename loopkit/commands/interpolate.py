@@ -8,7 +8,16 @@ import argparse
 from pathlib import Path
 
 from loopkit.commands import UserError, report_written
-from loopkit.commands.encode import add_output_flags, add_runs_flag, check_output_flags, read, runs_folder, warn
+from loopkit.commands.encode import (
+    add_output_flags,
+    add_reading_flags,
+    add_runs_flag,
+    check_output_flags,
+    lost_part_warnings,
+    read,
+    runs_folder,
+    warn,
+)
 
 
 def register(subparsers) -> None:
@@ -25,8 +34,11 @@ def register(subparsers) -> None:
             "its reconstruction of B: both are measured as `loopkit encode` measures an encoding (the share of the "
             "empty loop's error removed), with a warning when one is no closer to its loop than an empty loop. "
             "Without --model and --checkpoint the model is the one of the --runs folder whose reconstructions keep "
-            "most of A and B. A and B are MIDI files (the first 8-bar window that passes the loop rules, else the "
-            "densest) or codes.json files from `loopkit encode` (to choose bars or tracks). Writes "
+            "most of A and B among those that reconstruct both (each keeps at least half of each part's notes); "
+            "when none does, the VQ-VAE's code crossfade, and the output says so. Loops equal to the one before "
+            "them are reported (same_as_previous in the CSV). A and B are MIDI files, read as `loopkit encode` "
+            "reads them: --start-bar, --bass-track, --drum-track and --meter apply to both (to choose differently "
+            "for each, encode each and give its codes.json). Bars are song bars counted from 1. Writes "
             "A_to_B_MODEL_1of9.mid ... (+ PNG, OGG with --audio) at A's tempo and interpolation.csv."
         ),
     )
@@ -39,28 +51,29 @@ def register(subparsers) -> None:
                    help="the model's checkpoint (default: MODEL/best.pt in the --runs folder)")  # fmt: skip
     add_runs_flag(p)
     p.add_argument("--steps", type=int, default=9, help="loops from A to B, both included (default 9)")
+    add_reading_flags(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     add_output_flags(p)
-    p.set_defaults(handler=run, start_bar=None, bass_track=None, drum_track=None)
+    p.set_defaults(handler=run)
 
 
 def _loop(args, source: str):
     """(roll, bpm, name, tempo-change line) of one end: a MIDI file read, or the roll a codes.json names."""
     from loopkit.errors import LoopkitError
-    from loopkit.ownloop.reader import safe_stem, tempo_change_line
+    from loopkit.ownloop.reader import tempo_change_line
     from loopkit.ownloop.encode import read_codes
-    from loopkit.data.pianoroll import BARS_PER_LOOP
 
     if Path(source).suffix.lower() == ".json":
         doc = read_codes(source)
         if doc["roll"] is None:
             raise LoopkitError(f"{source}: the loop's roll ({(doc.get('files') or {}).get('roll')}) is not beside it")
-        name = f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
-        return doc["roll"], doc["bpm"], name, tempo_change_line(doc["tempo_changes"], doc["bpm"])
-    reading = read(args, source, reading_flags=False)
-    bars = f"bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
-    return reading.roll, reading.bpm, f"{safe_stem(source)}_{bars}", tempo_change_line(reading.tempo_changes,
-                                                                                        reading.bpm)
+        return doc["roll"], doc["bpm"], doc["stem"], tempo_change_line(doc["tempo_changes"], doc["bpm"])
+    reading = read(args, source)
+    for line in reading.fix.lines():
+        print(f"{source}: {line}")
+    if reading.time_signature != "4/4":
+        print(f"{source}: time signature {reading.time_signature}")
+    return reading.roll, reading.bpm, reading.stem, tempo_change_line(reading.tempo_changes, reading.bpm)
 
 
 def _end(r) -> str:
@@ -75,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     from loopkit.models.checkpoints import BEST, resolve_device
     from loopkit.config import PAPER_NAMES
     from loopkit.ownloop.interpolation import (
+        choose_model,
         find_models,
+        identical_neighbours,
         interpolate,
         interpolate_to_folder,
         kept_share,
@@ -103,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint is None:
         models = {name: load_interpolator(path, name, device=device) for name, path in found.items()}
         ranking = rank_models(models, roll_a, roll_b)
-        chosen = ranking[0][0]
+        chosen, why = choose_model(ranking)
         model, checkpoint = models[chosen], found[chosen]
     else:
         model = load_interpolator(checkpoint, args.model, device=device)
@@ -117,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
           "(A's tempo)")  # fmt: skip
     if chosen is not None:
         scores = ", ".join(f"{PAPER_NAMES[name]} {percent(kept_share(ends))}" for name, ends in ranking)
-        print(f"model: the one whose reconstructions keep most of A and B (share of the empty loops' error removed: "
-              f"{scores})")
+        print(f"model: {why} (share of the empty loops' error removed: {scores})")
     for end, line in (("A", tempo_a), ("B", tempo_b)):
         if line:
             print(f"{end}: {line}")
@@ -126,6 +140,13 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"  {row['file']}: Hamming {row['hamming_to_a']} to A, {row['hamming_to_b']} to B, FND {row['fnd']} "
               f"FNB {row['fnb']} HD {row['hd']}")  # fmt: skip
+    same = identical_neighbours(inter.rolls)
+    if len(same) == len(rows) - 1:
+        warn("interpolate", f"all {len(rows)} loops are identical: the {PAPER_NAMES[inter.model]} decodes A and B to "
+                            "the same loop; try another --model, or loops that differ more")  # fmt: skip
+    elif same:
+        pairs = ", ".join(f"{i}-{i + 1}" for i in same)
+        print(f"identical neighbouring loops (steps {pairs}): same_as_previous in interpolation.csv")
     bad = inter.unanchored()
     if bad:
         ends = " and ".join({"A": "first loop does not resemble A", "B": "last loop does not resemble B"}[e]
@@ -134,5 +155,10 @@ def run(args: argparse.Namespace) -> int:
                 "try another --model (without --model and --checkpoint: the one that reconstructs A and B best)")
         warn("interpolate", f"the {PAPER_NAMES[inter.model]}'s {ends} (it removes under {MIN_SHARE_REMOVED:.0%} "
                             f"of the empty loop's error): the loops between are not between A and B; {try_}")
+    for end, r in zip("AB", inter.ends):
+        if end not in bad:
+            for line in lost_part_warnings(r, f"the {'first' if end == 'A' else 'last'} loop (the model's "
+                                              f"reconstruction of {end})"):  # fmt: skip
+                warn("interpolate", line)
     report_written(len(rows), silent, "interpolation.csv", args.out)
     return 0

@@ -13,6 +13,7 @@ from loopkit.commands.encode import (
     add_runs_flag,
     check_output_flags,
     default_checkpoint,
+    lost_part_warnings,
     read,
     warn,
 )
@@ -44,7 +45,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("input", metavar="FILE.mid|codes.json", help="a MIDI file or a codes.json from `loopkit encode`")
     p.add_argument("--bars", default=None, metavar="BARS",
-                   help="bars to redraw, counted from 1: '5-8', '4' or '2,4' (all within 1-8)")  # fmt: skip
+                   help="bars to redraw, as song bars, the way --start-bar and every report count them: '5-8', '4' "
+                   "or '2,4' for a loop of bars 1-8; '13-16' for the second half of a loop read from bar 9 (a 4-bar "
+                   "song played twice is bars 1-8, 5-8 the repeat)")  # fmt: skip
     p.add_argument("--form", default=None, metavar="FORM",
                    help="a bar form of 8 letters such as 'AABA AABA' ('?' keeps a bar)")  # fmt: skip
     p.add_argument("--keep", choices=KEEP, default="notes",
@@ -74,21 +77,21 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from loopkit.models.checkpoints import resolve_device
     from loopkit.errors import LoopkitError
-    from loopkit.ownloop.reader import safe_stem, tempo_change_line
+    import numpy as np
+
+    from loopkit.ownloop.reader import tempo_change_line
     from loopkit.ownloop.encode import check_codes_model, encode_loop, load_codebook, read_codes
     from loopkit.data.pianoroll import BARS_PER_LOOP
+    from loopkit.ownloop.resemblance import resemblance
+    from loopkit.generation.sampling import decode_codes
     from loopkit.ownloop.variations import bars_label, parse_bars, vary_to_folder
 
     if args.bars is None and args.form is None:
         raise UserError("say what to vary: --bars (e.g. 5-8) to redraw, --form (e.g. 'AABA AABA'), or both")
-    try:
-        bars = parse_bars(args.bars) if args.bars is not None else None
-    except LoopkitError as exc:
-        raise UserError(f"--bars: {exc}") from None
-    n = args.n if args.n is not None else (4 if bars else 1)
+    n = args.n if args.n is not None else (4 if args.bars is not None else 1)
     if n < 1:
         raise UserError(f"-n must be at least 1, got {n}")
-    if not bars and n != 1:
+    if args.bars is None and n != 1:
         raise UserError(f"-n {n} with --form alone: a bar form applied to your codes gives one loop; add --bars to "
                         "redraw bars under the form for more")  # fmt: skip
     check_output_flags(args)
@@ -96,41 +99,54 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.input)
     from_codes = source.suffix.lower() == ".json"
     if from_codes:
-        if any(v is not None for v in (args.start_bar, args.bass_track, args.drum_track)):
-            raise UserError("--start-bar, --bass-track and --drum-track choose the loop in a MIDI file; a codes.json "
-                            "already holds one")  # fmt: skip
+        if any(v is not None for v in (args.start_bar, args.bass_track, args.drum_track, args.meter)):
+            raise UserError("--start-bar, --bass-track, --drum-track and --meter choose the loop in a MIDI file; a "
+                            "codes.json already holds one")  # fmt: skip
         doc = read_codes(source)
     else:
         reading = read(args, args.input)
+    first_bar = doc["first_bar"] if from_codes else reading.start_bar + 1
+    try:
+        bars = parse_bars(args.bars, first_bar) if args.bars is not None else None
+    except LoopkitError as exc:
+        raise UserError(f"--bars: {exc}") from None
     vqvae, prior = load_codebook(checkpoint, prior=args.prior, need_prior=bool(bars),
                                  device=resolve_device(args.device))  # fmt: skip
     if from_codes:
         check_codes_model(doc, vqvae, f"the codes in {source}")
         codes, roll, bpm = doc["codes"], doc["roll"], doc["bpm"]
-        name = f"{safe_stem(doc['source'])}_bars{doc['first_bar']}-{doc['last_bar']}"
-        where = f"{doc['source']}, bars {doc['first_bar']}-{doc['last_bar']}"
+        name = doc["stem"]
+        twice = " played twice" if doc["repeated"] > 1 else ""
+        where = f"{doc['source']}, bars {doc['first_bar']}-{doc['last_bar']}{twice}"
         tempo_line = tempo_change_line(doc["tempo_changes"], bpm)
+        lost = []
+        if roll is not None:
+            lost = lost_part_warnings(resemblance(roll, decode_codes(vqvae, np.asarray(codes)[None])[0]),
+                                      "the input's codes decoded")  # fmt: skip
     else:
         enc = encode_loop(vqvae, reading)
         codes, roll, bpm = enc.codes, reading.roll, reading.bpm
-        name = f"{safe_stem(args.input)}_bars{reading.start_bar + 1}-{reading.start_bar + BARS_PER_LOOP}"
-        where = f"{args.input}, {reading.bars_label} ({reading.chosen_by})"
+        name = reading.stem
+        where = f"{args.input}, {reading.bars_label} ({reading.chosen_by}); time signature {reading.time_signature}"
         tempo_line = tempo_change_line(reading.tempo_changes, bpm)
+        lost = lost_part_warnings(enc.resemblance, "the input's codes decoded")
     silent: list[str] = []
     rows = vary_to_folder(vqvae, prior, codes, args.out, bars=bars, form=args.form, n=n, temperature=args.temperature,
                           seed=args.seed, bpm=bpm, name=name, input_roll=roll, keep=args.keep, copy=args.copy,
                           png=not args.no_png, audio=args.audio, seamless=args.seamless,
-                          silent=silent)  # fmt: skip
-    print(f"input: {where}; tempo {bpm:g} bpm")
+                          silent=silent, first_bar=first_bar)  # fmt: skip
+    print(f"input: {where}; tempo {bpm:g} bpm; bars are song bars counted from 1 (the loop: {first_bar}-"
+          f"{first_bar + BARS_PER_LOOP - 1})")
     if tempo_line:
         print(tempo_line)
     kept = sorted(set(range(BARS_PER_LOOP)) - set(bars or ()))
     if bars and kept:
         whose = ("the input's notes" if roll is not None else
                  "the notes of the input's codes decoded (the codes file's .npy roll is gone)")  # fmt: skip
-        print(f"bars {bars_label(kept)} keep {whose} exactly, spliced at the bar line" if args.keep == "notes" else
-              f"bars {bars_label(kept)} keep their codes only (--keep codes): the decoder reaches across bar lines, "
-              "so their notes may change (kept_notes_changed in variations.csv)")  # fmt: skip
+        label = bars_label(kept, first_bar)
+        print(f"bars {label} keep {whose} exactly, spliced at the bar line" if args.keep == "notes" else
+              f"bars {label} keep their codes only (--keep codes): the decoder reaches across bar lines, so their "
+              "notes may change (kept_notes_changed in variations.csv)")  # fmt: skip
     if args.form:
         print("copied bars are note-for-note copies of their source bar (--copy notes)" if args.copy == "notes" else
               "copied bars copy their source bar's codes (--copy notes copies its notes exactly)")  # fmt: skip
@@ -141,5 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.keep == "codes" and any(r["kept_notes_changed"] for r in rows[1:]):
         warn("vary", f"{sum(1 for r in rows[1:] if r['kept_notes_changed'])} variation(s) change notes in bars "
                      "whose codes they keep (--keep notes keeps them)")  # fmt: skip
+    for line in lost:
+        warn("vary", line)
     report_written(len(rows), silent, "variations.csv", args.out)
     return 0

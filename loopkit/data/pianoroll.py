@@ -451,8 +451,27 @@ def roll_to_score(roll: np.ndarray, bpm: float = DEFAULT_BPM, tpq: int = 480):
 
 
 def roll_to_midi(roll: np.ndarray, bpm: float = DEFAULT_BPM, tpq: int = 480) -> bytes:
-    """Standard MIDI file bytes for a roll (see ``roll_to_score``)."""
-    return bytes(roll_to_score(roll, bpm=bpm, tpq=tpq).dumps_midi())
+    """Standard MIDI file bytes for a roll (see ``roll_to_score``). Every track ends exactly at the end of the roll's
+    last step (t steps of ``tpq / 4`` ticks), so that a DAW or player repeating the file loops it in time."""
+    data = bytes(roll_to_score(roll, bpm=bpm, tpq=tpq).dumps_midi())
+    return _end_tracks_at(data, len(check_roll(roll)) * (tpq // STEPS_PER_BEAT))
+
+
+def _end_tracks_at(data: bytes, end: int) -> bytes:
+    """MIDI bytes with every track's end-of-track event moved to tick ``end`` (none of its events lies later)."""
+    import io
+
+    import mido
+
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    for track in mid.tracks:
+        last = sum(msg.time for msg in track if not (msg.is_meta and msg.type == "end_of_track"))
+        for msg in track:
+            if msg.is_meta and msg.type == "end_of_track":
+                msg.time = max(end - last, 0)
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
 
 
 def write_midi(roll: np.ndarray, path: str | os.PathLike, bpm: float = DEFAULT_BPM, tpq: int = 480) -> Path:

@@ -1,8 +1,9 @@
 """Manipulating Latent Space of VQ-VAE, on a musician's own loop.
 
-``reader`` (a MIDI file read into one 8-bar loop), ``encode`` (the loop encoded to the VQ-VAE's codes and decoded
-back), ``resemblance`` (how much of the loop a reconstruction keeps, against the empty loop), ``variations`` (bars
-redrawn by the prior, bar forms), ``interpolation`` (from one loop to another).
+``reader`` (a MIDI file read into one 8-bar loop; ``songread``: read as a player reads it, the meter bar by bar),
+``encode`` (the loop encoded to the VQ-VAE's codes and decoded back), ``resemblance`` (how much of the loop a
+reconstruction keeps, against the empty loop), ``variations`` (bars redrawn by the prior, bar forms),
+``interpolation`` (from one loop to another).
 """
 
 from loopkit.lazy import lazy_exports

@@ -30,7 +30,7 @@ from loopkit.atomic import write_bytes, write_json
 from loopkit.models.checkpoints import BEST, file_digest, load_generator, load_model, model_name
 from loopkit.config import PAPER_NAMES, PRIOR_NAME
 from loopkit.errors import LoopkitError
-from loopkit.ownloop.reader import LoopReading, safe_stem
+from loopkit.ownloop.reader import LoopReading, loop_stem
 from loopkit.data.rules import bar_hamming
 from loopkit.data.pianoroll import BARS_PER_LOOP, BASS_COLUMNS, LOOP_STEPS, MAX_BPM, check_roll, drum_column, write_midi
 from loopkit.outputs.plots import write_pianoroll_png
@@ -171,7 +171,7 @@ def write_encoding(enc: EncodedLoop, out: str | os.PathLike, *, png: bool = True
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     r = enc.reading
-    stem = f"{safe_stem(r.source)}_bars{r.start_bar + 1}-{r.start_bar + BARS_PER_LOOP}"
+    stem = r.stem
     buf = io.BytesIO()
     np.save(buf, r.roll)
     write_bytes(out / f"{stem}.npy", buf.getvalue())
@@ -268,10 +268,13 @@ def read_codes(path: str | os.PathLike) -> dict:
     doc["bpm"] = float(bpm)
     if not isinstance(doc.get("source"), str):
         raise LoopkitError(f"{path}: source must be the MIDI file's name, got {doc.get('source')!r}")
-    first, last = doc.get("first_bar"), doc.get("last_bar")
-    if not (_whole(first) and _whole(last) and first >= 1 and last == first + BARS_PER_LOOP - 1):
+    first, last, repeated = doc.get("first_bar"), doc.get("last_bar"), doc.get("repeated", 1)
+    if repeated not in (1, 2) or not (_whole(first) and _whole(last) and first >= 1 and
+                                      last == first + BARS_PER_LOOP // repeated - 1):  # fmt: skip
         raise LoopkitError(f"{path}: first_bar and last_bar must be the loop's bars, {BARS_PER_LOOP} apart from bar 1 "
-                           f"on, got {first!r} and {last!r}")  # fmt: skip
+                           f"on (4 with repeated 2), got {first!r} and {last!r}")  # fmt: skip
+    doc["repeated"] = repeated
+    doc["stem"] = loop_stem(doc["source"], first, last, repeated)
     changes = doc.get("tempo_changes") or []
     if not isinstance(changes, list) or not all(
             isinstance(c, dict) and _whole(c.get("bar")) and _number(c.get("bpm")) for c in changes):  # fmt: skip

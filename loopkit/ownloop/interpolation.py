@@ -6,7 +6,10 @@ An interpolation starts at the model's reconstruction of A and ends at its recon
 resemble them: a model that decodes a loop to near silence gives an interpolation between two near-silences.
 ``Interpolation.ends`` measures both ends against A and B as ``loopkit encode`` measures an encoding (against the
 empty loop, ``loopkit.ownloop.resemblance``), and ``rank_models`` orders models by how much of A and B together their
-reconstructions keep, so that the default model is the one that reconstructs the inputs best.
+reconstructions keep. ``choose_model`` takes the best that reconstructs both ends (each keeps at least half of
+each part's notes, ``Resemblance.keeps_both_parts``): a model that decodes every loop without its bass is never
+the default; when none does, the VQ-VAE's code crossfade is taken, and said. ``identical_neighbours`` finds
+steps that repeat the loop before them (a model that cannot tell A from B gives one loop k times).
 """
 
 from __future__ import annotations
@@ -171,12 +174,32 @@ def rank_models(models: dict, roll_a, roll_b) -> list[tuple[str, tuple[Resemblan
     return [(name, ends) for *_, name, ends in sorted(scored, key=lambda s: s[:2])]
 
 
+def choose_model(ranking: list[tuple[str, tuple[Resemblance, Resemblance]]]) -> tuple[str, str]:
+    """``(model name, why)`` from ``rank_models``'s ranking: the best that reconstructs both ends
+    (``Resemblance.keeps_both_parts``), else the VQ-VAE (its code crossfade), else the best of the ranking."""
+    for name, ends in ranking:
+        if all(r.keeps_both_parts() for r in ends):
+            return name, "the one whose reconstructions keep most of A and B, among those that keep both ends"
+    names = [name for name, _ in ranking]
+    what = "no model reconstructs both A and B (each must keep half of each part's notes)"
+    if "vq_vae" in names:
+        return "vq_vae", f"{what}: the VQ-VAE's bar-by-bar code crossfade, which at least plays A's and B's codes"
+    return names[0], f"{what} and there is no VQ-VAE: the one whose reconstructions keep most of A and B"
+
+
+def identical_neighbours(rolls) -> list[int]:
+    """The 0-based steps whose loop equals the loop before it (rolls (k, 128, 93))."""
+    x = np.asarray(rolls, dtype=bool)
+    return [i for i in range(1, len(x)) if np.array_equal(x[i], x[i - 1])]
+
+
 def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_a: str, name_b: str, bpm: float,
                           roll_a=None, roll_b=None, png: bool = True, audio: bool = False, seamless: bool = False,
                           progress: bool = True, silent: list | None = None) -> list[dict]:  # fmt: skip
     """Write an interpolation into ``out``: ``A_to_B_MODEL_01of09.mid`` ... (+ PNG, OGG) at ``bpm`` and
     ``interpolation.csv``: each step's share of B (for the VQ-VAE, bars from B), its Hamming distance to the loops
-    as read (when given) and its FND, FNB, HD. Returns the rows; ``silent`` as in ``vary_to_folder``."""
+    as read (when given), whether it equals the loop before it (``same_as_previous``, 0/1) and its FND, FNB, HD.
+    Returns the rows; ``silent`` as in ``vary_to_folder``."""
     from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     out = Path(out)
@@ -187,6 +210,7 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
     to_a = hamming_to(inter.rolls, check_roll(roll_a)) if roll_a is not None else None
     to_b = hamming_to(inter.rolls, check_roll(roll_b)) if roll_b is not None else None
     rows = []
+    same = set(identical_neighbours(inter.rolls))
     for i in tqdm(range(k), desc="write", unit="loop", disable=None if progress else True):
         stem = f"{name_a}_to_{name_b}_{inter.model}_{i + 1:0{width}d}of{k}"
         what = (f"{inter.bars_from_b[i]} of {BARS_PER_LOOP} bars from B" if inter.bars_from_b is not None
@@ -202,6 +226,7 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
         row.update({
             "hamming_to_a": "" if to_a is None else f"{to_a[i]:.6g}",
             "hamming_to_b": "" if to_b is None else f"{to_b[i]:.6g}",
+            "same_as_previous": int(i in same),
             "fnd": int(props["fnd"][i]), "fnb": int(props["fnb"][i]), "hd": f"{props['hd'][i]:.6g}",
         })  # fmt: skip
         rows.append(row)

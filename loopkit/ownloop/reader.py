@@ -3,14 +3,18 @@
 
 ``read_loop`` uses the same code as extraction (``loopkit.data.pianoroll``): bass = the tracks with a General MIDI bass
 program, drums = the tracks on the drum channel, or the tracks chosen by number or name (several of a part are
-merged); the file must be 4/4 (no time signature counts as 4/4); 8 bars are taken from a given bar, else from the
-first window that passes the paper's loop rules, else from the densest window (``densest_window``: the most bars
-holding both bass and drums, then the most notes; never an empty intro when the song has a fuller window). What
+merged). The file is read as a player reads it and its meter bar by bar (``loopkit.ownloop.songread``): the loop's 8 bars
+must be 4/4 (or 2/2; no time signature counts as 4/4) wherever they stand, whatever meter stands elsewhere (corpus
+extraction keeps the paper's rule); 8 bars are taken from a given bar, else from the first window that passes the
+paper's loop rules, else from the densest window (``densest_window``: the most bars holding both bass and drums,
+then the most notes; never an empty intro when the song has a fuller window); a 4-bar song is played twice. The
+song ends at its last note-on and only its 4/4 stretches are built, so a note held for 0x0FFFFFFF ticks costs
+nothing; a song longer than ``MAX_SONG_BARS`` is refused, as extraction refuses it. What
 the representation changes is counted: repeated bass notes of one pitch merged into one held note, chords reduced
 to their lowest note, bass notes outside C1..B7, notes moved onto the 16th-note grid by more than a 64th note,
 drum notes the drum map drops or merges; tempo changes inside the loop are listed (the loop is written at the tempo
-of its first bar). ``held_out_loop`` finds the book's default loop, one the models never trained on. Bars are
-0-based in arguments and 1-based in messages.
+of its first bar). ``held_out_loop`` finds the book's default loop, one the models never trained on. Bars are song
+bars (``BAR_NUMBERING``), 0-based in arguments and 1-based in messages.
 """
 
 from __future__ import annotations
@@ -25,9 +29,18 @@ import numpy as np
 
 from loopkit.atomic import write_bytes
 from loopkit.errors import LoopkitError
-from loopkit.data.extract import standard_midi_bytes, tempo_at, time_signature_rule
+from loopkit.data.extract import ExtractionSettings, standard_midi_bytes, tempo_at, time_signature_rule
 from loopkit.data.rules import LoopRules, find_loops, window_checks
 from loopkit.ownloop.resemblance import part_notes
+from loopkit.ownloop.songread import (
+    MeterMap,
+    PlayerFix,
+    last_onset_tick,
+    meter_map,
+    player_bytes,
+    program_name,
+    stretch_roll,
+)
 from loopkit.data.pianoroll import (
     BARS_PER_LOOP,
     BASS_HIGHEST_PITCH,
@@ -43,7 +56,6 @@ from loopkit.data.pianoroll import (
     bar_origin,
     drum_map_lookup,
     mspq_to_bpm,
-    notes_to_roll,
     score_notes,
     ticks_to_steps,
 )
@@ -59,7 +71,19 @@ CHOSEN_BY = {
     "first loop": "the first window that passes the paper's loop rules",
     "densest": "no window passes the paper's loop rules, so the densest window: the most bars with both bass and "
                "drums, then the most notes",
+    "repeated": "the song is a 4-bar loop: played twice to make the 8 bars the models read",
 }
+#: Loops of this many bars are played twice to make ``BARS_PER_LOOP`` (every other length short of it is refused).
+REPEATED_BARS = BARS_PER_LOOP // 2
+#: The longest song read (bars up to its last note-on), as extraction bounds it: a file with a note at tick
+#: 0x0FFFFFFF is refused in one line instead of costing gigabytes.
+MAX_SONG_BARS = ExtractionSettings().max_bars
+#: What ``--meter`` accepts: the file's own time signatures (None), or 4/4 whatever they say.
+METERS = ("4/4",)
+#: What an error about the meter suggests (``loopkit encode`` names its flag for it).
+METER_HINT = "if the file's time signature is wrong, it can be read as 4/4 whatever it says"
+#: How bars are numbered in every argument, file name and message of the own-loop commands.
+BAR_NUMBERING = "song bars counted from 1 as a DAW counts them, following the file's time signatures"
 
 
 def safe_stem(source: str) -> str:
@@ -90,14 +114,8 @@ class TrackInfo:
     def describe(self) -> str:
         """``#1 "Fretless" (GM program 36, Fretless Bass; 212 notes)``; drum tracks say "drum channel"."""
         name = self.name.strip() or "(no name)"
-        kind = "drum channel" if self.is_drum else f"GM program {self.program + 1}, {_program_name(self.program)}"
+        kind = "drum channel" if self.is_drum else f"GM program {self.program + 1}, {program_name(self.program)}"
         return f'#{self.index} "{name}" ({kind}; {self.notes} notes)'
-
-
-def _program_name(program: int) -> str:
-    import pretty_midi
-
-    return pretty_midi.program_to_instrument_name(int(program))
 
 
 class TrackChoiceError(LoopkitError):
@@ -119,13 +137,14 @@ class LoopReading:
     source : the file as given
     md5 : of the file's bytes
     roll : (128, 93) bool, the 8 bars as the models see them
-    start_bar : first bar of the loop, 0-based
-    song_bars : bars of bass and drums in the file
-    chosen_by : a key of ``CHOSEN_BY``: "given", "first loop" (the first window passing the loop rules) or
-        "densest" (none passes: ``densest_window``)
+    start_bar : first bar of the loop, 0-based (``BAR_NUMBERING``)
+    song_bars : bars up to the song's last note, as the meter map counts them
+    chosen_by : a key of ``CHOSEN_BY``: "given", "first loop" (the first window passing the loop rules),
+        "densest" (none passes: ``densest_window``) or "repeated" (a 4-bar song played twice)
     rules : which loop rules the window passes: {"hamming", "kick", "crash", "bass"} -> bool
     bpm : the tempo in effect at the loop's first bar (120, MIDI's default, when the file sets none)
-    time_signature : "4/4", or "none (4/4 assumed)"
+    time_signature : how the loop's meter was read: "4/4", "none (4/4 assumed)", 2/2 read as 4/4, 4/4 by
+        ``--meter``, and what the file says elsewhere (``meter_text``)
     tracks : every track, with its role
     changed : what the representation changes inside the loop: ``bass_repeats_merged`` (bass notes that start
         while the same pitch sounds in the roll, so they become part of one held note), ``bass_out_of_range``
@@ -135,6 +154,9 @@ class LoopReading:
         (hits that fell on a component and step already struck)
     window : the chosen window's bass notes, drum hits and bars holding both (``window_density``)
     tempo_changes : ((0-based song bar, bpm), ...) tempo changes after the loop's first tick and inside it
+    repeated : 2 when a 4-bar song is played twice to make the loop, else 1
+    meter : the song's ``MeterMap``
+    fix : what was read as a player reads it (``loopkit.ownloop.songread.PlayerFix``: bytes clamped, programs)
     """
 
     source: str
@@ -150,11 +172,25 @@ class LoopReading:
     changed: dict
     window: dict
     tempo_changes: tuple[tuple[int, float], ...] = ()
+    repeated: int = 1
+    meter: MeterMap | None = None
+    fix: PlayerFix = PlayerFix()
+
+    @property
+    def bars_read(self) -> int:
+        """The song's bars the loop is made of: 8, or 4 played twice."""
+        return BARS_PER_LOOP // self.repeated
 
     @property
     def bars_label(self) -> str:
-        """The loop's bars as a DAW counts them: ``"bars 9-16"``."""
-        return f"bars {self.start_bar + 1}-{self.start_bar + BARS_PER_LOOP}"
+        """The loop's bars as a DAW counts them: ``"bars 9-16"``, ``"bars 1-4 played twice"``."""
+        twice = " played twice" if self.repeated > 1 else ""
+        return f"bars {self.start_bar + 1}-{self.start_bar + self.bars_read}{twice}"
+
+    @property
+    def stem(self) -> str:
+        """The file-name stem of the loop's files: ``groove_bars9-16``, ``groove_bars1-4x2``."""
+        return loop_stem(self.source, self.start_bar + 1, self.start_bar + self.bars_read, self.repeated)
 
     @property
     def passes_rules(self) -> bool:
@@ -172,6 +208,7 @@ class LoopReading:
                 merged = f" ({len(chosen)} tracks merged)" if role in ROLES and len(chosen) > 1 else ""
                 lines.append(f"{role}{merged}: " + "; ".join(t.describe() for t in chosen))
         lines.append(f"tempo {self.bpm:g} bpm at the loop's first bar; time signature {self.time_signature}")
+        lines.extend(self.fix.lines())
         if self.tempo_changes:
             lines.append(self.tempo_change_line())
         failed = [k for k, ok in self.rules.items() if not ok]
@@ -180,6 +217,7 @@ class LoopReading:
             f"loop: {self.bars_label} of {self.song_bars} ({CHOSEN_BY[self.chosen_by]}): {w['bass_notes']} bass "
             f"note(s), {w['drum_hits']} drum hit(s), {w['bars_with_both']} of {BARS_PER_LOOP} bars with both; "
             + ("it passes every loop rule" if not failed else "it fails the loop rule(s): " + ", ".join(failed))
+            + " (bars are song bars counted from 1, as --start-bar and vary --bars count them)"
         )
         d = self.changed
         lines.append(
@@ -200,17 +238,28 @@ class LoopReading:
             "source": self.source,
             "md5": self.md5,
             "first_bar": self.start_bar + 1,
-            "last_bar": self.start_bar + BARS_PER_LOOP,
+            "last_bar": self.start_bar + self.bars_read,
+            "repeated": self.repeated,
+            "bar_numbering": BAR_NUMBERING,
             "song_bars": self.song_bars,
             "chosen_by": self.chosen_by,
             "loop_rules": dict(self.rules),
             "bpm": self.bpm,
             "time_signature": self.time_signature,
+            "meter": {"override": bool(self.meter and self.meter.override),
+                      "file": self.meter.events_text() if self.meter else "none"},
+            "read_as_a_player": {"data_bytes_clamped": self.fix.clamped,
+                                 "programs_from_other_tracks": [list(p) for p in self.fix.programs]},
             "tracks": {role: [t.describe() for t in self.tracks_in(role)] for role in (*ROLES, "ignored")},
             "changed": dict(self.changed),
             "window": dict(self.window),
             "tempo_changes": [{"bar": b + 1, "bpm": bpm} for b, bpm in self.tempo_changes],
         }
+
+
+def loop_stem(source: str, first_bar: int, last_bar: int, repeated: int = 1) -> str:
+    """The file-name stem of a loop's files: the source's stem and its 1-based bars, ``x2`` when played twice."""
+    return f"{safe_stem(source)}_bars{first_bar}-{last_bar}" + (f"x{repeated}" if repeated > 1 else "")
 
 
 def tempo_change_line(changes, bpm: float) -> str:
@@ -298,11 +347,11 @@ def _part_score(score, tracks: list[TrackInfo]):
 
 
 def _window_changes(score, tracks: list[TrackInfo], origin: int, first_step: int, drum_map: str, notes,
-                    roll: np.ndarray) -> dict:  # fmt: skip
-    """What the representation changes inside steps ``first_step .. first_step + 127`` (see ``LoopReading``);
-    ``roll`` is the window's (128, 93) roll."""
+                    roll: np.ndarray, span: int = LOOP_STEPS) -> dict:  # fmt: skip
+    """What the representation changes inside steps ``first_step .. first_step + span - 1`` (see
+    ``LoopReading``); ``roll`` is the loop's (128, 93) roll, whose first ``span`` steps are the window."""
     tpq = int(score.ticks_per_quarter)
-    lo, hi = first_step, first_step + LOOP_STEPS
+    lo, hi = first_step, first_step + span
     out = dict(bass_repeats_merged=0, bass_out_of_range=0, bass_chord_cells=0, bass_chord_steps=0, off_grid=0,
                drums_unmapped=0, drums_merged=0)  # fmt: skip
     lookup = drum_map_lookup(drum_map)
@@ -386,6 +435,44 @@ def _tempo_changes(score, first_tick: int, last_tick: int, first_bar: int, bpm: 
     return tuple(out)
 
 
+def _parse(path: Path, data: bytes):
+    """``(score, PlayerFix)``: the file parsed by symusic as a player reads it (``loopkit.ownloop.songread.player_bytes``);
+    a file the parser refuses is read once more with its data bytes clamped."""
+    import symusic
+
+    def parse(midi: bytes):
+        try:
+            return symusic.Score.from_midi(midi), None
+        except (ValueError, RuntimeError) as exc:
+            return None, exc
+
+    try:
+        midi = standard_midi_bytes(data)
+    except LoopkitError as exc:
+        raise LoopkitError(f"{path}: {exc}") from None
+    score, error = parse(midi)
+    fixed, fix = player_bytes(midi, clamp=score is None)
+    if fixed is not midi:
+        score, error = parse(fixed)
+    if score is None:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LoopkitError(f"{path}: not a readable MIDI file ({first})") from None
+    return score, fix
+
+
+def _meter_text(meter: MeterMap, meters: tuple[str, ...], extraction_rejects: bool) -> str:
+    """How the loop's meter was read, for ``LoopReading.time_signature``."""
+    if meter.override:
+        said = meter.events_text()
+        return f"4/4 as asked (--meter 4/4; the file's time signatures, not used: {said})"
+    named = {"none": "none (4/4 assumed)", "2/2": "2/2 (a bar of four quarter notes: read as 4/4)"}
+    text = " and ".join(named.get(m, m) for m in meters)
+    if extraction_rejects:
+        text += (f"; the file's time signatures: {meter.events_text()}: only the loop's bars must be 4/4 here (corpus "
+                 "extraction would reject the whole file)")  # fmt: skip
+    return text
+
+
 def read_loop(
     source: str | os.PathLike,
     start_bar: int | None = None,
@@ -394,41 +481,38 @@ def read_loop(
     drum_track: int | str | Sequence[int | str] | None = None,
     drum_map: str = "full",
     rules: LoopRules = LoopRules(),
+    meter: str | None = None,
 ) -> LoopReading:
     """Read one 8-bar loop of bass and drums from a MIDI file (see the module docstring).
 
     Parameters
     ----------
     source : a standard MIDI file
-    start_bar : the loop's first bar, 0-based; default the first window that passes ``rules``, else the densest
-        window (``densest_window``)
+    start_bar : the loop's first bar, 0-based (``BAR_NUMBERING``); default the first window that passes
+        ``rules``, else the densest window (``densest_window``); windows lie in stretches of 4/4 bars
+        (``loopkit.ownloop.songread.meter_map``)
     bass_track, drum_track : a track's number (its place in ``LoopReading.tracks``) or name, or a list of them
         (merged into one part), to use instead of every GM bass track / every drum-channel track (needed when the
         file has none; a chosen drum track is read through the GM drum map whatever its channel)
+    meter : None (the file's time signatures, bar by bar) or "4/4" (the whole file read as 4/4)
 
-    Raises ``LoopkitError`` with one line for a file that is not MIDI, is not 4/4, has no bass or no drums
-    (``TrackChoiceError``, naming the tracks it has), or has fewer than 8 bars from ``start_bar``.
+    A song of exactly 4 bars is played twice (``repeated``). Raises ``LoopkitError`` with one line for a file that
+    is not MIDI, has no 8 bars of 4/4 in a row (nor is a 4-bar song), has no bass or no drums
+    (``TrackChoiceError``, naming the tracks it has), reaches past ``MAX_SONG_BARS``, or has fewer than 8 bars of
+    4/4 from ``start_bar``.
     """
-    import symusic
-
     path = Path(source)
     if not path.is_file():
         where = "" if path.is_absolute() else f" (looked for {path.absolute()})"
         raise FileNotFoundError(f"no MIDI file at {path}{where}")
+    if meter is not None and meter not in METERS:
+        raise LoopkitError(f"the meter is the file's or one of {', '.join(METERS)}, got {meter!r}")
     data = path.read_bytes()
-    try:
-        score = symusic.Score.from_midi(standard_midi_bytes(data))
-    except LoopkitError as exc:
-        raise LoopkitError(f"{path}: {exc}") from None
-    except (ValueError, RuntimeError) as exc:
-        raise LoopkitError(f"{path}: not a readable MIDI file ({str(exc).splitlines()[0] if str(exc) else exc})"
-                           ) from None  # fmt: skip
-    rejected = time_signature_rule(score)
-    if rejected:
-        raise LoopkitError(f"{path}: not 4/4 ({rejected[1]}); the models read 4/4 loops only")
+    score, fix = _parse(path, data)
     tracks = _choose_tracks(_tracks(score), bass_track, drum_track, str(path))
     part = _part_score(score, tracks)
     bass_programs = tuple(sorted({t.program for t in tracks if t.role == "bass"}))
+    tpq = int(score.ticks_per_quarter)
     origin = bar_origin(score)
     notes = score_notes(part, drum_map=drum_map, bass_programs=bass_programs, origin=origin)
     if len(notes.bass_on) == 0:
@@ -436,34 +520,72 @@ def read_loop(
                            f"{BASS_HIGHEST_PITCH})")  # fmt: skip
     if len(notes.drum_on) == 0:
         raise LoopkitError(f"{path}: the drum track(s) have no note the '{drum_map}' drum map keeps")
-    tpq = int(score.ticks_per_quarter)
-    end = max(notes.end_step, int(ticks_to_steps(int(part.end()) - origin, tpq)))
-    song_bars = -(-end // STEPS_PER_BAR)
-    song = notes_to_roll(notes, song_bars * STEPS_PER_BAR)
-    if song_bars < BARS_PER_LOOP:  # a 4-bar loop, say: no window to choose
-        raise LoopkitError(f"{path}: the song has {song_bars} bar(s) of bass and drums; a loop needs {BARS_PER_LOOP} "
-                           f"(repeat a shorter loop to {BARS_PER_LOOP} bars first)")  # fmt: skip
-    if start_bar is None:
-        found = find_loops(song, rules)
-        start, chosen_by = (int(found[0]), "first loop") if len(found) else (densest_window(song), "densest")
+    end_tick = last_onset_tick(part) + 1
+    if int(ticks_to_steps(end_tick - origin, tpq)) > MAX_SONG_BARS * STEPS_PER_BAR:
+        late = (end_tick - origin) // (BEATS_PER_BAR * tpq) + 1
+        raise LoopkitError(f"{path}: absurd length: a note starts in bar {late}; loopkit reads songs of up to "
+                           f"{MAX_SONG_BARS} bars, as extraction does")  # fmt: skip
+    song_meter = meter_map(score, end_tick, override=meter == "4/4")
+    song_bars = song_meter.song_bars
+    fix_meter = "" if song_meter.override else f" ({METER_HINT})"
+    long = [s for s in song_meter.stretches if s.bars >= BARS_PER_LOOP]
+    whole_four = (song_bars == REPEATED_BARS and song_meter.stretch_holding(0, REPEATED_BARS) is not None)
+    repeated = 2 if whole_four and not long and start_bar in (None, 0) else 1
+    if repeated == 1 and not long:
+        if song_bars < BARS_PER_LOOP:
+            raise LoopkitError(f"{path}: the song has {song_bars} bar(s) of bass and drums; a loop needs "
+                               f"{BARS_PER_LOOP} bars of 4/4, or {REPEATED_BARS} (played twice)")  # fmt: skip
+        raise LoopkitError(f"{path}: no {BARS_PER_LOOP} bars of 4/4 in a row (four-beat bars: "
+                           f"{song_meter.stretches_text()}; the file's time signatures: {song_meter.events_text()}); "
+                           f"the models read 4/4 loops only{fix_meter}")  # fmt: skip
+    if start_bar is not None and int(start_bar) < 0:
+        raise LoopkitError(f"the first bar must be bar 1 or later, got bar {int(start_bar) + 1}")
+    if repeated == 2:
+        stretch, local, chosen_by = song_meter.stretches[0], 0, "repeated"
+    elif start_bar is None:
+        stretch, local, chosen_by, best = None, 0, "first loop", None
+        for s in long:
+            _, roll_s = stretch_roll(part, s, drum_map, bass_programs)
+            found = find_loops(roll_s, rules)
+            if len(found):
+                stretch, local = s, int(found[0])
+                break
+            b = densest_window(roll_s)
+            d = window_density(roll_s, b)
+            key = (d["bars_with_both"], d["bass_notes"] + d["drum_hits"])
+            if best is None or key > best[0]:
+                best = (key, s, b)
+        if stretch is None:
+            _, stretch, local = best
+            chosen_by = "densest"
     else:
         start, chosen_by = int(start_bar), "given"
-        if start < 0:
-            raise LoopkitError(f"the first bar must be bar 1 or later, got bar {start + 1}")
-    if start + BARS_PER_LOOP > song_bars:
-        have = max(song_bars - start, 0)
-        raise LoopkitError(f"{path}: {have} bar(s) of bass and drums from bar {start + 1} (the song has {song_bars}); "
-                           f"a loop needs {BARS_PER_LOOP}")  # fmt: skip
-    checks = window_checks(song[start * STEPS_PER_BAR : (start + BARS_PER_LOOP) * STEPS_PER_BAR], rules)
+        if start + BARS_PER_LOOP > song_bars:
+            have = max(song_bars - start, 0)
+            raise LoopkitError(f"{path}: {have} bar(s) of bass and drums from bar {start + 1} (the song has "
+                               f"{song_bars}); a loop needs {BARS_PER_LOOP}")  # fmt: skip
+        stretch = song_meter.stretch_holding(start, BARS_PER_LOOP)
+        if stretch is None:
+            raise LoopkitError(f"{path}: bars {start + 1}-{start + BARS_PER_LOOP} are not all 4/4 (the file's time "
+                               f"signatures: {song_meter.events_text()}); {BARS_PER_LOOP} bars of 4/4 in a row stand "
+                               f"in {song_meter.stretches_text(BARS_PER_LOOP)}{fix_meter}")  # fmt: skip
+        local = start - stretch.first_bar
+    notes, roll_s = stretch_roll(part, stretch, drum_map, bass_programs)
+    bars_read = BARS_PER_LOOP // repeated
+    window = roll_s[local * STEPS_PER_BAR : (local + bars_read) * STEPS_PER_BAR]
+    roll = np.concatenate([window] * repeated) if repeated > 1 else window.copy()
+    start = stretch.first_bar + local
+    checks = window_checks(roll, rules)
     passes = {k: bool(checks[k][0]) for k in ("hamming", "kick", "crash", "bass")}
-    roll = song[start * STEPS_PER_BAR : (start + BARS_PER_LOOP) * STEPS_PER_BAR].copy()
-    first_tick = origin + start * BEATS_PER_BAR * tpq
+    first_tick = stretch.start + local * BEATS_PER_BAR * tpq
     bpm = round(float(tempo_at(score, np.array([first_tick]))[0]), 3)
-    tempo_changes = _tempo_changes(score, first_tick, first_tick + BARS_PER_LOOP * BEATS_PER_BAR * tpq, start, bpm)
-    signature = "4/4" if len(score.time_signatures) else "none (4/4 assumed)"
-    changed = _window_changes(score, tracks, origin, start * STEPS_PER_BAR, drum_map, notes, roll)
+    tempo_changes = _tempo_changes(score, first_tick, first_tick + bars_read * BEATS_PER_BAR * tpq, start, bpm)
+    signature = _meter_text(song_meter, stretch.meters, time_signature_rule(score) is not None)
+    changed = _window_changes(score, tracks, stretch.start, local * STEPS_PER_BAR, drum_map, notes, roll,
+                              bars_read * STEPS_PER_BAR)  # fmt: skip
     return LoopReading(str(source), hashlib.md5(data).hexdigest(), roll, start, song_bars, chosen_by, passes, bpm,
-                       signature, tuple(tracks), changed, window_density(song, start), tempo_changes)  # fmt: skip
+                       signature, tuple(tracks), changed, window_density(roll, 0), tempo_changes, repeated,
+                       song_meter, fix)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -36,8 +36,11 @@ KEEP = ("notes", "codes")
 COPY = ("codes", "notes")
 
 
-def parse_bars(text: str) -> list[int]:
-    """Bars as a DAW counts them (1..8) -> 0-based bars: ``"5-8"`` -> [4, 5, 6, 7], ``"2,4"`` -> [1, 3]."""
+def parse_bars(text: str, first_bar: int = 1) -> list[int]:
+    """Song bars as a DAW counts them -> 0-based bars of the loop, whose first bar is song bar ``first_bar`` (every
+    own-loop command counts song bars, ``loopkit.ownloop.reader.BAR_NUMBERING``): with ``first_bar`` 1, ``"5-8"`` ->
+    [4, 5, 6, 7] and ``"2,4"`` -> [1, 3]; with ``first_bar`` 9, ``"13-16"`` -> [4, 5, 6, 7]."""
+    lo_bar, hi_bar = int(first_bar), int(first_bar) + BARS_PER_LOOP - 1
     bars: set[int] = set()
     for part in str(text).replace(" ", "").split(","):
         if not part:
@@ -46,18 +49,23 @@ def parse_bars(text: str) -> list[int]:
         try:
             a, b = int(lo), int(hi) if hi else int(lo)
         except ValueError:
-            raise LoopkitError(f"bars are numbers 1-{BARS_PER_LOOP} such as '5-8' or '2,4', got {text!r}") from None
-        if not (1 <= a <= b <= BARS_PER_LOOP):
-            raise LoopkitError(f"bars must lie in 1-{BARS_PER_LOOP} (a loop has {BARS_PER_LOOP} bars), got {text!r}")
-        bars.update(range(a - 1, b))
+            raise LoopkitError(f"bars are numbers {lo_bar}-{hi_bar} such as '{lo_bar + 4}-{hi_bar}' or "
+                               f"'{lo_bar + 1},{lo_bar + 3}', got {text!r}") from None  # fmt: skip
+        if not (lo_bar <= a <= b <= hi_bar):
+            inside = ("" if lo_bar == 1 else f", counted as the song counts them, as its first bar is: its bars 5-8 are "
+                      f"{lo_bar + 4}-{hi_bar}")  # fmt: skip
+            raise LoopkitError(f"bars must lie in {lo_bar}-{hi_bar} (the loop's {BARS_PER_LOOP} bars{inside}), got "
+                               f"{text!r}")  # fmt: skip
+        bars.update(range(a - lo_bar, b - lo_bar + 1))
     if not bars:
         raise LoopkitError(f"no bar named in {text!r}")
     return sorted(bars)
 
 
-def bars_label(bars: Sequence[int]) -> str:
-    """0-based bars -> the 1-based label used in file names: [4, 5, 6, 7] -> ``"5-8"``, [1, 3] -> ``"2,4"``."""
-    bars = sorted(int(b) for b in bars)
+def bars_label(bars: Sequence[int], first_bar: int = 1) -> str:
+    """0-based bars of a loop whose first bar is song bar ``first_bar`` -> the song bars' label used in file names and
+    messages: [4, 5, 6, 7] -> ``"5-8"``, [1, 3] -> ``"2,4"`` (with ``first_bar`` 9: ``"13-16"``, ``"10,12"``)."""
+    bars = sorted(int(b) + int(first_bar) - 1 for b in bars)
     runs, start = [], bars[0]
     for prev, cur in zip(bars, bars[1:] + [None]):
         if cur != prev + 1:
@@ -180,6 +188,7 @@ def vary_to_folder(
     seamless: bool = False,
     progress: bool = True,
     silent: list | None = None,
+    first_bar: int = 1,
 ) -> list[dict]:
     """Vary ``codes`` (``vary_codes``), build each variation's roll (``place_notes``, keeping the notes of
     ``input_roll``, the loop as read, or of the input's codes decoded when it is not given) and write every
@@ -188,7 +197,8 @@ def vary_to_folder(
     decoded codes first) with its codes, the codes changed, what its kept bars keep and how many notes of theirs
     differ from the input, its Hamming distance to the loop as read (empty without it) and to the input's decoded
     codes, and FND, FNB, HD. Returns the rows; ``silent``, if a list, gets the MIDI files of loops with nothing to
-    hear (no note, or a part too quiet: no OGG)."""
+    hear (no note, or a part too quiet: no OGG). ``first_bar``: the song bar the loop starts on, for the bars in
+    file names and the CSV (song bars, as every own-loop command counts them)."""
     from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
     temperature = parse_temperature(temperature)
@@ -203,7 +213,7 @@ def vary_to_folder(
     kept = kept_steps(t, bars, form)
     what = []
     if bars:
-        what.append(f"redraw{bars_label(bars).replace(',', '+')}")
+        what.append(f"redraw{bars_label(bars, first_bar).replace(',', '+')}")
     form_text = form_label(form) if form else ""
     if form:
         what.append(f"form-{form_text}")
@@ -227,7 +237,7 @@ def vary_to_folder(
         rows.append({
             "file": files["mid"],
             "variation": i,
-            "bars_redrawn": "" if i == 0 or not bars else bars_label(bars),
+            "bars_redrawn": "" if i == 0 or not bars else bars_label(bars, first_bar),
             "form": "" if i == 0 else form_text,
             "copies": "" if i == 0 or not form else copy,
             "kept": "" if i == 0 else kept_what,
