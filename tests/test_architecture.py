@@ -27,7 +27,7 @@ PACKAGE = Path(loopkit.__file__).resolve().parent
 GROUPS = [
     ("top", [("version", "errors", "atomic", "paper", "lazy")]),
     ("data", [("data.inputs", "data.workers"), ("data.pianoroll",), ("data.rules",), ("data.dataset",),
-              ("data.funnel", "data.journal", "data.synthetic"), ("data.extract",), ("data",)]),
+              ("data.funnel", "data.journal", "data.synthetic", "data.midifile"), ("data.extract",), ("data",)]),
     ("sources", [("sources.debian", "sources.wad", "sources.lmd"), ("sources.games",), ("sources.grooves",),
                  ("sources",)]),
     ("config", [("config",)]),

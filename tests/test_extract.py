@@ -19,7 +19,8 @@ import pytest
 from loopkit import cli
 from loopkit.data.inputs import iter_inputs
 from loopkit.data.dataset import MANIFEST, load_loops
-from loopkit.data.extract import CRASH_HOOK_ENV, ExtractionSettings, extract, process_midi, standard_midi_bytes
+from loopkit.data.extract import CRASH_HOOK_ENV, ExtractionSettings, extract, process_midi
+from loopkit.data.midifile import standard_midi_bytes
 from loopkit.data.funnel import format_funnel
 from loopkit.data.journal import JOURNAL
 from loopkit.data.rules import LoopRules

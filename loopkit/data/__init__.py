@@ -1,10 +1,11 @@
 """Data Preprocess: from MIDI files to the loop data set.
 
 ``pianoroll`` (MIDI <-> the (t, 93) bass+drum roll), ``rules`` (the paper's loop rules over a song roll),
-``inputs`` (the files of a corpus: folders, files, streamed archives), ``extract`` (the rules over whole corpora,
-resumable through ``journal``, in parallel through ``workers``), ``dataset`` (the loop data set on disk: ``Loops``,
-splits by song family), ``funnel`` (files -> 4/4 -> bass and drums -> loops, beside LMD-full's), ``synthetic``
-(rule-abiding stand-in loops for tests and benchmarks). No torch, and no pandas in extraction's workers.
+``inputs`` (the files of a corpus: folders, files, streamed archives), ``midifile`` (a file's bytes checked, its
+time signatures and tempos), ``extract`` (the rules over whole corpora, resumable through ``journal``, in parallel
+through ``workers``), ``dataset`` (the loop data set on disk: ``Loops``, splits by song family), ``funnel`` (files
+-> 4/4 -> bass and drums -> loops, beside LMD-full's), ``synthetic`` (rule-abiding stand-in loops for tests and
+benchmarks). No torch, and no pandas in extraction's workers.
 """
 
 from loopkit.lazy import lazy_exports
@@ -14,8 +15,8 @@ _EXPORTS = {
     "Loops": "dataset", "PACKED_BYTES": "dataset", "PackedRolls": "dataset", "ROLL_CELLS": "dataset",
     "ROLL_SHAPE": "dataset", "SPLITS": "dataset", "as_loops": "dataset", "family_key": "dataset",
     "load_loops": "dataset", "pack_rolls": "dataset", "unpack_rolls": "dataset",
-    "ExtractionSettings": "extract", "MISSING_TIME_SIGNATURE": "extract", "standard_midi_bytes": "extract",
-    "tempo_at": "extract", "time_signature_rule": "extract",
+    "ExtractionSettings": "extract", "MISSING_TIME_SIGNATURE": "extract", "standard_midi_bytes": "midifile",
+    "tempo_at": "midifile", "time_signature_rule": "midifile",
     "format_funnel": "funnel",
     "MAX_FILE_MIB": "inputs", "MEMBER_SEPARATOR": "inputs", "iter_inputs": "inputs",
     "BARS_PER_LOOP": "pianoroll", "BASS_COLUMNS": "pianoroll", "BASS_HIGHEST_PITCH": "pianoroll",

@@ -29,7 +29,8 @@ import numpy as np
 
 from loopkit.atomic import write_bytes
 from loopkit.errors import LoopkitError
-from loopkit.data.extract import ExtractionSettings, standard_midi_bytes, tempo_at, time_signature_rule
+from loopkit.data.extract import ExtractionSettings
+from loopkit.data.midifile import standard_midi_bytes, tempo_at, time_signature_rule
 from loopkit.data.rules import LoopRules, find_loops, window_checks
 from loopkit.ownloop.resemblance import part_notes
 from loopkit.ownloop.songread import (
