@@ -47,6 +47,8 @@ def parse_bars(text: str) -> list[int]:
             a, b = int(lo), int(hi) if hi else int(lo)
         except ValueError:
             raise LoopkitError(f"bars are numbers 1-{BARS_PER_LOOP} such as '5-8' or '2,4', got {text!r}") from None
+        if a > b and 1 <= b and a <= BARS_PER_LOOP:
+            raise LoopkitError(f"bars {part!r} run backwards: write the lower bar first ('{b}-{a}')")
         if not (1 <= a <= b <= BARS_PER_LOOP):
             raise LoopkitError(f"bars must lie in 1-{BARS_PER_LOOP} (a loop has {BARS_PER_LOOP} bars), got {text!r}")
         bars.update(range(a - 1, b))

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import BEST, resolve_device
     from ..config import PAPER_NAMES
     from ..interpolation import (
+        MAX_STEPS,
         find_models,
         interpolate,
         interpolate_to_folder,
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..resemblance import MIN_SHARE_REMOVED, percent
 
-    if args.steps < 2:
-        raise UserError(f"--steps counts both ends: at least 2, got {args.steps}")
+    if not 2 <= args.steps <= MAX_STEPS:  # before reading or loading anything
+        raise UserError(f"--steps counts both ends: 2..{MAX_STEPS:,}, got {args.steps}")
     check_output_flags(args)
     chosen = None
     if args.checkpoint is not None:
