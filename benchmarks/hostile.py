@@ -9,6 +9,7 @@ or expand a million times over), then:
 * kills extraction (SIGKILL) at random moments and checks that the resumed run writes the bytes of an
   uninterrupted one, leaving no temporary behind; kills training the same way and compares the weights;
 * flips one bit in each file of a data set and checks that ``load_loops`` names it;
+* starts two trainings into one run folder at once and checks that one is refused in one line;
 * loads crafted checkpoints (bad configurations; NaN, infinite, meta-device, complex weights) and checks that each
   is one line and no code ran; generates from finite weights whose outputs overflow;
 * sends malformed requests to the rating server, rates through it beside 150 clients that trickle a byte a
@@ -434,7 +435,26 @@ def training_attacks(work: Path, rng: random.Random, kills: int) -> Path:
     report("weights that overflow", "a CNN-VAE checkpoint whose decoder weights are finite but 1e37 times the "
            "trained ones", f"one line: {last.split('overflow.pt: ')[-1]}" if held else
            f"rc {p.returncode}: {err[-200:]}", held)  # fmt: skip
+    writers_attack(work, args)
     return work / "straight"
+
+
+def writers_attack(work: Path, args: list[str]) -> None:
+    """Two trainings of different seeds started at once into one run folder (issue 28): one runs, the other is
+    refused in one line; the folder ends as one run's (before: both exit 0, last.pt of one, best.pt of the other)."""
+    import torch
+
+    out = str(work / "two-writers")
+    procs = [cli(*args, "--seed", str(seed), "--out", out) for seed in (0, 1)]
+    ends = [(p.returncode, p.communicate(timeout=600)[1]) for p in procs]
+    ends = [(p.returncode, err) for p, (_, err) in zip(procs, ends)]
+    refused = [err for rc, err in ends if rc == 2 and "is being written by another run" in err
+               and err.strip().count("\n") == 0]  # fmt: skip
+    seeds = {torch.load(Path(out) / name, weights_only=True)["seed"] for name in ("last.pt", "best.pt")}
+    held = sorted(rc for rc, _ in ends) == [0, 2] and len(refused) == 1 and len(seeds) == 1
+    report("two writers of one folder", "two `loopkit train` runs of seeds 0 and 1 started at once into one folder",
+           "one ran, the other was refused in one line naming it; last.pt and best.pt of one seed" if held else
+           f"exit statuses {[rc for rc, _ in ends]}, seeds {sorted(seeds)}", held)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

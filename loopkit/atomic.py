@@ -4,13 +4,15 @@ os.replace), and hashed.
 Every artefact loopkit writes (data sets, checkpoints, MIDI, audio, figures, manifests, settings, cached table
 rows) goes through ``write_with`` or one of its front ends; a reader sees either the old file or the whole new
 one. The temporary file sits beside the target and is named ``.<name>.tmp-*``, so a run killed mid-write leaves
-at most such a file, which ``loopkit extract`` and the trainer recognise as their own. ``file_hash`` is the one
+at most such a file, which ``loopkit extract`` and the trainer recognise as their own. An ``OSError`` while
+writing (a full disk) names the file meant, not the temporary, and leaves no temporary behind. ``file_hash`` is the one
 digest of a file's bytes (checkpoints, downloads, the demo corpus).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,12 +21,19 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 
+#: The errors of a write that the disk refused (``write_with`` names the file meant in them).
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
 def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Write a file atomically by calling ``write(fh)`` on an open binary file: ``torch.save(obj, fh)``,
     ``np.savez(fh, ...)``, ``fig.savefig(fh, ...)``. The file is readable by everyone, like a normal file; returns
     the path."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    except OSError as exc:
+        raise naming_file(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -32,11 +41,19 @@ def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> 
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes the file private
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _FULL:  # a full disk: the error names the file meant
+            raise naming_file(exc, path) from None
         raise
     return path
+
+
+def naming_file(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path``, the file meant, instead of a temporary or no file at all (the ``loopkit`` command
+    line prints such an error of a full disk as one line, ``loopkit.cli.os_error_line``)."""
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

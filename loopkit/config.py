@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -499,6 +500,18 @@ def _parse_value(field: dataclasses.Field, text: str, key: str):
         return kind(float(word)) if kind is int and float(word).is_integer() else kind(word)
     except ValueError:
         raise LoopkitError(f"setting {key}: {text!r} is not a {kind.__name__}") from None
+
+
+#: Seeds lie in 0..2**32 - 1 (NumPy's range; PyTorch's is wider, but the trainer's per-epoch data order seeds a
+#: generator with ``seed * 1_000_003 + epoch``, which must stay under 2**64).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` as a whole number in 0..``MAX_SEED``, else ``LoopkitError``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise LoopkitError(f"a seed must be a whole number in 0..{MAX_SEED:,} (2**32 - 1), got {seed!r}")
+    return int(seed)
 
 
 def parse_settings(items) -> dict[str, Any]:

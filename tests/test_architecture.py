@@ -25,7 +25,7 @@ PACKAGE = Path(loopkit.__file__).resolve().parent
 #: generation, what is played and shown, the tables and claims, your own loop, the listening test, the book, the
 #: command line. A group's ``__init__`` (lazy re-exports) sits on top of its group.
 GROUPS = [
-    ("top", [("version", "errors", "atomic", "paper", "lazy")]),
+    ("top", [("version", "errors", "atomic", "paper", "lazy", "runlock")]),
     ("data", [("data.inputs", "data.workers"), ("data.pianoroll",), ("data.rules",), ("data.dataset",),
               ("data.funnel", "data.journal", "data.synthetic", "data.midifile"), ("data.extract",), ("data",)]),
     ("sources", [("sources.debian", "sources.wad", "sources.lmd"), ("sources.games",), ("sources.grooves",),

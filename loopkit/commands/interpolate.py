@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from loopkit.models.checkpoints import BEST, resolve_device
     from loopkit.config import PAPER_NAMES
     from loopkit.ownloop.interpolation import (
+        MAX_STEPS,
         choose_model,
         find_models,
         identical_neighbours,
@@ -99,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from loopkit.ownloop.resemblance import MIN_SHARE_REMOVED, percent
 
-    if args.steps < 2:
-        raise UserError(f"--steps counts both ends: at least 2, got {args.steps}")
+    if not 2 <= args.steps <= MAX_STEPS:  # before reading or loading anything
+        raise UserError(f"--steps counts both ends: 2..{MAX_STEPS:,}, got {args.steps}")
     check_output_flags(args)
     chosen = None
     if args.checkpoint is not None:

@@ -87,13 +87,16 @@ def parse_group_args(items: Sequence[str]) -> dict[str, str]:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from loopkit.outputs.audio import with_settings
+    from loopkit.outputs.audio import check_duration, with_settings
+    from loopkit.data.pianoroll import LOOP_STEPS
     from loopkit.listening.prepare import prepare_stimuli
 
     groups = parse_group_args(args.group)
     if args.repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {args.repeats}")
     check_bpm(args.bpm)
+    settings = with_settings(soundfont=args.soundfont)
+    check_duration(LOOP_STEPS, args.bpm, args.repeats, settings.tail)  # before any work
     stimuli = prepare_stimuli(
         groups,
         args.out,
@@ -102,7 +105,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         seed=args.seed,
         bpm=args.bpm,
         repeats=args.repeats,
-        settings=with_settings(soundfont=args.soundfont),
+        settings=settings,
         familiarisation_group=args.familiarisation_group,
     )
     size = sum(s["bytes"] for s in stimuli.stimuli)

@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if args.bpm is not None:
         check_bpm(args.bpm)
     jobs = audio.render_jobs(audio.expand_inputs(args.inputs), bpm=args.bpm)
+    for name, roll, bpm in jobs:  # every length checked before any rendering: no traceback, no half-done run
+        try:
+            audio.check_duration(len(roll), bpm, args.repeats, settings.tail)
+        except LoopkitError as exc:
+            raise LoopkitError(f"{name}: {exc}") from None
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

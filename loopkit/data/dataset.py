@@ -24,6 +24,7 @@ pandas is imported only by the functions that need it (extraction workers never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from loopkit.atomic import file_hash, write_bytes
+from loopkit.atomic import file_hash, naming_file, write_bytes
 from loopkit.data.inputs import readable_source
 from loopkit.errors import LoopkitError
 from loopkit.data.pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS
@@ -290,17 +291,26 @@ class _HashedFile:
         self.bytes = 0
 
     def write(self, data: bytes) -> None:
-        self.fh.write(data)
+        try:
+            self.fh.write(data)
+        except OSError as exc:  # a full disk: named as the file meant (the temporary goes at the next run)
+            raise naming_file(exc, self.path) from None
         self.sha.update(data)
         self.bytes += len(data)
 
     def close(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        except OSError as exc:
+            raise naming_file(exc, self.path) from None
+        finally:
+            with contextlib.suppress(OSError):
+                self.fh.close()
 
     def discard(self) -> None:
-        self.fh.close()
+        with contextlib.suppress(OSError):  # what it still buffers may not fit a full disk: it goes anyway
+            self.fh.close()
         self.tmp.unlink(missing_ok=True)
 
 

@@ -84,6 +84,7 @@ from loopkit.data.pianoroll import (
     notes_to_roll,
     score_notes,
 )
+from loopkit.runlock import hold_folder
 from loopkit.version import __version__
 from loopkit.data.workers import Task, peak_rss, run_pool
 
@@ -326,6 +327,12 @@ def extract(
         if os.path.isdir(real_src) and (real_out + os.sep).startswith(real_src.rstrip(os.sep) + os.sep):
             raise LoopkitError(f"the output folder {out} lies inside the source folder {src}: choose one outside it")
     document = settings_document(settings, sources)
+    with hold_folder(out, f"extracting {len(sources)} source(s)"):  # one writer of a data set folder at a time
+        return _extract_into(out, sources, document, settings, workers, progress, overwrite, report, started)
+
+
+def _extract_into(out: Path, sources, document: dict, settings: ExtractionSettings, workers: int, progress: bool,
+                  overwrite: bool, report: dict | None, started: float) -> Loops:  # fmt: skip
     state = prepare_output(out, document, overwrite)
     if report is not None:
         report.update(state=state, workers=workers)

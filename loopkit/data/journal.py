@@ -24,6 +24,7 @@ from loopkit.atomic import remove_temporaries, write_bytes
 from loopkit.data.inputs import source_bytes
 from loopkit.data.dataset import FILE_STATUSES, FILES, JOURNAL, MANIFEST, REJECTION_RULES, FileResult, damaged_files
 from loopkit.errors import LoopkitError, differences
+from loopkit.runlock import LOCK_FILE
 
 JOURNAL_FORMAT = "loopkit-extract-journal-1"
 
@@ -272,7 +273,7 @@ def prepare_output(out: Path, document: dict, overwrite: bool) -> str:
             )
         clear_output(out)
         return "start"
-    if any(not is_ours(p.name) for p in out.iterdir()):
+    if any(not is_ours(p.name) and p.name != LOCK_FILE for p in out.iterdir()):  # the lock: this run's
         raise LoopkitError(f"{out} is not empty and holds no loopkit data set: choose a new or empty folder")
     clear_output(out)
     return "start"

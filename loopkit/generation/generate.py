@@ -55,6 +55,21 @@ from loopkit.generation.sampling import (
 from loopkit.version import __version__
 
 
+#: The most loops one call generates: all of them are held in memory, bit-packed (1,488 bytes a loop: 1.5 GB),
+#: beside their codes; the paper's evaluation draws 120,600. More: several calls with different seeds.
+MAX_LOOPS = 1_000_000
+
+
+def check_count(n) -> int:
+    """``n`` as the number of loops to generate: a whole number in 1..``MAX_LOOPS``, else ``LoopkitError``."""
+    if isinstance(n, float) and not n.is_integer() or not n >= 1:
+        raise LoopkitError(f"the number of loops must be a whole number of at least 1, got {n}")
+    if not n <= MAX_LOOPS:
+        raise LoopkitError(f"the number of loops must lie in 1..{MAX_LOOPS:,} (one call holds them all in memory, "
+                           f"{PACKED_BYTES:,} bytes a loop: generate more with several calls and seeds), got {n:,}")
+    return int(n)
+
+
 def sample_codes(
     prior,
     n: int,
@@ -183,9 +198,7 @@ def generate(
     -------
     Generated: ``.rolls`` (PackedRolls, b = n), ``.loops`` (n, 128, 93) bool, ``.codes`` (n, t) for the VQ-VAE
     """
-    n = int(n)
-    if n < 1:
-        raise LoopkitError(f"the number of loops must be at least 1, got {n}")
+    n = check_count(n)
     name = model_name(model)
     device = model_device(model, device)
     batch_size = int(batch_size or default_batch_size(device))

@@ -108,7 +108,9 @@ def make_generator(seed: int | None, device) -> "torch.Generator":
     if seed is None:
         gen.seed()
     else:
-        gen.manual_seed(int(seed))
+        from loopkit.config import check_seed
+
+        gen.manual_seed(check_seed(seed))
     return gen
 
 

@@ -31,6 +31,7 @@ line's parser, ``loopkit.book.rehearsal`` and ``loopkit.ownloop.interpolation`` 
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 import pickle
@@ -39,7 +40,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopkit.atomic import file_hash, write_with
+from loopkit.atomic import file_hash, write_bytes
 from loopkit.config import CONFIG_CLASSES, config_from_dict
 from loopkit.errors import LoopkitError
 
@@ -76,7 +77,14 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    asked = device
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):  # torch knows "mps", "xla", ...: none is tested here
+        raise LoopkitError(f"unknown device {str(asked)!r}: loopkit runs on 'cpu' or 'cuda' (or 'auto': CUDA when "
+                           "present)")  # fmt: skip
     if device.type == "cuda" and not torch.cuda.is_available():
         raise LoopkitError("device 'cuda' was asked for but torch sees no CUDA device (use the CPU)")
     return device
@@ -86,7 +94,9 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     """Write a checkpoint dict (see the module docstring) atomically; returns the path."""
     import torch
 
-    return write_with(path, lambda fh: torch.save(state, fh))
+    buf = io.BytesIO()  # torch's writer turns a full disk into a RuntimeError; a plain write says ENOSPC
+    torch.save(state, buf)
+    return write_bytes(path, buf.getbuffer())
 
 
 def _unreadable(path: Path, exc: Exception) -> LoopkitError:

@@ -61,6 +61,27 @@ class InaudibleAudioError(LoopkitError):
     """A rendering is silent, or a part (bass or drums) that has notes cannot be heard in it."""
 
 
+#: The longest audio one rendering makes (end + tail), and the longest tail or fade: every sample is held in
+#: memory as float32 (20 minutes at 44.1 kHz: 212 MB a channel, and as much again per part's stem).
+MAX_AUDIO_SECONDS = 1200.0
+MAX_TAIL_SECONDS = 60.0
+
+
+def check_duration(steps: int, bpm: float, repeats: int, tail: float = 0.0) -> float:
+    """The seconds of ``repeats`` plays of a ``steps``-step roll at ``bpm`` plus ``tail``, checked before any
+    work: ``repeats`` a whole number of at least 1, the whole at most ``MAX_AUDIO_SECONDS``; else ``LoopkitError``."""
+    if isinstance(repeats, float) and not repeats.is_integer() or not repeats >= 1:
+        raise LoopkitError(f"repeats must be a whole number of at least 1, got {repeats}")
+    if not bpm > 0:
+        raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
+    seconds = loop_seconds(steps, bpm, 1) * repeats + tail
+    if not seconds <= MAX_AUDIO_SECONDS:
+        raise LoopkitError(f"the audio would last {seconds:,.0f} s ({int(repeats):,} play(s) of "
+                           f"{loop_seconds(steps, bpm):.1f} s and a tail of {tail:g} s): at most "
+                           f"{MAX_AUDIO_SECONDS:,.0f} s is rendered")  # fmt: skip
+    return seconds
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """How loops are rendered and encoded.
@@ -98,8 +119,10 @@ class AudioSettings:
             raise LoopkitError(f"compression level must be within 0..1, got {self.compression_level}")
         if not self.gain > 0:
             raise LoopkitError(f"gain must be positive, got {self.gain}")
-        if self.tail < 0 or self.fade < 0:
-            raise LoopkitError("tail and fade must not be negative")
+        for name in ("tail", "fade"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_TAIL_SECONDS:  # NaN too
+                raise LoopkitError(f"{name} must lie in 0..{MAX_TAIL_SECONDS:g} seconds, got {value}")
 
 
 @dataclass
@@ -291,6 +314,9 @@ def synthesize(score, settings: AudioSettings | None = None, end: float | None =
     seconds = score.to("second")
     if end is None:
         end = float(seconds.end()) if len(seconds.tracks) else 0.0
+    if not end + settings.tail <= MAX_AUDIO_SECONDS:
+        raise LoopkitError(f"the audio would last {end + settings.tail:,.0f} s: at most {MAX_AUDIO_SECONDS:,.0f} s is "
+                           "rendered")  # fmt: skip
     n_samples = int(round((end + settings.tail) * sr))
 
     events: dict[str, list] = {p: [] for p in PARTS}
@@ -354,12 +380,9 @@ def synthesize_roll(roll: np.ndarray, bpm: float = DEFAULT_BPM, repeats: int = 1
     after the last step added onto the start (``fold_tail``) and no fade-out.
     """
     roll = check_roll(roll)
-    if int(repeats) != repeats or repeats < 1:
-        raise LoopkitError(f"repeats must be a whole number of at least 1, got {repeats}")
-    if not bpm > 0:
-        raise LoopkitError(f"tempo must be positive, got {bpm} bpm")
-    played = np.tile(roll, (int(repeats), 1))
     settings = settings or AudioSettings()
+    check_duration(len(roll), bpm, repeats, settings.tail)  # before tiling the roll: a bound on memory
+    played = np.tile(roll, (int(repeats), 1))
     seconds = loop_seconds(len(roll), bpm, int(repeats))
     if not seamless:
         return synthesize(roll_to_score(played, bpm=bpm), settings, end=seconds)
@@ -399,10 +422,20 @@ def encode_ogg(audio: np.ndarray, sample_rate: int, compression_level: float = A
     """OGG Vorbis bytes of ``(n,)`` or ``(n, c)`` float audio (full scale 1.0)."""
     import soundfile
 
+    audio = np.asarray(audio, dtype=np.float32)
     buf = io.BytesIO()
-    soundfile.write(buf, np.asarray(audio, dtype=np.float32), int(sample_rate), format="OGG", subtype="VORBIS",
-                    compression_level=float(compression_level))  # fmt: skip
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    with soundfile.SoundFile(buf, "w", int(sample_rate), channels, format="OGG", subtype="VORBIS",
+                             compression_level=float(compression_level)) as fh:  # fmt: skip
+        for start in range(0, len(audio), OGG_BLOCK):  # one write of 48 s of audio crashed libsndfile
+            fh.write(audio[start : start + OGG_BLOCK])
     return fix_ogg_serial(buf.getvalue())
+
+
+#: Frames handed to libsndfile's Vorbis encoder at a time: a single write of 3 plays of a 16-s loop (2.1 million
+#: frames at 44.1 kHz) ends the process with a segmentation fault (libsndfile 1.2). Audio up to this length (23.8
+#: s at 44.1 kHz: a 16-s loop played once) is one write, as before, so its bytes are unchanged.
+OGG_BLOCK = 1 << 20
 
 
 #: The Ogg stream serial number every OGG file gets (libsndfile picks a random one): "LOOP" in ASCII.

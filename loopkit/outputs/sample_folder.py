@@ -14,11 +14,13 @@ import numpy as np
 from loopkit.outputs import audio as audio_mod
 from loopkit.atomic import write_json
 from loopkit.models.checkpoints import file_digest, load_generator, model_name, resolve_device
+from loopkit.config import check_seed
 from loopkit.errors import LoopkitError, differences
-from loopkit.generation.generate import Generated, generate
+from loopkit.generation.generate import Generated, check_count, generate
 from loopkit.generation.latent import LatentCopy, check_mode
 from loopkit.data.pianoroll import DEFAULT_BPM, write_midi
 from loopkit.outputs.plots import write_pianoroll_png
+from loopkit.runlock import hold_folder
 from loopkit.generation.sampling import Temperature, parse_temperature
 from loopkit.version import __version__
 
@@ -79,11 +81,8 @@ def generate_to_folder(
     another request into it raises ``LoopkitError``. ``report``, if a dict, is filled with what this call did:
     the model, the files written now by kind, the seconds it took, and why a loop has no audio.
     """
-    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
-
-    n = int(n)
-    if n < 1:
-        raise LoopkitError(f"the number of loops must be at least 1, got {n}")
+    n = check_count(n)
+    seed = check_seed(seed)
     if not bpm > 0:
         raise LoopkitError(f"the tempo must be positive, got {bpm} bpm")
     if batch_size is not None and batch_size < 1:
@@ -107,7 +106,15 @@ def generate_to_folder(
         copy = None
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with hold_folder(out, f"generating {n:,} loop(s) from {checkpoint}"):  # one writer of a folder at a time
+        return _generate_into(out, model, prior_model, name, n, copy, temperature, mode, seed, bpm, batch_size,
+                              device, audio, png, progress, report)  # fmt: skip
+
+
+def _generate_into(out: Path, model, prior_model, name: str, n: int, copy, temperature, mode: str, seed: int,
+                   bpm: float, batch_size, device, audio: bool, png: bool, progress: bool, report) -> dict:  # fmt: skip
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
+
     request = _request(model, prior_model, n, copy, temperature, mode, seed, bpm, batch_size, device)
     settings_path = out / SETTINGS_FILE
     if settings_path.exists():

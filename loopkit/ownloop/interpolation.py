@@ -133,13 +133,22 @@ def decode_z(model, z) -> np.ndarray:
         return threshold(model.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32, device=device))).cpu().numpy()
 
 
+#: The most loops one interpolation makes (each decoded at once and written as a MIDI file, a PNG, an OGG).
+MAX_STEPS = 1000
+
+
+def check_steps(steps) -> int:
+    """``steps`` as an interpolation's number of loops, its two ends included: 2..``MAX_STEPS``."""
+    if isinstance(steps, float) and not steps.is_integer() or not 2 <= steps <= MAX_STEPS:
+        raise LoopkitError(f"an interpolation has 2..{MAX_STEPS:,} steps (its two ends included), got {steps}")
+    return int(steps)
+
+
 def interpolate(model, roll_a, roll_b, steps: int = 9) -> Interpolation:
     """Interpolate from loop A to loop B (each (128, 93)) in ``steps`` loops (see the module docstring): slerp
     between the posterior means for a continuous VAE, a bar-by-bar code crossfade for the VQ-VAE; ``ends`` measured
     against A and B."""
-    k = int(steps)
-    if k < 2:
-        raise LoopkitError(f"an interpolation has at least 2 steps (its two ends), got {k}")
+    k = check_steps(steps)
     name = model_name(model)
     if name == "vq_vae":
         (ca, _), (cb, _) = encode_roll(model, roll_a), encode_roll(model, roll_b)

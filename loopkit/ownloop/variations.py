@@ -51,6 +51,8 @@ def parse_bars(text: str, first_bar: int = 1) -> list[int]:
         except ValueError:
             raise LoopkitError(f"bars are numbers {lo_bar}-{hi_bar} such as '{lo_bar + 4}-{hi_bar}' or "
                                f"'{lo_bar + 1},{lo_bar + 3}', got {text!r}") from None  # fmt: skip
+        if a > b and lo_bar <= b and a <= hi_bar:
+            raise LoopkitError(f"bars {part!r} run backwards: write the lower bar first ('{b}-{a}')")
         if not (lo_bar <= a <= b <= hi_bar):
             inside = ("" if lo_bar == 1 else f", counted as the song counts them, as its first bar is: its bars 5-8 are "
                       f"{lo_bar + 4}-{hi_bar}")  # fmt: skip

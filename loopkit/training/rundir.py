@@ -7,7 +7,10 @@ checkpoint relabelled with how far its run went.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import os
 from pathlib import Path
 
 from loopkit.atomic import write_text
@@ -36,8 +39,47 @@ def append_metrics(history: list[dict], path: Path) -> None:
     if len(history) == 1 or header is None or not set(row.columns) <= set(header):
         write_metrics(history, path)
         return
-    with open(path, "a") as fh:
-        fh.write(row.reindex(columns=header).to_csv(index=False, header=False, lineterminator="\n"))
+    append_whole(path, row.reindex(columns=header).to_csv(index=False, header=False, lineterminator="\n").encode())
+
+
+def append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` (whole lines) to ``path`` with one write, synced, or not at all: a write cut short (a full
+    disk) is undone, so the file never ends in part of a row; the ``OSError`` names ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    size = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+    finally:
+        os.close(fd)
+
+
+def repair_metrics(history: list[dict], path: Path) -> bool:
+    """Rewrite ``metrics.csv`` from a checkpoint's ``history`` when it does not hold exactly one whole row per
+    epoch of it: a last row cut by a full disk, or lost to a kill between the checkpoint and the row. Returns
+    whether it was rewritten."""
+    try:
+        lines = path.read_bytes().decode("utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    whole = len(lines) >= 2 and lines[-1] == ""  # ends in a line feed
+    rows = lines[1:-1] if whole else []
+    fields = lines[0].count(",") if lines else -1
+    keys = set(lines[0].split(",")) if lines else set()
+    intact = (whole and len(rows) == len(history) and all(r.count(",") == fields for r in rows)
+              and all(set(h) <= keys for h in history)
+              and [r.split(",", 1)[0] for r in rows] == [str(h.get("epoch")) for h in history])  # fmt: skip
+    if not intact and history:
+        write_metrics(history, path)
+    return not intact
 
 
 def with_defaults(recorded, cls) -> dict | None:
@@ -60,4 +102,4 @@ def relabel_best(path: Path, identity: dict, *, epochs_scheduled: int, trained_t
     save_checkpoint(ckpt, path)
 
 
-__all__ = ["append_metrics", "relabel_best", "with_defaults", "write_metrics"]
+__all__ = ["append_metrics", "append_whole", "relabel_best", "repair_metrics", "with_defaults", "write_metrics"]

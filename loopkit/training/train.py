@@ -55,13 +55,14 @@ from loopkit.models.checkpoints import (
     resolve_device,
     save_checkpoint,
 )
-from loopkit.config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, model_config, train_config
+from loopkit.config import ALL_NAMES, MODEL_NAMES, PRIOR_NAME, TrainConfig, check_seed, model_config, train_config
 from loopkit.data.dataset import ROLL_CELLS, Loops, PackedRolls, as_loops
 from loopkit.errors import LoopkitError, differences
 from loopkit.metrics.paper_metrics import first_step_counts
 from loopkit.models.registry import build_model
 from loopkit.models.numerics import amp_dtype, autocast_for, run_numerics
-from loopkit.training.rundir import append_metrics, relabel_best, with_defaults, write_metrics
+from loopkit.training.rundir import append_metrics, relabel_best, repair_metrics, with_defaults, write_metrics
+from loopkit.runlock import hold_folder
 from loopkit.version import __version__
 
 #: Stored with a run but free to change on resume: where the data lives, how the steps run and how far this call
@@ -313,6 +314,7 @@ def _fit(name: str, model, task, cfg: TrainConfig, identity: dict, out: Path, de
         if epoch >= stop:
             if not best_path.exists():
                 raise FileNotFoundError(f"{out} holds a finished run without its {BEST}: delete {out} to retrain")
+            repair_metrics(history, out / METRICS)  # its last row cut by a full disk, or lost to a kill
             return best_path
         write_metrics(history, out / METRICS)  # drops rows of epochs after the checkpoint
 
@@ -431,6 +433,7 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
         raise LoopkitError("the prior is trained on a VQ-VAE's codes: use train_prior(vqvae_checkpoint, ...)")
     if model_name not in MODEL_NAMES:
         raise LoopkitError(f"unknown model {model_name!r}; known: {', '.join(ALL_NAMES)}")
+    seed = check_seed(seed)
     cfg, given = _train_config(model_name, profile, epochs, train_settings)
     device = resolve_device(device)
     loops = as_loops(data)
@@ -440,7 +443,8 @@ def train(model_name: str, data: Loops | str | os.PathLike, profile: str, out: s
         model = build_model(model_name, model_config(model_name, profile, **(overrides or {}))).to(device)
         identity = _identity(model_name, model, cfg, profile, seed, loops, {}, given)
         task = _RollTask(model, loops, cfg, device)
-        return _fit(model_name, model, task, cfg, identity, Path(out), device, seed, progress, callback)
+        with hold_folder(out, f"training {model_name}, seed {seed}"):  # one writer of a run folder at a time
+            return _fit(model_name, model, task, cfg, identity, Path(out), device, seed, progress, callback)
 
 
 @torch.no_grad()
@@ -468,9 +472,10 @@ def train_prior(vqvae_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     "last") and accuracy (the paper: 82.91 %) on the codes of the valid split; both are columns of
     ``metrics.csv``, beside the training accuracy. Other arguments as in ``train``.
     """
+    seed = check_seed(seed)
     cfg, given = _train_config(PRIOR_NAME, profile, epochs, train_settings)
     device = resolve_device(device)
-    with run_numerics(device, cfg.tf32, cfg.deterministic):
+    with run_numerics(device, cfg.tf32, cfg.deterministic), hold_folder(out, f"training prior, seed {seed}"):
         torch.manual_seed(seed)
         return _train_prior(Path(vqvae_checkpoint), data, profile, Path(out), device, seed, progress, overrides,
                             cfg, given, callback)  # fmt: skip
