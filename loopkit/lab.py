@@ -6,7 +6,9 @@ before anything runs) into a lab folder beside the build's output (``OUT/lab``) 
 output: a cell after the title moves the kernel into the project folder, where papermill ran the chapter, and the
 ``parameters`` cell's paths (``out``, and any other that names an existing file or folder) become absolute.
 Papermill's ``injected-parameters`` cell is dropped: the ``parameters`` cell already holds the run's values
-(``loopkit.book.show_run_parameters``). ``lab_command`` is the server's command line; ``start_lab`` starts it.
+(``loopkit.book.show_run_parameters``). ``lab_command`` is the server's command line and environment; ``start_lab``
+starts it. The token travels in the environment (``JUPYTER_TOKEN``, which jupyter_server reads), never on the
+command line: any local user reads a process's command line in /proc/PID/cmdline, only its owner its environment.
 
 The lab folder is the reader's: a chapter they changed is never overwritten. ``prepare_lab`` records the digest
 of every copy it writes (``LAB_RECORD``) and, on the next start, refreshes only the copies that still have it; a
@@ -153,16 +155,22 @@ def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, ro
     return copies
 
 
-def lab_command(lab: str | os.PathLike, port: int = 8888, token: str | None = None) -> tuple[list[str], str]:
-    """``(argv, token)``: JupyterLab serving ``lab`` on 127.0.0.1:``port`` with ``token`` (a fresh random one by
-    default), no browser opened, from this Python's environment."""
+#: The environment variable jupyter_server takes its token from (``IdentityProvider.token``'s default).
+TOKEN_ENV = "JUPYTER_TOKEN"
+
+
+def lab_command(lab: str | os.PathLike, port: int = 8888, token: str | None = None,
+                env: dict | None = None) -> tuple[list[str], dict[str, str], str]:  # fmt: skip
+    """``(argv, env, token)``: JupyterLab serving ``lab`` on 127.0.0.1:``port`` with ``token`` (a fresh random one
+    by default), no browser opened, from this Python's environment. The token is in ``env`` (``env`` given, else
+    this process's environment, with ``TOKEN_ENV`` set), not in ``argv``, which other local users can read."""
     token = token or secrets.token_hex(24)
     argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={Path(lab).resolve()}",
-            f"--IdentityProvider.token={token}"]  # fmt: skip
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={Path(lab).resolve()}"]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; the server says no otherwise
         argv.append("--ServerApp.allow_root=True")
-    return argv, token
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "JUPYTER_TOKEN_FILE"}
+    return argv, {**env, TOKEN_ENV: token}, token
 
 
 def lab_url(port: int, token: str, notebook: str = "03_investigate_latent_space") -> str:
@@ -172,10 +180,11 @@ def lab_url(port: int, token: str, notebook: str = "03_investigate_latent_space"
 
 def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None,
               **popen) -> tuple[subprocess.Popen, str]:  # fmt: skip
-    """Start the server of ``lab_command``; returns ``(process, token)``. The caller stops it (``terminate``)."""
+    """Start the server of ``lab_command``; returns ``(process, token)``. The caller stops it (``terminate``).
+    An ``env`` among ``popen`` is the server's environment, the token added to it."""
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
         raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[lab]' (the extra that holds it)")
-    argv, token = lab_command(lab, port, token)
-    return subprocess.Popen(argv, **popen), token
+    argv, env, token = lab_command(lab, port, token, env=popen.pop("env", None))
+    return subprocess.Popen(argv, env=env, **popen), token
