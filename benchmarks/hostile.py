@@ -579,11 +579,13 @@ def forged_requests(url: str) -> tuple[int, int, int]:
     other = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}"
     form = f"stimulus={sid}&rating=1"
     forms = "application/x-www-form-urlencoded"
-    attempts = [(f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": other}),  # the token leaked: the origin still refuses
+    # the first four carry the session's token, as if it had leaked: the origin alone refuses them
+    attempts = [(f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": other}),
                 (f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": "null"}),
                 (f"{form}&{CSRF_FIELD}={tok}", forms, {"Referer": other + "/attack.html"}),
                 (f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": other, "Referer": url + "/"}),
-                (form, forms, {}), (f"{form}&{CSRF_FIELD}=", forms, {}), (f"{form}&{CSRF_FIELD}={other_tok}", forms, {}),
+                (form, forms, {}), (f"{form}&{CSRF_FIELD}=", forms, {}),
+                (f"{form}&{CSRF_FIELD}={other_tok}", forms, {}),
                 (f"{form}&{CSRF_FIELD}={tok[:-1]}", forms, {}), (form, "text/plain", {}),
                 (json.dumps({"stimulus": sid, "rating": 1}), "application/json", {"Origin": other}),
                 (json.dumps({"stimulus": sid, "rating": 1}), "application/json", {"Origin": "null"})]  # fmt: skip

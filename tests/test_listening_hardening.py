@@ -283,7 +283,8 @@ def test_a_file_that_is_not_a_ratings_database_is_refused_at_start_in_one_line(s
     (tmp_path / "bytes.sqlite").write_bytes(os.urandom(8192))
     cases["bytes.sqlite"] = "is not a loopkit ratings database: file is not a database"
     for name, sql, words in (
-        ("notes.sqlite", "CREATE TABLE notes (x); CREATE TABLE ratings (a, b)", "its table ratings has the columns a, b"),
+        ("notes.sqlite", "CREATE TABLE notes (x); CREATE TABLE ratings (a, b)",
+         "its table ratings has the columns a, b"),
         ("other.sqlite", "CREATE TABLE other (name TEXT)", "it holds the table(s) other of another application"),
         ("listeners.sqlite", "CREATE TABLE listeners (name TEXT)", "its table listeners has the columns name"),
     ):

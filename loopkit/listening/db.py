@@ -146,8 +146,9 @@ def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
         if name in TABLES:
             columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name})").fetchall()]
             if columns != TABLES[name]:
+                want = ", ".join(TABLES[name])
                 raise LoopkitError(f"{path} is not a loopkit ratings database: its table {name} has the columns "
-                                   f"{', '.join(columns)}, not {', '.join(TABLES[name])}; give --db a new file")  # fmt: skip
+                                   f"{', '.join(columns)}, not {want}; give --db a new file")  # fmt: skip
     others = [n for n in names if n not in TABLES]
     ours = set(TABLES) <= set(names) and conn.execute(
         "SELECT 1 FROM meta WHERE key = 'stimulus_set'").fetchall()  # fmt: skip
