@@ -14,7 +14,9 @@ or expand a million times over), then:
   is one line and no code ran; generates from finite weights whose outputs overflow;
 * sends malformed requests to the rating server, rates through it beside 150 clients that trickle a byte a
   second, holds every connection of a 100-connection server with 110 clients that trickle a byte every 10 s, and
-  kills it (SIGKILL) while listeners rate, checking that no rating is lost or stored twice;
+  kills it (SIGKILL) while listeners rate, checking that no rating is lost or stored twice; forges ratings as a
+  page of another origin would (another port of 127.0.0.1, ``Origin: null``, no token or another session's) and
+  states 1 GB bodies from 4 clients at once, measuring what the server spools to temporary files (issue 28);
 * measures the parent's peak memory and time on a zip member that lies about its size, a huge LMD member, bzip2
   and xz tar bombs and a zip's bzip2 member that lies about its size (issue 21);
 * guesses the group of a listening-test stimulus from its bytes, as OGG and as the WAV loopkit serves.
@@ -575,6 +577,113 @@ def bad_requests(url: str) -> tuple[int, int]:
     return len(requests), answered
 
 
+def forged_requests(url: str) -> tuple[int, int, int]:
+    """Ratings posted into a listener's session as another site's page would send them (issue 28); returns (sent,
+    refused with 403, stored). The listener's own form, sent afterwards, must go through."""
+    import re
+
+    from loopkit.listening.app import CSRF_FIELD
+
+    def session():
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(url + "/").read().decode()
+        for path in ("/start", "/familiarised"):
+            tok = re.search(rf'name="{CSRF_FIELD}" value="(\w+)"', page).group(1)
+            page = opener.open(url + path, data=f"{CSRF_FIELD}={tok}".encode()).read().decode()
+        tok = re.search(rf'name="{CSRF_FIELD}" value="(\w+)"', page).group(1)
+        return opener, re.search(r'name="stimulus" value="(\w+)"', page).group(1), tok
+
+    opener, sid, tok = session()
+    _, _, other_tok = session()
+    port = int(url.rsplit(":", 1)[1])
+    other = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}"
+    form = f"stimulus={sid}&rating=1"
+    forms = "application/x-www-form-urlencoded"
+    # the first four carry the session's token, as if it had leaked: the origin alone refuses them
+    attempts = [(f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": other}),
+                (f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": "null"}),
+                (f"{form}&{CSRF_FIELD}={tok}", forms, {"Referer": other + "/attack.html"}),
+                (f"{form}&{CSRF_FIELD}={tok}", forms, {"Origin": other, "Referer": url + "/"}),
+                (form, forms, {}), (f"{form}&{CSRF_FIELD}=", forms, {}),
+                (f"{form}&{CSRF_FIELD}={other_tok}", forms, {}),
+                (f"{form}&{CSRF_FIELD}={tok[:-1]}", forms, {}), (form, "text/plain", {}),
+                (json.dumps({"stimulus": sid, "rating": 1}), "application/json", {"Origin": other}),
+                (json.dumps({"stimulus": sid, "rating": 1}), "application/json", {"Origin": "null"})]  # fmt: skip
+    refused = 0
+    for body, ctype, headers in attempts:
+        req = urllib.request.Request(url + "/rate", data=body.encode(), headers={"Content-Type": ctype, **headers})
+        try:
+            opener.open(req, timeout=10)
+            print(f"  forged rating accepted: {headers} {body[:60]}")
+        except urllib.error.HTTPError as exc:
+            refused += exc.code == 403
+    state = json.loads(opener.open(url + "/api/state").read())
+    stored = state["done"]
+    req = urllib.request.Request(url + "/rate", data=f"stimulus={sid}&rating=4&{CSRF_FIELD}={tok}".encode(),
+                                 headers={"Content-Type": forms, "Origin": url})  # fmt: skip
+    opener.open(req, timeout=10).read()  # the listener's own rating
+    own = json.loads(opener.open(url + "/api/state").read())["done"] == 1
+    return len(attempts), refused, stored if own else -1
+
+
+def spooled_bytes(pid: int) -> int:
+    """Bytes in the deleted files a process holds open (waitress's spooled request bodies are such files)."""
+    total = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).endswith("(deleted)"):
+                total += os.stat(fd).st_size
+        except OSError:
+            pass
+    return total
+
+
+def large_bodies(port: int, pid: int, clients: int = 4, seconds: float = 10.0) -> tuple[list[float], int, int]:
+    """``clients`` connections at once, each stating a 1 GB body and sending it as fast as it can for up to
+    ``seconds``; returns (seconds to each answer, -1 where none came; the most bytes spooled to temporary files at
+    any moment; bytes the clients got out before the server closed)."""
+    head = (b"POST /rate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(10**9).encode() + b"\r\n\r\n")  # 1 GB: waitress refused 1 GiB and more  # fmt: skip
+    answers: list[float] = []
+    sent = [0]
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], spooled_bytes(pid))
+
+    def client():
+        t0 = time.monotonic()
+        chunk = b"x" * 2**20
+        with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+            s.sendall(head)
+            s.setblocking(False)
+            got = b""
+            while time.monotonic() - t0 < seconds and not got:
+                try:
+                    sent[0] += s.send(chunk)
+                except (BlockingIOError, InterruptedError):
+                    time.sleep(0.001)
+                except OSError:
+                    pass
+                try:
+                    got = s.recv(64)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    break
+        answers.append(time.monotonic() - t0 if got.startswith(b"HTTP/1.1 413") else -1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(lambda _: client(), range(clients)))
+    stop.set()
+    sampler.join()
+    return answers, max(peak[0], spooled_bytes(pid)), sent[0]
+
+
 def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
     from loopkit.listening.app import count_ratings
     from loopkit.listening.db import read_ratings
@@ -590,6 +699,19 @@ def server_attacks(work: Path, rng: random.Random, kills: int) -> None:
         report("malformed HTTP requests", f"{sent} (bad JSON, wrong types, unknown and traversal ids, 20 KB bodies, "
                "no cookie, other methods, raw non-HTTP bytes)", f"{answered} answered 4xx or closed, {stored} "
                "written; the server went on serving", answered == sent and stored == 0 and alive)  # fmt: skip
+
+        before = count_ratings(db)
+        sent, refused, stored = forged_requests(url)
+        report("forged ratings (CSRF)", f"{sent} ratings posted into a listener's session as another origin's page "
+               "would: Origin of another port of 127.0.0.1 or null, a foreign Referer, no token, a wrong or another "
+               "session's token, text/plain, JSON from another origin", f"{refused} refused with 403, {stored} "
+               "stored; the listener's own rating then went through", refused == sent and stored == 0
+               and count_ratings(db) == before + 1)  # fmt: skip
+        answers, spooled, pushed = large_bodies(port, server.pid)
+        report("large request bodies", f"{len(answers)} clients at once, each stating a 1 GB body and sending it "
+               "as fast as it can", f"each answered 413 in at most {max(answers) * 1000:.0f} ms; {spooled:,} bytes "
+               f"spooled to temporary files ({pushed / 2**20:.1f} MiB left the clients before the server closed)",
+               min(answers) >= 0 and spooled == 0 and listener(url)[0] == 10)  # fmt: skip
 
         stop = threading.Event()
         slow = slow_clients(port, 150, every=1.0, stop=stop)

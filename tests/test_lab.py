@@ -1,6 +1,7 @@
 """The lab is the reader's folder (issue 19): a second start keeps a chapter the reader changed and refreshes the
 others, a relative path typed in a chapter is read from the lab folder (and an error names where it looked), and
-a missing JupyterLab names the extra that installs it. Built on hand-made executed chapters; no server starts."""
+a missing JupyterLab names the extra that installs it. Built on hand-made executed chapters. The token stays off
+the server's command line (issue 28): one test starts a real JupyterLab to read its /proc entries."""
 
 from __future__ import annotations
 
@@ -74,3 +75,60 @@ def test_without_jupyterlab_the_hint_names_the_lab_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupyterlab" else found(name, *a))
     with pytest.raises(FileNotFoundError, match=r"pip install -e '\.\[lab\]'"):
         L.start_lab(tmp_path)
+
+
+def test_the_token_is_not_on_the_command_line(tmp_path):
+    """Issue 28: the token stood on JupyterLab's command line, which any local user reads in /proc/PID/cmdline; it
+    travels in the server's environment instead (JUPYTER_TOKEN; /proc/PID/environ is its owner's only)."""
+    argv, env, token = L.lab_command(tmp_path, 8890, env={"PATH": "/usr/bin", "JUPYTER_TOKEN_FILE": "/x"})
+    assert len(token) == 48 and not any(token in a for a in argv)
+    assert not any("IdentityProvider" in a or "token=" in a.lower() for a in argv)
+    assert env == {"PATH": "/usr/bin", L.TOKEN_ENV: token}  # and a token file given to this process is not used
+    assert L.lab_command(tmp_path, token="abc")[1][L.TOKEN_ENV] == "abc"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None, reason="JupyterLab is not installed")
+@pytest.mark.timeout(180)
+def test_a_started_lab_answers_its_token_which_its_command_line_does_not_hold(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "home").mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    process, token = L.start_lab(tmp_path, port, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cmdline, deadline = "", time.monotonic() + 10
+        while not cmdline and time.monotonic() < deadline:  # empty for a moment while the new program loads
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
+            time.sleep(0 if cmdline else 0.05)
+        assert "jupyterlab" in cmdline, (process.poll(), cmdline) and token not in cmdline
+        environ = Path(f"/proc/{process.pid}/environ")
+        assert f"{L.TOKEN_ENV}={token}".encode() in environ.read_bytes().split(b"\0")
+        assert environ.stat().st_mode & 0o077 == 0  # other users cannot read it
+        deadline = time.monotonic() + 150
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5) as r:
+                    assert "started" in json.loads(r.read())
+                break
+            except (urllib.error.URLError, ConnectionError) as exc:
+                assert process.poll() is None and time.monotonic() < deadline, f"the lab did not answer: {exc}"
+                time.sleep(0.5)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # the token is the one it checks
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token=wrong", timeout=5)
+        assert refused.value.code == 403
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -22,7 +22,7 @@ from loopkit.outputs.audio import AudioSettings, decode_ogg
 from loopkit.cli import main
 from loopkit.data.dataset import FILE_COLUMNS, pack_rolls, write_dataset
 from loopkit.listening import db
-from loopkit.listening.app import COOKIE, count_ratings, create_app
+from loopkit.listening.app import COOKIE, CSRF_FIELD, count_ratings, create_app
 from loopkit.listening.prepare import AUDIO_DIR, MANIFEST, Candidate, load_stimuli, pick_stimuli, prepare_stimuli
 from loopkit.commands import UserError
 from loopkit.commands.listen import parse_group_args
@@ -90,11 +90,21 @@ def app_env(stimuli_dir, tmp_path):
     return app, app.config["LOOPKIT_STIMULI"], tmp_path / "ratings.sqlite"
 
 
+def token(page: str) -> str:
+    """The session's token in the form of a page."""
+    return re.search(rf'name="{CSRF_FIELD}" value="([0-9a-f]{{32}})"', page).group(1)
+
+
+def submit(client, path: str, data: dict | None = None):
+    """Submit the form of the page the client is on (``/``): its token goes with ``data``."""
+    return client.post(path, data={**(data or {}), CSRF_FIELD: token(client.get("/").get_data(as_text=True))})
+
+
 def started(app):
     """A client that has pressed Start and finished the familiarisation."""
     client = app.test_client()
-    assert client.post("/start").status_code == 303
-    assert client.post("/familiarised").status_code == 303
+    assert submit(client, "/start").status_code == 303
+    assert submit(client, "/familiarised").status_code == 303
     return client
 
 
@@ -218,7 +228,7 @@ def test_a_whole_session_is_blind_and_complete(app_env):
     page = check(client.get("/"))
     assert "How much does this sound like music?" in page and 'action="/start"' in page
     assert count_ratings(db_path) == 0
-    resp = client.post("/start")
+    resp = client.post("/start", data={CSRF_FIELD: token(page)})
     check(resp)
     assert resp.status_code == 303 and client.get_cookie(COOKIE) is not None
     page = check(client.get("/"))
@@ -235,7 +245,7 @@ def test_a_whole_session_is_blind_and_complete(app_env):
     assert all(a.headers["ETag"].strip('"') == by_id[sid]["sha256"][:32] for a, sid in zip(answers, stimuli.test_ids))
     assert client.get(f"/audio/{stimuli.test_ids[0]}.wav", headers={"If-None-Match": answers[0].headers["ETag"]}
                       ).status_code == 304  # fmt: skip
-    check(client.post("/familiarised"))
+    check(client.post("/familiarised", data={CSRF_FIELD: token(page)}))
     order = []
     for k in range(50):
         page = check(client.get("/"))
@@ -243,7 +253,7 @@ def test_a_whole_session_is_blind_and_complete(app_env):
         sid = re.search(r'name="stimulus" value="([0-9a-f]{16})"', page).group(1)
         assert re.search(rf'<audio[^>]*src="/audio/{sid}.wav"', page)
         order.append(sid)
-        resp = client.post("/rate", data={"stimulus": sid, "rating": str(1 + k % 5)})
+        resp = client.post("/rate", data={"stimulus": sid, "rating": str(1 + k % 5), CSRF_FIELD: token(page)})
         assert resp.status_code == 303
     assert sorted(order) == sorted(stimuli.test_ids)
     assert order != stimuli.test_ids  # a random order, not the manifest's (1 chance in 50! of a false alarm)
@@ -292,7 +302,7 @@ def test_resume_after_closing_the_tab(app_env):
     assert f'name="stimulus" value="{order[3]}"' in page
     assert first == order[:3]
     # Start again from the same browser keeps the listener
-    assert later.post("/start").status_code == 303
+    assert later.post("/start", data={CSRF_FIELD: token(page)}).status_code == 303
     assert later.get_cookie(COOKIE).value == lid
     assert later.get("/api/state").get_json()["done"] == 3
 
@@ -306,7 +316,7 @@ def test_a_repeated_rating_is_idempotent(app_env):
     assert (r1.status_code, r1.get_json()["stored"]) == (200, True)
     assert (r2.status_code, r2.get_json()["stored"]) == (200, False)
     assert r2.get_json()["done"] == 1
-    assert client.post("/rate", data={"stimulus": sid, "rating": "3"}).status_code == 303  # the form, again
+    assert submit(client, "/rate", {"stimulus": sid, "rating": "3"}).status_code == 303  # the form, again
     changed = client.post("/rate", json={"stimulus": sid, "rating": 5})
     assert changed.status_code == 409 and "first rating stands" in changed.get_json()["error"]
     rows = db.read_ratings(db_path)
@@ -331,10 +341,13 @@ def test_bad_input_gets_4xx_and_writes_nothing(app_env):
         post_json({"stimulus": sid, "rating": rating}, 400, "whole number from 1 to 5")
     post_json({"stimulus": sid}, 400, "needs the fields")
     post_json([sid, 3], 400, "malformed body")
-    for body, ctype in (('{"stimulus": "' + sid + '", "rating": ', "application/json"), ("rating=3", "text/plain")):
-        resp = client.post("/rate", data=body, content_type=ctype)
-        assert resp.status_code == 400
-    resp = client.post("/rate", data={"stimulus": sid, "rating": "9"})
+    resp = client.post("/rate", data='{"stimulus": "' + sid + '", "rating": ', content_type="application/json")
+    assert resp.status_code == 400
+    resp = client.post("/rate", data="[" * 5000 + "]" * 5000, content_type="application/json")  # was a 500
+    assert resp.status_code == 400 and "nested too deep" in resp.get_json()["error"]
+    resp = client.post("/rate", data="rating=3", content_type="text/plain")  # no form, no token
+    assert resp.status_code == 403
+    resp = submit(client, "/rate", {"stimulus": sid, "rating": "9"})
     assert resp.status_code == 400 and "whole number" in resp.get_data(as_text=True)  # the form path, as HTML
     resp = client.post("/rate", json={"stimulus": sid, "rating": 3, "pad": "x" * 20_000})
     assert resp.status_code == 413
@@ -348,7 +361,7 @@ def test_bad_input_gets_4xx_and_writes_nothing(app_env):
     assert anon.post("/familiarised").status_code == 403
     # rating before the familiarisation is done
     early = app.test_client()
-    early.post("/start")
+    submit(early, "/start")
     assert early.post("/rate", json={"stimulus": sid, "rating": 3}).status_code == 409
     assert early.get("/rate").status_code == 405
     assert count_ratings(db_path) == 0

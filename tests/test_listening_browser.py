@@ -159,3 +159,67 @@ def test_a_listening_session_in_chromium(server, browser):
     assert rows["listener"].nunique() == 1
     with closing(db.connect(db_path, readonly=True)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM listeners").fetchone()[0] == 1
+
+
+@pytest.fixture()
+def other_site():
+    """A page server on another port of 127.0.0.1 (the same site for SameSite=Lax, another origin): serves the
+    page set in ``pages``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path, "").encode()
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", pages
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+
+
+def test_a_page_on_another_port_cannot_rate_for_the_listener(server, browser, other_site):
+    """Issue 28: a page served from another port of 127.0.0.1 auto-submitted a rating form into the listener's
+    session (SameSite=Lax sends the cookie to other ports of one host), and it was stored for good. Now the origin
+    check refuses it (403) and nothing is stored; the listener then rates as they meant to."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, stimuli, db_path = server
+    other, pages = other_site
+    browser.get(url + "/")
+    click_and_wait(browser, "start")
+    click_and_wait(browser, "begin")
+    sid = browser.find_element(By.NAME, "stimulus").get_attribute("value")
+    for name, policy in (("attack", ""), ("hidden", '<meta name="referrer" content="no-referrer">')):  # Origin: null
+        pages[f"/{name}.html"] = (
+            f'<!doctype html><html><head>{policy}</head><body><form id="f" method="post" action="{url}/rate">'
+            f'<input name="stimulus" value="{sid}"><input name="rating" value="1"></form>'
+            '<script>document.getElementById("f").submit()</script></body></html>'
+        )
+        browser.get(f"{other}/{name}.html")
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(url)  # the form's answer has arrived
+                                          and d.execute_script("return document.readyState") == "complete")  # fmt: skip
+        assert browser.current_url == f"{url}/rate" and "another site" in browser.page_source, name
+        with closing(db.connect(db_path, readonly=True)) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0, name
+    browser.get(url + "/")  # the listener's own form still goes through, and their rating is the one stored
+    assert browser.find_element(By.NAME, "stimulus").get_attribute("value") == sid
+    browser.find_element(By.ID, "rating-4").click()
+    click_and_wait(browser, "next")
+    rows = db.read_ratings(db_path)
+    assert rows["stimulus"].tolist() == [sid] and rows["rating"].tolist() == [4]

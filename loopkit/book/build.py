@@ -96,7 +96,8 @@ def run_notebooks(
     return done
 
 
-_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*?)(?P<comment>\s+#.*)?$")
+#: One line of a parameters cell: ``name = value  # comment`` (the book and the lab both read them).
+ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*?)(?P<comment>\s+#.*)?$")
 
 
 def show_run_parameters(nb):
@@ -109,13 +110,13 @@ def show_run_parameters(nb):
         return nb
     values = {}
     for line in injected.source.splitlines():
-        m = _ASSIGNMENT.match(line)
+        m = ASSIGNMENT.match(line)
         if m:
             values[m["name"]] = m["value"]
     if own is not None:
         lines = []
         for line in own.source.splitlines():
-            m = _ASSIGNMENT.match(line)
+            m = ASSIGNMENT.match(line)
             if m and m["name"] in values:
                 line = f"{m['name']} = {values.pop(m['name'])}{m['comment'] or ''}"
             lines.append(line)
@@ -147,7 +148,7 @@ def _tag(cell, tag: str) -> None:
 def _run_values(cell) -> dict:
     values = {}
     for line in cell.source.splitlines():
-        m = _ASSIGNMENT.match(line)
+        m = ASSIGNMENT.match(line)
         if m:
             values[m["name"]] = m["value"].strip().strip("\"'")
     return values

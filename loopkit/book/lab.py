@@ -6,7 +6,9 @@ before anything runs) into a lab folder beside the build's output (``OUT/lab``) 
 output: a cell after the title moves the kernel into the project folder, where papermill ran the chapter, and the
 ``parameters`` cell's paths (``out``, and any other that names an existing file or folder) become absolute.
 Papermill's ``injected-parameters`` cell is dropped: the ``parameters`` cell already holds the run's values
-(``loopkit.book.build.show_run_parameters``). ``lab_command`` is the server's command line; ``start_lab`` starts it.
+(``loopkit.book.build.show_run_parameters``). ``lab_command`` is the server's command line and environment; ``start_lab``
+starts it. The token travels in the environment (``JUPYTER_TOKEN``, which jupyter_server reads), never on the
+command line: any local user reads a process's command line in /proc/PID/cmdline, only its owner its environment.
 
 The lab folder is the reader's: a chapter they changed is never overwritten. ``prepare_lab`` records the digest
 of every copy it writes (``LAB_RECORD``) and, on the next start, refreshes only the copies that still have it; a
@@ -21,14 +23,13 @@ import ast
 import hashlib
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from loopkit.atomic import write_text
-from loopkit.book.build import NOTEBOOKS, project_root
+from loopkit.book.build import ASSIGNMENT, NOTEBOOKS, project_root
 from loopkit.errors import LoopkitError
 
 #: The tag of the cell ``prepare_lab`` puts first in every copy.
@@ -37,7 +38,6 @@ LAB_TAG = "lab-setup"
 LAB_ENV = "LOOPKIT_LAB"
 #: The file in the lab folder that records the digest of every copy ``prepare_lab`` wrote.
 LAB_RECORD = ".loopkit-lab.json"
-_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>.*?)(?P<comment>\s+#.*)?$")
 
 
 def _run_out(nb) -> str | None:
@@ -45,7 +45,7 @@ def _run_out(nb) -> str | None:
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             for line in cell.source.splitlines():
-                m = _ASSIGNMENT.match(line)
+                m = ASSIGNMENT.match(line)
                 if m and m["name"] == "out":
                     try:
                         return str(ast.literal_eval(m["value"]))
@@ -87,7 +87,7 @@ def lab_copy(nb, root: Path, lab: Path | None = None):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             lines = []
             for line in cell.source.splitlines():
-                m = _ASSIGNMENT.match(line)
+                m = ASSIGNMENT.match(line)
                 if m:
                     line = f"{m['name']} = {_absolute(m['value'], root)}{m['comment'] or ''}"
                 lines.append(line)
@@ -153,16 +153,22 @@ def prepare_lab(out: str | os.PathLike, lab: str | os.PathLike | None = None, ro
     return copies
 
 
-def lab_command(lab: str | os.PathLike, port: int = 8888, token: str | None = None) -> tuple[list[str], str]:
-    """``(argv, token)``: JupyterLab serving ``lab`` on 127.0.0.1:``port`` with ``token`` (a fresh random one by
-    default), no browser opened, from this Python's environment."""
+#: The environment variable jupyter_server takes its token from (``IdentityProvider.token``'s default).
+TOKEN_ENV = "JUPYTER_TOKEN"
+
+
+def lab_command(lab: str | os.PathLike, port: int = 8888, token: str | None = None,
+                env: dict | None = None) -> tuple[list[str], dict[str, str], str]:  # fmt: skip
+    """``(argv, env, token)``: JupyterLab serving ``lab`` on 127.0.0.1:``port`` with ``token`` (a fresh random one
+    by default), no browser opened, from this Python's environment. The token is in ``env`` (``env`` given, else
+    this process's environment, with ``TOKEN_ENV`` set), not in ``argv``, which other local users can read."""
     token = token or secrets.token_hex(24)
     argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={Path(lab).resolve()}",
-            f"--IdentityProvider.token={token}"]  # fmt: skip
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={Path(lab).resolve()}"]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; the server says no otherwise
         argv.append("--ServerApp.allow_root=True")
-    return argv, token
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "JUPYTER_TOKEN_FILE"}
+    return argv, {**env, TOKEN_ENV: token}, token
 
 
 def lab_url(port: int, token: str, notebook: str = "03_investigate_latent_space") -> str:
@@ -172,10 +178,11 @@ def lab_url(port: int, token: str, notebook: str = "03_investigate_latent_space"
 
 def start_lab(lab: str | os.PathLike, port: int = 8888, token: str | None = None,
               **popen) -> tuple[subprocess.Popen, str]:  # fmt: skip
-    """Start the server of ``lab_command``; returns ``(process, token)``. The caller stops it (``terminate``)."""
+    """Start the server of ``lab_command``; returns ``(process, token)``. The caller stops it (``terminate``).
+    An ``env`` among ``popen`` is the server's environment, the token added to it."""
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
         raise FileNotFoundError("JupyterLab is not installed: pip install -e '.[lab]' (the extra that holds it)")
-    argv, token = lab_command(lab, port, token)
-    return subprocess.Popen(argv, **popen), token
+    argv, env, token = lab_command(lab, port, token, env=popen.pop("env", None))
+    return subprocess.Popen(argv, env=env, **popen), token

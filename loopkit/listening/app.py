@@ -16,20 +16,45 @@ Routes (HTML for people, JSON under ``/api`` for scripts; both share one validat
     GET  /audio/<id>.wav   a stimulus's audio (known ids only; one size for all: ``loopkit.listening.prepare``)
 
 Bad input answers 4xx and writes nothing: unknown stimulus ids (404), ratings outside 1..5 or malformed
-bodies (400), no listener cookie (403), rating before the familiarisation or a changed rating (409), bodies
-over 16 KB (413), anything but a known id in an audio URL (404).
+bodies (400, JSON nested too deep included), no listener cookie (403), rating before the familiarisation or a
+changed rating (409), bodies over 16 KB (413, by the server before any byte of the body is read:
+``loopkit.listening.server``), anything but a known id in an audio URL (404).
+
+Forged requests (another site's page posting into a listener's session) are refused with 403 and write nothing:
+
+* a request that changes anything (any method but GET, HEAD, OPTIONS) must come from the app's own origin: its
+  ``Origin`` header, or where that is absent its ``Referer``, must name this scheme, host and port (another port
+  of the same host is another origin; so is ``Origin: null``, what a page that hides its address sends). A
+  request with neither header is let through to the next check: browsers send ``Origin`` with every cross-origin
+  POST, so only programs that are not browsers send neither (curl, scripts of the JSON API);
+* a form (any body but JSON) must carry the token of the listener's session (``CSRF_FIELD``, in every form the
+  app renders: an HMAC of the listener id under a key kept in the database, compared in constant time); the Start
+  form, before any session exists, carries the server's start token, which the origin check alone guards. JSON
+  bodies need no token: a browser sends ``Content-Type: application/json`` to another origin only after a CORS
+  preflight, which this app never grants;
+* the listener cookie is ``SameSite=Strict`` (``Lax`` counts other ports of one host as the same site), and the
+  pages' ``Referrer-Policy: same-origin`` makes the app's own forms send their true ``Origin``.
+
+A full disk or failing storage under the ratings database answers 507 (503 for other I/O errors) with one line,
+and the server logs one line naming the database; pages that only read still serve (the app holds one
+connection open, so WAL's shared-memory file, which every reader needs, stays in place when the disk fills).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
 import signal
+import sqlite3
+import sys
 import threading
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
@@ -37,14 +62,31 @@ from werkzeug.exceptions import HTTPException
 
 from loopkit.listening import db
 from loopkit.listening.prepare import AUDIO_SUFFIX, ID_RE, StimulusSet, load_stimuli
-from loopkit.listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, make_server
+from loopkit.listening.server import CHANNEL_TIMEOUT_S, CONNECTION_LIMIT, MAX_REQUEST_BODY_BYTES, make_server
 
 COOKIE = "loopkit_listener"
 COOKIE_MAX_AGE = 180 * 24 * 3600
 LISTENER_RE = re.compile(r"^[A-Za-z0-9_-]{24}$")
-MAX_BODY_BYTES = 16 * 1024
+MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
+#: The form field that carries the session's token (``Forged requests`` in the module docstring).
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 QUESTION = "How much does this sound like music?"
 SCALE_LABELS = {1: "Not at all", 2: "A little", 3: "Somewhat", 4: "Much", 5: "Very much"}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of a URL or an ``Origin`` value, the port made explicit; None when it names none
+    (``null``, a malformed value)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname or port is None:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
 
 
 class BadRequest(Exception):
@@ -60,7 +102,17 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
     """The Flask app for a stimulus set and a ratings database (created and checked here)."""
     stimuli: StimulusSet = load_stimuli(stimuli_dir)
     db_path = Path(db_path)
-    db.init_db(db_path, stimuli)
+    csrf_key = db.init_db(db_path, stimuli).encode()
+    try:
+        # held for the app's life, so that WAL's shared-memory file stays: when the disk fills, a new connection
+        # can still read (opening one where that file is gone needs room to create it)
+        keeper = db.connect(db_path, check_same_thread=False)
+        keeper.execute("SELECT COUNT(*) FROM meta").fetchall()  # all rows: no read transaction left open
+    except (sqlite3.Error, OSError) as exc:
+        error = db.storage_error(exc, db_path)
+        if error is None:
+            raise
+        raise error from None
     by_id = stimuli.by_id()
     test_ids = set(stimuli.test_ids)
     familiar = stimuli.familiarisation_ids
@@ -76,6 +128,7 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["LOOPKIT_STIMULI"] = stimuli
     app.config["LOOPKIT_DB"] = db_path
+    app.config["LOOPKIT_KEEPER"] = keeper
 
     def conn():
         if "db" not in g:
@@ -123,13 +176,48 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
         return lid
 
     def set_cookie(resp, lid: str):
-        resp.set_cookie(COOKIE, lid, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax", path="/")
+        resp.set_cookie(COOKIE, lid, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict", path="/")
         return resp
+
+    def csrf_token(lid: str | None = None) -> str:
+        """The token the forms of a session carry: bound to the listener's id, or the start token without one."""
+        message = b"listener:" + lid.encode() if lid else b"start"
+        return hmac.new(csrf_key, message, hashlib.sha256).hexdigest()[:32]
+
+    @app.context_processor
+    def with_csrf_token():
+        return {"csrf_field": CSRF_FIELD, "csrf_token": csrf_token(listener_id())}
+
+    @app.before_request
+    def refuse_forged_requests():
+        if request.method in SAFE_METHODS:
+            return
+        own = _origin(f"{request.scheme}://{request.host}")
+        origin = request.headers.get("Origin")
+        referer = request.headers.get("Referer")
+        if origin is not None:
+            if own is None or _origin(origin) != own:
+                raise BadRequest(403, "refused: this request was sent by a page of another site")
+        elif referer is not None and (own is None or _origin(referer) != own):
+            raise BadRequest(403, "refused: this request was sent by a page of another site")
+        if not request.is_json:
+            sent = ""
+            if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                sent = request.form.get(CSRF_FIELD, "")
+            sent = sent.encode("utf-8", "replace")
+            # the Start page may have been opened without the cookie (SameSite=Strict: a link from another site),
+            # and Start pressed with it: the start token is public anyway, the origin check guards that form
+            tokens = [csrf_token(listener_id())] + ([csrf_token()] if request.path == "/start" else [])
+            if not any([hmac.compare_digest(sent, t.encode()) for t in tokens]):
+                raise BadRequest(403, "refused: this form does not come from this test's page (reload the page)")
 
     def body() -> dict:
         """The request's fields: a JSON object, or the form."""
         if request.is_json:
-            data = request.get_json(silent=True)
+            try:
+                data = request.get_json(silent=True)
+            except RecursionError:  # nested thousands deep
+                raise BadRequest(400, "malformed body: JSON nested too deep") from None
             if not isinstance(data, dict):
                 raise BadRequest(400, "malformed body: send one JSON object")
             return data
@@ -159,6 +247,21 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
             return jsonify(error=exc.message), exc.status
         return render_template("message.html", title="Sorry", message=exc.message), exc.status
 
+    @app.errorhandler(sqlite3.Error)
+    @app.errorhandler(OSError)
+    def storage_failed(exc):
+        error = db.storage_error(exc, db_path)
+        if error is None:
+            raise exc  # a bug: Flask logs it in full and answers 500
+        full = isinstance(exc, OSError) or "is full" in str(error)
+        status = 507 if full else 503
+        print(f"[listen] {request.method} {request.path} answered {status}: {error}", file=sys.stderr, flush=True)
+        message = ("the server cannot store answers now: its disk is full. Nothing was stored; please try again "
+                   "later" if full else "the server cannot reach its ratings now; please try again later")  # fmt: skip
+        if wants_json():
+            return jsonify(error=message), status
+        return render_template("message.html", title="Sorry", message=message), status
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         message = {
@@ -174,7 +277,8 @@ def create_app(stimuli_dir: str | os.PathLike, db_path: str | os.PathLike) -> Fl
     def headers(resp):
         resp.headers.setdefault("Cache-Control", "no-store")
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # the app's own forms send their Origin (with "no-referrer" they sent "null", as another site's page may)
+        resp.headers["Referrer-Policy"] = "same-origin"
         return resp
 
     @app.get("/")

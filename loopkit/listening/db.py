@@ -2,7 +2,8 @@
 
 Tables::
 
-    meta       key, value: the stimulus set's fingerprint, so a database is never mixed with another set
+    meta       key, value: the stimulus set's fingerprint, so a database is never mixed with another set, and the
+               key of the forms' tokens (``csrf_key``), so a page stays valid across restarts of the server
     stimuli    id, role ("test" | "familiarisation"), grp, source: copied from the manifest when serving starts
     listeners  id, created, phase ("familiarisation" | "test"), test_order (JSON list of ids, fixed per listener)
     ratings    listener, stimulus, rating (1..5), time: one row per (listener, stimulus), the primary key
@@ -10,12 +11,18 @@ Tables::
 A rating is written with ``INSERT ... ON CONFLICT DO NOTHING`` inside an immediate transaction: a repeated
 submission of the same rating changes nothing, a different rating for an already rated stimulus is refused
 (``RatingConflict``), and concurrent writers wait for each other (``busy_timeout``) instead of failing.
+
+A file that is not such a database (another application's SQLite file, a damaged one, bytes that are not SQLite)
+is refused when serving starts (``init_db``), in one line; a full disk or failing storage is named as such
+(``storage_error``), never blamed on the database.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import sqlite3
 from contextlib import closing
 from datetime import datetime, timezone
@@ -56,6 +63,16 @@ CREATE TABLE IF NOT EXISTS ratings (
 """
 
 
+#: The columns of each table, as ``SCHEMA`` makes them: a file whose tables of these names differ is not ours.
+TABLES = {
+    "meta": ["key", "value"],
+    "stimuli": ["id", "role", "grp", "source"],
+    "listeners": ["id", "created", "phase", "test_order"],
+    "ratings": ["listener", "stimulus", "rating", "time"],
+}
+_FULL = "the disk holding {path} is full"
+
+
 class RatingConflict(Exception):
     """The listener already gave this stimulus a different rating (the first one stands)."""
 
@@ -65,28 +82,106 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def connect(path: str | os.PathLike, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str | os.PathLike, readonly: bool = False, check_same_thread: bool = True) -> sqlite3.Connection:
     """A connection with WAL, a busy timeout and foreign keys on; ``readonly`` opens an existing file only."""
     path = Path(path)
     if readonly:
         if not path.is_file():
             raise FileNotFoundError(f"no ratings database at {path}")
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               check_same_thread=check_same_thread)  # fmt: skip
     else:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys=ON")
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=check_same_thread)  # fmt: skip
+    try:
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        conn.close()
+        raise
     conn.row_factory = sqlite3.Row
     return conn
 
 
-def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> None:
-    """Create the tables and copy the stimulus set into them; refuse a database made for another stimulus set."""
+def disk_full(path: str | os.PathLike) -> bool:
+    """Whether the file system holding ``path`` has no block left for this process."""
+    try:
+        return os.statvfs(Path(path).parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+def storage_error(exc: BaseException, path: str | os.PathLike) -> LoopkitError | None:
+    """The one-line error for a failure of the storage under ``path`` (a full disk, failing I/O, a file SQLite
+    cannot open) or a file that is not an SQLite database; None for anything else (a bug, shown in full).
+
+    A full disk shows as SQLite's "database or disk is full", as ``OSError`` ENOSPC, or as a "disk I/O error"
+    when SQLite cannot grow the shared-memory file of WAL mode (every connection, readers too, needs it): the
+    last is told from other I/O errors by the free space left."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return LoopkitError(f"{_FULL.format(path=path)} ({exc.strerror}): free some space and try again")
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and disk_full(path)):
+        return LoopkitError(f"{_FULL.format(path=path)} (SQLite: {exc}): free some space and try again")
+    if primary == sqlite3.SQLITE_IOERR:
+        return LoopkitError(f"cannot read or write {path}: {exc} ({exc.sqlite_errorname})")
+    if primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+        return LoopkitError(f"cannot use {path}: {exc}")
+    if primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        return LoopkitError(f"{path} is not a loopkit ratings database: {exc} (damaged, or not SQLite)")
+    return None
+
+
+def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that holds another application's tables (an empty one is made ours)."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                        "'sqlite_%' ORDER BY name").fetchall()]  # fmt: skip
+    for name in names:
+        if name in TABLES:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name})").fetchall()]
+            if columns != TABLES[name]:
+                want = ", ".join(TABLES[name])
+                raise LoopkitError(f"{path} is not a loopkit ratings database: its table {name} has the columns "
+                                   f"{', '.join(columns)}, not {want}; choose a new ratings database file")  # fmt: skip
+    others = [n for n in names if n not in TABLES]
+    ours = set(TABLES) <= set(names) and conn.execute(
+        "SELECT 1 FROM meta WHERE key = 'stimulus_set'").fetchall()  # fmt: skip
+    if others and not ours:
+        raise LoopkitError(f"{path} is not a loopkit ratings database: it holds the table(s) {', '.join(others)} of "
+                           "another application; choose a new ratings database file")  # fmt: skip
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise LoopkitError(f"{path} is damaged (SQLite's check: {problems[0]}); choose a new ratings database file")
+
+
+def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> str:
+    """Create the tables and copy the stimulus set into them; returns the key of the forms' tokens. Refuses, in one
+    line (``LoopkitError``), a database made for another stimulus set, a file that is not a loopkit ratings
+    database, and storage that cannot hold it (``storage_error``)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"the folder of the database {path} does not exist")
+    if path.exists() and not path.is_file():
+        raise LoopkitError(f"{path} is not a file: choose a ratings database file (created if missing)")
+    try:
+        return _init_db(path, stimuli)
+    except (sqlite3.Error, OSError) as exc:
+        error = storage_error(exc, path)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _init_db(path: Path, stimuli: StimulusSet) -> str:
+    if path.exists():  # checked read-only: another application's file is left as it was (not even made WAL)
+        with closing(connect(path, readonly=True)) as conn:
+            _check_tables(conn, path)
     with closing(connect(path)) as conn:
         conn.executescript(SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
@@ -99,13 +194,17 @@ def init_db(path: str | os.PathLike, stimuli: StimulusSet) -> None:
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('stimulus_set', ?)", (stimuli.fingerprint,)
             )
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('csrf_key', ?)", (secrets.token_hex(32),))
             conn.executemany(
                 "INSERT OR IGNORE INTO stimuli (id, role, grp, source) VALUES (?, ?, ?, ?)",
                 [(s["id"], s["role"], s["group"], s["source"]) for s in stimuli.stimuli],
             )
+            key = conn.execute("SELECT value FROM meta WHERE key = 'csrf_key'").fetchall()[0]["value"]
             conn.execute("COMMIT")
+            return key
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
 
@@ -178,14 +277,20 @@ def add_rating(conn: sqlite3.Connection, listener: str, stimulus: str, rating: i
 
 def read_ratings(path: str | os.PathLike) -> pd.DataFrame:
     """All ratings with their group: columns listener, stimulus, group, rating, time (ordered by time)."""
-    with closing(connect(path, readonly=True)) as conn:
-        try:
+    try:
+        with closing(connect(path, readonly=True)) as conn:
             rows = conn.execute(
                 "SELECT r.listener, r.stimulus, s.grp AS 'group', r.rating, r.time FROM ratings r "
                 "JOIN stimuli s ON s.id = r.stimulus ORDER BY r.time, r.listener, r.stimulus"
             ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise LoopkitError(f"{path} is not a loopkit ratings database ({exc})") from None
+    except sqlite3.Error as exc:
+        # the storage (a full disk: reading a WAL database needs room for its shared-memory file) is named as such
+        error = storage_error(exc, path)
+        if error is None and isinstance(exc, sqlite3.DatabaseError):  # no such table or column: another schema
+            error = LoopkitError(f"{path} is not a loopkit ratings database ({exc})")
+        if error is None:
+            raise
+        raise error from None
     df = pd.DataFrame([dict(r) for r in rows], columns=EXPORT_COLUMNS)
     df["rating"] = df["rating"].astype(int)
     return df
@@ -197,5 +302,11 @@ def export_ratings(db: str | os.PathLike, out: str | os.PathLike) -> int:
     out = Path(out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder of {out} does not exist")
-    write_bytes(out, df.to_csv(index=False, lineterminator="\n").encode())
+    try:
+        write_bytes(out, df.to_csv(index=False, lineterminator="\n").encode())
+    except OSError as exc:
+        error = storage_error(exc, out)
+        if error is None:
+            raise
+        raise error from None
     return len(df)

@@ -28,6 +28,11 @@ CHANNEL_TIMEOUT_S = 30
 REQUEST_DEADLINE_S = 30
 #: Largest request head accepted, in bytes (waitress's default is 256 KB): the app's requests carry one cookie.
 MAX_REQUEST_HEADER_BYTES = 16 * 1024
+#: Largest request body accepted, in bytes: a rating is a few dozen. waitress checks a stated Content-Length against
+#: it as soon as the head has arrived, and answers 413 without reading the body; a chunked body is cut off (413) once
+#: past it. Its default, 1 GiB, let waitress read whole bodies, spooled to temporary files past 512 KB, before the
+#: app's own limit answered: four clients put 3.9 GB in the temporary folder in 11.5 s.
+MAX_REQUEST_BODY_BYTES = 16 * 1024
 _SPARE_FILES = 64  # file descriptors besides the connections: the database, audio files, waitress's own
 
 
@@ -57,7 +62,7 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 8
     """The waitress server of an app, with the connection limit and timeouts of a listening test (not started:
     ``.run()`` serves until Ctrl-C, ``.close()`` stops it from another thread): a connection is closed after
     ``channel_timeout`` seconds of silence, or when a request has not arrived whole ``request_deadline`` seconds
-    after its first byte.
+    after its first byte; a body over ``MAX_REQUEST_BODY_BYTES`` is answered 413 unread (nothing is spooled).
 
     The open-file limit of the process is raised to fit ``connection_limit`` where the system allows; where it
     does not, the connection limit is lowered to what fits (``server.adj.connection_limit`` says what it is).
@@ -91,7 +96,9 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8000, threads: int = 8
         server = create_server(app, map=sockets, host=host, port=port, threads=threads, ident="loopkit",
                                connection_limit=connection_limit, channel_timeout=timeout,
                                cleanup_interval=max(1, min(30, timeout // 3)), asyncore_use_poll=True,
-                               max_request_header_size=MAX_REQUEST_HEADER_BYTES)  # fmt: skip
+                               max_request_header_size=MAX_REQUEST_HEADER_BYTES,
+                               # waitress refuses a body of this size or more: one byte over the limit
+                               max_request_body_size=MAX_REQUEST_BODY_BYTES + 1)  # fmt: skip
     except OSError as exc:  # the port is taken, or the address cannot be bound
         raise LoopkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     channel = _deadline_channel(float(request_deadline))
