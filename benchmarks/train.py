@@ -38,7 +38,8 @@ import torch
 
 from loopkit import paper
 from loopkit.training.batches import packed_tensor, unpack_batch
-from loopkit.models.checkpoints import METRICS, load_checkpoint, resolve_device
+from loopkit.models.checkpoints import load_checkpoint, resolve_device
+from loopkit.training.rundir import METRICS
 from loopkit.config import MODEL_NAMES, model_config, train_config
 from loopkit.data.dataset import Loops, PackedRolls, load_loops, pack_rolls
 from loopkit.evaluation.tables import table2_run_name

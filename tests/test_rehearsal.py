@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from loopkit import paper
-from loopkit.models.checkpoints import BEST, CHECKPOINT_FORMAT, METRICS, save_checkpoint
+from loopkit.models.checkpoints import BEST, CHECKPOINT_FORMAT, save_checkpoint
+from loopkit.training.rundir import METRICS
 from loopkit.cli import main as cli_main
 from loopkit.errors import LoopkitError
 from loopkit.book.display import metric_rows

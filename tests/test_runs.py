@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from loopkit.models.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model, run_label
+from loopkit.models.checkpoints import BEST, LAST, load_checkpoint, load_model, run_label
+from loopkit.training.rundir import METRICS
 from loopkit.cli import main as cli_main
 from loopkit.config import TrainConfig, parse_settings, settings_for, train_config
 from loopkit.data.dataset import FILE_COLUMNS, write_dataset

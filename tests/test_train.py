@@ -18,7 +18,8 @@ from loopkit.data.dataset import FILE_COLUMNS, loops_from_arrays, pack_rolls, un
 from loopkit.data.rules import bar_hamming
 from loopkit.models import MODEL_CLASSES
 from loopkit.data.pianoroll import BASS_COLUMNS, drum_column
-from loopkit.models.checkpoints import BEST, LAST, METRICS, load_checkpoint, load_model
+from loopkit.models.checkpoints import BEST, LAST, load_checkpoint, load_model
+from loopkit.training.rundir import METRICS
 from loopkit.data.synthetic import synthetic_dataset, synthetic_loops
 from loopkit.training.train import (
     beta_at,

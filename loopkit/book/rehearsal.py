@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Mapping
 
 from loopkit import paper
 from loopkit.atomic import write_text
-from loopkit.models.checkpoints import BEST, METRICS, load_checkpoint, run_label
+from loopkit.models.checkpoints import BEST, load_checkpoint, run_label
+from loopkit.training.rundir import METRICS
 from loopkit.config import ALL_NAMES, PAPER_NAMES, parse_settings, settings_for
 from loopkit.data.dataset import Loops
 

@@ -29,7 +29,8 @@ import pandas as pd
 import torch
 
 from loopkit.training.batches import unpack_batch
-from loopkit.models.checkpoints import METRICS, load_model, resolve_device
+from loopkit.models.checkpoints import load_model, resolve_device
+from loopkit.training.rundir import METRICS
 from loopkit.data.dataset import ROLL_CELLS, Loops, as_loops
 from loopkit.errors import LoopkitError
 from loopkit.evaluation.tables import empty_output_error

@@ -39,10 +39,10 @@ from loopkit.config import CONTINUOUS_MODELS
 from loopkit.data.dataset import PACKED_BYTES, PackedRolls
 from loopkit.errors import LoopkitError
 from loopkit.generation.latent import LatentCopy, check_mode
+from loopkit.metrics.paper_metrics import batch_ranges
 from loopkit.models.blocks import BASS_RULES, binarize
 from loopkit.generation.sampling import (
     Temperature,
-    batches,
     check_output,
     decode_codes,
     default_batch_size,
@@ -105,7 +105,7 @@ def sample_codes(
     out = np.empty((int(n), t), dtype=np.int64)
     prior.eval()
     with torch.no_grad():
-        for start, b in batches(int(n), batch_size, "prior", progress):
+        for start, b in batch_ranges(int(n), batch_size, "prior", progress):
             codes = torch.empty((b, t), dtype=torch.long, device=device)
             step_prior(prior, codes, every_step, temperature, generator, forced)
             if copy is not None and mode == "after":
@@ -239,7 +239,7 @@ def generate(
         finite = torch.ones((), dtype=torch.bool, device=device)  # checked once at the end: no sync per batch
         codes = None
         with torch.no_grad():
-            for start, b in batches(n, batch_size, f"generate {name}", progress):
+            for start, b in batch_ranges(n, batch_size, f"generate {name}", progress):
                 z = torch.randn((b, model.latent_dim), generator=generator, device=device)
                 logits = model.decode(z)
                 finite &= torch.isfinite(logits).all()

@@ -15,12 +15,13 @@ same seed, batch size and device give the same codes) and runs on the models' de
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Collection, Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Collection, Mapping, Union
 
 import numpy as np
 
 from loopkit.data.dataset import PACKED_BYTES, PackedRolls, unpack_rolls
 from loopkit.errors import LoopkitError
+from loopkit.metrics.paper_metrics import batch_ranges
 
 if TYPE_CHECKING:  # torch is imported where it is used: `import loopkit.generation.sampling` stays light
     import torch
@@ -84,21 +85,6 @@ def model_device(module, device=None):
 def default_batch_size(device) -> int:
     """``DEFAULT_BATCH_SIZE`` of the device's type."""
     return DEFAULT_BATCH_SIZE["cuda" if _torch().device(device).type == "cuda" else "cpu"]
-
-
-def batches(n: int, batch_size: int, desc: str, progress: bool = False) -> Iterator[tuple[int, int]]:
-    """``(start, size)`` of consecutive batches of at most ``batch_size`` out of ``n`` loops, with a tqdm bar when
-    ``progress``."""
-    if not progress:
-        yield from ((start, min(batch_size, n - start)) for start in range(0, n, batch_size))
-        return
-    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
-
-    with tqdm(total=n, desc=desc, unit="loop") as bar:
-        for start in range(0, n, batch_size):
-            b = min(batch_size, n - start)
-            yield start, b
-            bar.update(b)
 
 
 def make_generator(seed: int | None, device) -> "torch.Generator":
@@ -221,7 +207,7 @@ def decode_codes(vqvae, codes, *, packed: bool = False, batch_size: int | None =
     host = HostCopies(out)
     finite = torch.ones((), dtype=torch.bool, device=device)  # checked once at the end: no sync per batch
     with torch.no_grad():
-        for start, b in batches(len(codes), batch_size, "decode", progress):
+        for start, b in batch_ranges(len(codes), batch_size, "decode", progress):
             logits = vqvae.decode_codes(codes[start : start + b].to(device))
             finite &= torch.isfinite(logits).all()
             host.put(start, pack_batch(binarize(logits, bass_rule)))

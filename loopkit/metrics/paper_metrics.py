@@ -112,10 +112,28 @@ def _loop_slice(loops: PackedRolls | np.ndarray, start: int, stop: int) -> np.nd
     return x if x.dtype == bool else x != 0
 
 
+def batch_ranges(n: int, batch_size: int, desc: str = "loops", progress: bool = False) -> Iterator[tuple[int, int]]:
+    """``(start, size)`` of consecutive batches of at most ``batch_size`` out of ``n`` loops, with a tqdm bar
+    counting loops when ``progress``: the one batching of the metrics, the sampler and the generator."""
+    if batch_size < 1:
+        raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
+    if not progress:
+        yield from ((start, min(batch_size, n - start)) for start in range(0, n, batch_size))
+        return
+    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
+
+    with tqdm(total=n, desc=desc, unit="loop", unit_scale=True) as bar:
+        for start in range(0, n, batch_size):
+            size = min(batch_size, n - start)
+            yield start, size
+            bar.update(size)
+
+
 def iter_batches(
     loops: LoopsLike, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False, desc: str = "loops"
 ) -> Iterator[np.ndarray]:
-    """Yield ``loops`` as consecutive ``(b, 128, 93)`` bool batches of at most ``batch_size`` loops.
+    """Yield ``loops`` as consecutive ``(b, 128, 93)`` bool batches of at most ``batch_size`` loops
+    (``batch_ranges``).
 
     Bool arrays are yielded as views; ``PackedRolls`` are unpacked one batch at a time. ``progress`` shows a
     tqdm bar counting loops.
@@ -123,21 +141,8 @@ def iter_batches(
     if batch_size < 1:
         raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
     loops = _check_loops(loops)
-    n = len(loops)
-    bar = None
-    if progress:
-        from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
-
-        bar = tqdm(total=n, desc=desc, unit="loop", unit_scale=True)
-    try:
-        for start in range(0, n, batch_size):
-            x = _loop_slice(loops, start, start + batch_size)
-            yield x
-            if bar is not None:
-                bar.update(len(x))
-    finally:
-        if bar is not None:
-            bar.close()
+    for start, size in batch_ranges(len(loops), batch_size, desc, progress):
+        yield _loop_slice(loops, start, start + size)
 
 
 def _accumulate(

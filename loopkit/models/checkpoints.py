@@ -20,11 +20,11 @@ weight for data, its number kind and finite values)::
     state_dict        the weights
     optimizer, scheduler, scaler, rng       (``last.pt`` only) what resuming needs
 
-A run directory (``loopkit.training.train``) holds ``LAST``, ``BEST`` and ``METRICS``. Every checkpoint is written
+A run directory (``loopkit.training.train``) holds ``LAST``, ``BEST`` and ``loopkit.training.rundir.METRICS``. Every checkpoint is written
 atomically (``loopkit.atomic``). Both the trainer and the generator depend on this module, not on each other.
 
 torch and the models are imported by the functions that read, write or build (``import loopkit.models.checkpoints`` does
-not import torch), so what only names the format (``BEST``, ``METRICS``, ``run_label``) costs no torch: the command
+not import torch), so what only names the format (``BEST``, ``run_label``) costs no torch: the command
 line's parser, ``loopkit.book.rehearsal`` and ``loopkit.ownloop.interpolation`` read it.
 """
 
@@ -51,7 +51,6 @@ CHECKPOINT_FORMAT = "loopkit-checkpoint-1"
 #: The files of a run directory: everything needed to resume, the best epoch's weights, one row per epoch.
 LAST = "last.pt"
 BEST = "best.pt"
-METRICS = "metrics.csv"
 #: beside a prior's checkpoints: the code sequences of the training split it was trained on, (n, t) int16
 TRAIN_CODES = "train_codes.npy"
 #: What ``load_model`` keeps of a checkpoint as the model's ``checkpoint`` attribute (everything but tensors).

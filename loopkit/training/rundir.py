@@ -16,6 +16,9 @@ from pathlib import Path
 from loopkit.atomic import write_text
 from loopkit.models.checkpoints import load_checkpoint, save_checkpoint
 
+#: The run folder's learning curve: one row per epoch (``write_metrics``, ``append_metrics``).
+METRICS = "metrics.csv"
+
 
 def write_metrics(history: list[dict], path: Path) -> None:
     """The whole history as ``metrics.csv`` (atomically): at the start of a run, and on resume, where it drops

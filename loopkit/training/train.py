@@ -46,7 +46,6 @@ from loopkit.models.checkpoints import (
     BEST,
     CHECKPOINT_FORMAT,
     LAST,
-    METRICS,
     TRAIN_CODES,
     file_digest,
     load_checkpoint,
@@ -61,7 +60,7 @@ from loopkit.errors import LoopkitError, differences
 from loopkit.metrics.paper_metrics import first_step_counts
 from loopkit.models.registry import build_model
 from loopkit.models.numerics import amp_dtype, autocast_for, run_numerics
-from loopkit.training.rundir import append_metrics, relabel_best, repair_metrics, with_defaults, write_metrics
+from loopkit.training.rundir import METRICS, append_metrics, relabel_best, repair_metrics, with_defaults, write_metrics
 from loopkit.runlock import hold_folder
 from loopkit.version import __version__
 
