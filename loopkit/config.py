@@ -377,8 +377,8 @@ PROFILES: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
         # * the CNN-VAE trains as many steps of 32 loops as the VQ-VAE (the same loop presentations: the two
         #   convolutional models compared on equal footing); the LSTM VAEs cannot be at this budget (their steps
         #   cost 4-8 times more), and the claims that compare them read "not testable at this budget" unless they
-        #   learnt their training loops anyway (``loopkit.evaluation.verdicts``); the ``long`` profile trains them level.
-        # No transposition (the paper has none; chapter 2's grid measures it, and on the former corpus of 218
+        #   learnt their training loops anyway (``loopkit.evaluation.verdicts``); the ``long`` profile trains them
+        # level. No transposition (the paper has none; chapter 2's grid measures it, and on the former corpus of 218
         # loops it lowered the VQ-VAE's first-step bass on its own training loops).
         "train": {"batch_size": 32, "eval_batch_size": 256, "train_eval_loops": 256, "checkpoint_seconds": 0.0},
         "train.ar_lstm_vae": {"steps": 400, "batch_size": 8, "lr_max": 3e-3, "grad_clip": 1.0,

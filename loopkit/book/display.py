@@ -1,6 +1,6 @@
 """Display widgets for the book: grids of labelled audio players with the OGG and the MIDI file embedded in the page
-(a built book carries its sound and its loops; ``loopkit.outputs.audio`` renders them), tables formatted for reading, and the
-claims table of the introduction.
+(a built book carries its sound and its loops; ``loopkit.outputs.audio`` renders them), tables formatted for reading,
+and the claims table of the introduction.
 
 * ``audio_grid``: one player per loop, each with its caption and a MIDI download link (a ``data:`` URI, reachable
   from the built HTML with no file beside it); a loop identical to one already shown says "same as ..." instead of
@@ -427,8 +427,8 @@ def _verdict_html(r) -> str:
 
 
 def claims_html(verdicts, recorded=None) -> str:
-    """``loopkit.evaluation.claims.claim_verdicts``' rows as one HTML table that fits the page: the claim with its rule in
-    full; the paper's numbers, this build's and the decisive differences with their intervals; the verdict and,
+    """``loopkit.evaluation.claims.claim_verdicts``' rows as one HTML table that fits the page: the claim with its rule
+    in full; the paper's numbers, this build's and the decisive differences with their intervals; the verdict and,
     where a claim does not hold, its reason. ``recorded``: ``{header: claims frame}`` of recorded runs
     (``loopkit.book.records.claims_columns``), each shown as one more column: its numbers, verdict and reason."""
     recorded = dict(recorded or {})
@@ -465,10 +465,11 @@ def claims_html(verdicts, recorded=None) -> str:
 
 
 def metric_rows(frame, metrics: Sequence[str] | None = None):
-    """Table 3 or 4 for a page: for each model a row of ours (``loopkit.evaluation.table_format.source_label``: "ours (profile)", or
-    how far a rehearsal's model trained) and below it the paper's (none for a row the paper does not have), the
-    ``metrics`` columns (default all) printed as the paper prints them (``loopkit.evaluation.table_format.format_metric``), indexed
-    by (model, source). Show a group of the paper's columns at a time (``loopkit.paper.METRIC_GROUPS``) so the
+    """Table 3 or 4 for a page: for each model a row of ours (``loopkit.evaluation.table_format.source_label``: "ours
+    (profile)", or how far a rehearsal's model trained) and below it the paper's (none for a row the paper does not
+    have), the ``metrics`` columns (default all) printed as the paper prints them
+    (``loopkit.evaluation.table_format.format_metric``), indexed by (model, source). Show a group of the paper's columns
+    at a time (``loopkit.paper.METRIC_GROUPS``) so the
     table fits the page."""
     import pandas as pd
 

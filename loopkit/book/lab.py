@@ -6,9 +6,9 @@ before anything runs) into a lab folder beside the build's output (``OUT/lab``) 
 output: a cell after the title moves the kernel into the project folder, where papermill ran the chapter, and the
 ``parameters`` cell's paths (``out``, and any other that names an existing file or folder) become absolute.
 Papermill's ``injected-parameters`` cell is dropped: the ``parameters`` cell already holds the run's values
-(``loopkit.book.build.show_run_parameters``). ``lab_command`` is the server's command line and environment; ``start_lab``
-starts it. The token travels in the environment (``JUPYTER_TOKEN``, which jupyter_server reads), never on the
-command line: any local user reads a process's command line in /proc/PID/cmdline, only its owner its environment.
+(``loopkit.book.build.show_run_parameters``). ``lab_command`` is the server's command line and environment;
+``start_lab`` starts it. The token travels in the environment (``JUPYTER_TOKEN``, which jupyter_server reads), never on
+the command line: any local user reads a process's command line in /proc/PID/cmdline, only its owner its environment.
 
 The lab folder is the reader's: a chapter they changed is never overwritten. ``prepare_lab`` records the digest
 of every copy it writes (``LAB_RECORD``) and, on the next start, refreshes only the copies that still have it; a

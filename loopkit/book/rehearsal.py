@@ -18,8 +18,8 @@ What a rehearsal is:
   full row has) and at LMD-full's size (the same, scaled linearly in the number of loops: an estimate, so labelled).
   The chapter's other work is counted as measured. ``summary`` collects the chapters' projections.
 
-pandas is imported by the functions that need it (and torch only by ``loopkit.models.checkpoints``'s functions that read a
-checkpoint): the command line's parser reads ``REHEARSAL`` and pays for neither.
+pandas is imported by the functions that need it (and torch only by ``loopkit.models.checkpoints``'s functions that read
+a checkpoint): the command line's parser reads ``REHEARSAL`` and pays for neither.
 """
 
 from __future__ import annotations

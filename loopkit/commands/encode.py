@@ -125,7 +125,8 @@ def warn(command: str, text: str) -> None:
 
 
 def read(args: argparse.Namespace, source: str, reading_flags: bool = True):
-    """``loopkit.ownloop.reader.read_loop`` on ``source`` with the reading flags; a missing track names the flag to use."""
+    """``loopkit.ownloop.reader.read_loop`` on ``source`` with the reading flags; a missing track names the flag to
+    use."""
     from loopkit.errors import LoopkitError
     from loopkit.ownloop.reader import METER_HINT, TrackChoiceError, read_loop
 

@@ -1,4 +1,5 @@
-"""``loopkit evaluate``: Tables 3 and 4 (the musical metrics of generated loops, beside the paper's) as CSV and Markdown."""
+"""``loopkit evaluate``: Tables 3 and 4 (the musical metrics of generated loops, beside the paper's) as CSV and
+Markdown."""
 
 from __future__ import annotations
 

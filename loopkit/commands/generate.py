@@ -1,4 +1,5 @@
-"""``loopkit generate``: sample loops from a trained model into MIDI files, pianoroll PNGs and (optionally) OGG audio."""
+"""``loopkit generate``: sample loops from a trained model into MIDI files, pianoroll PNGs and (optionally) OGG
+audio."""
 
 from __future__ import annotations
 

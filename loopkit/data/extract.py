@@ -1,5 +1,6 @@
 """The paper's loop extraction over whole corpora (Data Preprocess): every input file through the representation
-(``loopkit.data.pianoroll``) and the loop rules (``loopkit.data.rules``) into a loop data set (``loopkit.data.dataset``).
+(``loopkit.data.pianoroll``) and the loop rules (``loopkit.data.rules``) into a loop data set
+(``loopkit.data.dataset``).
 
 ``extract(sources, out)`` reads folders, MIDI files and archives (``loopkit.data.inputs``), in parallel worker
 processes, and accounts for every file: ``used`` (it gave loops), ``rejected`` by a named rule, ``failed`` with

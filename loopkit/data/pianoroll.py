@@ -401,7 +401,8 @@ def read_score(source: str | os.PathLike | bytes):
 def midi_to_roll(source: str | os.PathLike | bytes, drum_map: str = "full", steps: int | None = None) -> np.ndarray:
     """Song-level ``(t, 93)`` roll of a MIDI file (path or bytes). See the module docstring for the rules.
 
-    ``steps=LOOP_STEPS`` reads a loop written by ``write_midi`` (or ``roll_to_midi``) back to its exact ``(128, 93)`` shape.
+    ``steps=LOOP_STEPS`` reads a loop written by ``write_midi`` (or ``roll_to_midi``) back to its exact ``(128, 93)``
+    shape.
     """
     return score_to_roll(read_score(source), drum_map=drum_map, steps=steps)
 

@@ -10,9 +10,10 @@ from loopkit.lazy import lazy_exports
 
 #: what other groups import from this one, by the module that defines it
 _EXPORTS = {
-    "BOOTSTRAP": "table_format", "COPIES": "table_format", "NEAREST": "table_format", "format_metric": "table_format",
-    "metric_table_markdown": "table_format", "read_table": "table_format", "run_checkpoints": "tables", "source_label": "table_format",
-    "table3": "tables", "table4": "tables", "write_table": "table_format",
+    "BOOTSTRAP": "table_format", "COPIES": "table_format", "NEAREST": "table_format",
+    "format_metric": "table_format", "metric_table_markdown": "table_format", "read_table": "table_format",
+    "source_label": "table_format", "write_table": "table_format",
+    "run_checkpoints": "tables", "table3": "tables", "table4": "tables",
     "LEVEL": "uncertainty", "estimate": "uncertainty",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,15 +1,15 @@
 """The paper's claims, checked against the tables of a build: does each one hold here, beyond sampling noise, and if
 not, why.
 
-``claim_verdicts(t1, t2, t3, t4, ...)`` reads Tables 1-4 as ``loopkit.evaluation.tables`` returns them (with the bootstrap
-replicates of their rows, ``loopkit.evaluation.uncertainty``), the prior's accuracy (``loopkit.evaluation.prior_accuracy``), Figure 5's
-panels (``loopkit.generation.latent.frequent_code_properties``) and a listening panel's group differences
-(``loopkit.listening.stats.group_differences``), and gives one row per claim of the paper: the claim, its rule in
-full, the paper's numbers, this build's, the decisive differences with their intervals, a verdict ("holds", "does
-not hold", "within noise", "not testable at this budget" when a compared model has not learnt its training set,
-"not testable here": ``loopkit.evaluation.verdicts``) and, where it does not hold, the measured reason the tables show, or
-"Reason not known." Nothing here is typed by hand: every number in a verdict comes from
-the tables passed in. The claims about generated loops live in ``loopkit.evaluation.claims_samples``.
+``claim_verdicts(t1, t2, t3, t4, ...)`` reads Tables 1-4 as ``loopkit.evaluation.tables`` returns them (with the
+bootstrap replicates of their rows, ``loopkit.evaluation.uncertainty``), the prior's accuracy
+(``loopkit.evaluation.prior_accuracy``), Figure 5's panels (``loopkit.generation.latent.frequent_code_properties``) and
+a listening panel's group differences (``loopkit.listening.stats.group_differences``), and gives one row per claim of
+the paper: the claim, its rule in full, the paper's numbers, this build's, the decisive differences with their
+intervals, a verdict ("holds", "does not hold", "within noise", "not testable at this budget" when a compared model has
+not learnt its training set, "not testable here": ``loopkit.evaluation.verdicts``) and, where it does not hold, the
+measured reason the tables show, or "Reason not known." Nothing here is typed by hand: every number in a verdict comes
+from the tables passed in. The claims about generated loops live in ``loopkit.evaluation.claims_samples``.
 """
 
 from __future__ import annotations
@@ -253,8 +253,9 @@ def claim_prior(prior: pd.DataFrame | None) -> dict:
 
 def claim_frequent_codes(figure5: pd.DataFrame | None) -> dict:
     """(m) Figure 5: the most frequent codes per latent step decode to "typical repeating 4/4 patterns", the least
-    frequent to little music: panels (a) and (b) are repeating 4/4 patterns (``loopkit.generation.latent.repeating_pattern``,
-    the paper's reading made measurable), (c) and (d) are not. The strict reading (each panel passes the
+    frequent to little music: panels (a) and (b) are repeating 4/4 patterns
+    (``loopkit.generation.latent.repeating_pattern``, the paper's reading made measurable), (c) and (d) are not. The
+    strict reading (each panel passes the
     extraction rules, or not) is shown beside it."""
     from loopkit.generation.latent import REPEATS_AT_LEAST
 
@@ -358,12 +359,14 @@ def claim_verdicts(t1: pd.DataFrame, t2: pd.DataFrame, t3: pd.DataFrame, t4: Map
     ``paper``, ``this build``, ``interval`` (the decisive differences with their bootstrap intervals), ``holds``
     ("holds", "does not hold", "within noise", "not testable at this budget" or "not testable here") and ``why``
     (the measured reason where it does not hold). A claim about generated loops is not tested on rows that are
-    mostly copies of training loops (``loopkit.evaluation.verdicts.MEMORISED``): it would be a claim about the training set.
-    A claim that compares a model (or a Table 2 cell) which has not learnt its training set
-    (``loopkit.evaluation.verdicts.LEARNT``, on Table 1's or Table 2's ``train_removed``) is not testable at this budget.
+    mostly copies of training loops (``loopkit.evaluation.verdicts.MEMORISED``): it would be a claim about the training
+    set. A claim that compares a model (or a Table 2 cell) which has not learnt its training set
+    (``loopkit.evaluation.verdicts.LEARNT``, on Table 1's or Table 2's ``train_removed``) is not testable at this
+    budget.
 
-    ``prior``: ``loopkit.evaluation.prior_accuracy.prior_table``; ``figure5``: ``loopkit.generation.latent.frequent_code_properties``;
-    ``listening``: ``loopkit.listening.stats.group_differences`` of a real panel (None: no panel).
+    ``prior``: ``loopkit.evaluation.prior_accuracy.prior_table``; ``figure5``:
+    ``loopkit.generation.latent.frequent_code_properties``; ``listening``: ``loopkit.listening.stats.group_differences``
+    of a real panel (None: no panel).
     """
     temp1, hot = [TEMP1], list(TEMPERATURE_ROWS[1:])
     cont = [m for m in CONTINUOUS if (t3["model"] == m).any()]

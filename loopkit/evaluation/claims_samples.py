@@ -1,6 +1,6 @@
 """The paper's claims about generated loops (Musical Metric Results, Manipulating Latent Space of VQ-VAE), each
-judged on Tables 3 and 4 with the bootstrap intervals of their rows (``loopkit.evaluation.verdicts``): the first-step bass
-(FNB), duplicate bass (DB), drum structure (FND), note density (ND), the NonAR LSTM-VAE's HD, OS and US at
+judged on Tables 3 and 4 with the bootstrap intervals of their rows (``loopkit.evaluation.verdicts``): the first-step
+bass (FNB), duplicate bass (DB), drum structure (FND), note density (ND), the NonAR LSTM-VAE's HD, OS and US at
 temperature 1, the temperature trends and the latent copy. ``loopkit.evaluation.claims`` assembles them with the rest.
 
 Each function returns one claims-table row: ``claim``, ``rule`` (in full: the comparisons, their thresholds and how
@@ -119,7 +119,8 @@ def claim_first_note_bass(t3: pd.DataFrame) -> dict:
 
 def claim_duplicate_bass(t3: pd.DataFrame, reasons: str = "") -> dict:
     """(c) Table 3: the VQ-VAE's samples (temperature 1) have less duplicate bass (DB) than each continuous VAE's,
-    beyond noise. ``reasons``: measured reasons to add when it does not hold (``loopkit.evaluation.claims`` gives them)."""
+    beyond noise. ``reasons``: measured reasons to add when it does not hold (``loopkit.evaluation.claims`` gives
+    them)."""
     cont, parts, results = _against_vq(t3, "DB", "below")
     holds = combine(results.values())
     return _row(

@@ -57,8 +57,8 @@ def prior_table(prior_checkpoint: str | os.PathLike, data: Loops | str | os.Path
     paper's 82.91 % on LMD.
 
     Returns a DataFrame indexed by ``PRIOR_ROWS`` with the columns ``validation codes`` and ``training codes``
-    (NaN where a row has no value), ``attrs["epoch"]`` (the prior's kept epoch), ``attrs["run"]`` (``run_label``: "complete" or how far a
-    rehearsal went) and ``attrs[BOOTSTRAP]``
+    (NaN where a row has no value), ``attrs["epoch"]`` (the prior's kept epoch), ``attrs["run"]`` (``run_label``:
+    "complete" or how far a rehearsal went) and ``attrs[BOOTSTRAP]``
     (replicates over sequences of each row's accuracy, per column).
     """
     device = resolve_device(device)

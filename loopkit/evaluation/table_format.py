@@ -17,13 +17,13 @@ from loopkit import paper
 from loopkit.atomic import write_text
 from loopkit.evaluation.uncertainty import load_replicates, save_replicates
 
-#: The ``attrs`` key of a table's bootstrap replicates (``loopkit.evaluation.uncertainty``): ``{row label: {column: (draws,)
-#: replicates of the column's mean}}``, row labels as the table's ``model`` column (Table 2: ``table2_run_name``).
-#: ``write_table`` keeps them beside the CSV.
+#: The ``attrs`` key of a table's bootstrap replicates (``loopkit.evaluation.uncertainty``): ``{row label: {column:
+#: (draws,) replicates of the column's mean}}``, row labels as the table's ``model`` column (Table 2:
+#: ``table2_run_name``). ``write_table`` keeps them beside the CSV.
 BOOTSTRAP = "bootstrap"
 
-#: The memorisation columns of Tables 3 and 4 (``loopkit.metrics.memorisation``; the paper has none): the share of a row's
-#: loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
+#: The memorisation columns of Tables 3 and 4 (``loopkit.metrics.memorisation``; the paper has none): the share of a
+#: row's loops that are a training loop cell for cell, and the median per-cell distance to the nearest training loop.
 COPIES, NEAREST = "copies", "nearest"
 
 

@@ -238,7 +238,8 @@ def table2(data: Loops | str | os.PathLike, profile: str, out: str | os.PathLike
 
 # ---------------------------------------------------------------------------------------------------------
 # Tables 3 and 4: the musical metrics of generated loops (Quantitative Evaluation, Musical Metric Results,
-# Manipulating Latent Space of VQ-VAE). ``loopkit.generation.generate`` samples, ``loopkit.metrics.paper_metrics`` measures.
+# Manipulating Latent Space of VQ-VAE). ``loopkit.generation.generate`` samples, ``loopkit.metrics.paper_metrics``
+# measures.
 
 #: The VQ-VAE rows of Tables 3 and 4: "VQ-VAE (argmax)", "(temp 1)", "(temp 1.5)", "(temp 2)".
 METRIC_TABLE_TEMPERATURES = ("argmax", 1.0, 1.5, 2.0)
@@ -498,8 +499,8 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     -------
     DataFrame: ``model``; for each metric ``M`` the columns ``M`` (ours) and ``M (paper)``; ``n`` (loops
     measured), ``UP (per bar)`` (UP under the paper's wording), ``copies`` and ``nearest`` (the memorisation
-    check, ``loopkit.metrics.memorisation``: the share of the row's loops that are a training loop cell for cell, and the
-    median per-cell distance to the nearest training loop; the training set's row measures each of its loops
+    check, ``loopkit.metrics.memorisation``: the share of the row's loops that are a training loop cell for cell, and
+    the median per-cell distance to the nearest training loop; the training set's row measures each of its loops
     against the others), ``profile``, ``run`` (``table1``'s) and ``epochs`` (of the checkpoint), ``data`` (data
     set name and fingerprint), ``trained_on_same_data``, ``seconds`` (to generate and measure the row); VQ-VAE
     rows also ``temperature``,

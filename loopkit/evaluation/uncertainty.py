@@ -1,11 +1,11 @@
 """Sampling noise of the book's numbers (Tables 1-4, the prior's accuracy): per-loop values of the paper's metrics
-and bootstrap replicates of their means, so that a claim can tell "holds" from "within noise" (``loopkit.evaluation.claims``);
-and the per-loop measures the claims' rules read beyond the paper's columns (a first-step bass cluster, whether a
-loop is music).
+and bootstrap replicates of their means, so that a claim can tell "holds" from "within noise"
+(``loopkit.evaluation.claims``); and the per-loop measures the claims' rules read beyond the paper's columns (a
+first-step bass cluster, whether a loop is music).
 
 * ``per_loop_metrics``: HD, FND, FNB, DB, OS, US, UP, ND of each loop. Their means are the row that
-  ``loopkit.metrics.paper_metrics.musical_metrics`` computes; US, a property of a set, is the mean of "this loop's code sequence
-  occurs here for the first time" (distinct sequences / sequences).
+  ``loopkit.metrics.paper_metrics.musical_metrics`` computes; US, a property of a set, is the mean of "this loop's code
+  sequence occurs here for the first time" (distinct sequences / sequences).
 * ``bootstrap_means``: ``BOOTSTRAP_DRAWS`` replicate means of per-loop values under Poisson(1) resampling weights
   (each loop counted w ~ Poisson(1) times; the mean is ``sum w v / sum w``). The weights come from one fixed seed
   and the number of loops alone, so two rows of the same length get the same weights: the difference of their
@@ -270,9 +270,9 @@ def is_music(loops: LoopsLike, bounds: dict[str, tuple[float, float]]) -> np.nda
     return (steps >= s_lo) & (steps <= s_hi) & (cells >= c_lo) & (cells <= c_hi)
 
 
-#: What the claims' rules read beyond the paper's columns (``loopkit.evaluation.claims_samples``; the paper has none): the share
-#: of a row's loops whose first step sounds exactly one bass pitch (FNB without the clusters a decoder unsure of the
-#: pitch sounds), the share sounding a cluster of more than one, the share that is music (``is_music``: not
+#: What the claims' rules read beyond the paper's columns (``loopkit.evaluation.claims_samples``; the paper has none):
+#: the share of a row's loops whose first step sounds exactly one bass pitch (FNB without the clusters a decoder unsure
+#: of the pitch sounds), the share sounding a cluster of more than one, the share that is music (``is_music``: not
 #: near silence, not saturated) and HD over those loops only.
 FNB_ONE, CLUSTER, MUSIC, HD_MUSIC = "FNB (one pitch)", "bass cluster (step 0)", "music", "HD (music)"
 RULE_COLUMNS = (FNB_ONE, CLUSTER, MUSIC, HD_MUSIC)

@@ -1,6 +1,6 @@
-"""How ``loopkit.evaluation.claims`` decides a verdict with sampling noise in view: the four verdicts, the noise-aware comparison
-of two table rows (their bootstrap replicates, ``loopkit.evaluation.uncertainty``), how comparisons combine into a verdict, and
-the memorisation guard of claims about generated loops.
+"""How ``loopkit.evaluation.claims`` decides a verdict with sampling noise in view: the four verdicts, the noise-aware
+comparison of two table rows (their bootstrap replicates, ``loopkit.evaluation.uncertainty``), how comparisons combine
+into a verdict, and the memorisation guard of claims about generated loops.
 
 A claim is a set of comparisons, each "as the paper says" beyond noise (True), "the opposite" beyond noise (False)
 or within noise (None): ``combine`` gives "holds" when every comparison is True, "does not hold" when any is False,

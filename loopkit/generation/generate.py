@@ -10,8 +10,8 @@ VQ-VAE (the paper's generator; the step loop is ``loopkit.generation.sampling.st
 ``temperature`` T divides the logits; ``0`` (or ``"argmax"``) takes the most likely code at every step. z_0 is
 drawn from p(z_0) whatever the temperature: with argmax the whole sequence is then a function of z_0, so argmax
 sampling gives at most K distinct loops (the paper's US of 4.08e-3 = 492 distinct loops in 120,600 is that).
-``copy`` and ``mode`` manipulate the latent steps while sampling (``loopkit.generation.latent.LatentCopy``: the paper's copy
-of latent steps 0, 1 onto 16, 17, or any bar form).
+``copy`` and ``mode`` manipulate the latent steps while sampling (``loopkit.generation.latent.LatentCopy``: the paper's
+copy of latent steps 0, 1 onto 16, 17, or any bar form).
 
 Continuous VAEs: ``z ~ N(0, I)``, ``x = [sigmoid(decode(z)) >= 0.5]``; the AR LSTM-VAE's ``decode`` samples step
 by step, feeding back its own thresholded output.
@@ -90,8 +90,8 @@ def sample_codes(
     prior : a ``loopkit.models.LSTMPrior`` (its ``first_code_counts`` give p(z_0))
     temperature : divides the logits; 0 or ``"argmax"`` takes the most likely code at every step after z_0
     copy : a ``LatentCopy``, ``"paper"``, a bar form, or None
-    mode : ``"after"`` (copy after sampling) or ``"condition"`` (force the copies while sampling); see ``loopkit.generation.latent``
-    seed, generator : a ``torch.Generator`` on the device, or a seed to make one
+    mode : ``"after"`` (copy after sampling) or ``"condition"`` (force the copies while sampling); see
+    ``loopkit.generation.latent`` seed, generator : a ``torch.Generator`` on the device, or a seed to make one
     """
     device = model_device(prior, device)
     temperature = parse_temperature(temperature)

@@ -30,7 +30,8 @@ ways.
 The editing functions below (``swap_bars``, ``single_code_sequence``, ``resample_steps``) are notebook 3's
 tweakable cells; ``crossfade_codes`` (a bar-by-bar crossfade from one loop's codes to another's) and
 ``code_overlap`` (which codes of a loop the training set uses) serve its own-loop section (section 8;
-``loopkit.ownloop.interpolation`` crossfades with it); ``frequent_code_sequences`` and ``decode_frequent_codes`` are Figure 5.
+``loopkit.ownloop.interpolation`` crossfades with it); ``frequent_code_sequences`` and ``decode_frequent_codes`` are
+Figure 5.
 """
 
 from __future__ import annotations
@@ -334,8 +335,8 @@ def frequent_code_sequences(indices, K: int, panels: Sequence[tuple[str, int, bo
     """Figure 5's code sequences: for each panel, the code of that frequency rank at each latent step, (t,).
 
     ``indices`` (b, t) are code sequences (the training split encoded). Ranks follow
-    ``loopkit.metrics.paper_metrics.frequent_codes`` (ties to the smaller index; least frequent among the codes used at that
-    step). A step with fewer used codes than the rank asks for takes its last available rank instead.
+    ``loopkit.metrics.paper_metrics.frequent_codes`` (ties to the smaller index; least frequent among the codes used at
+    that step). A step with fewer used codes than the rank asks for takes its last available rank instead.
     """
     freq = code_frequencies(indices, K)
     out = {}

@@ -7,9 +7,9 @@ The VQ-VAE's generator, step by step::
     z_i ~ softmax(logits_i / T)        i = 1 .. t-1, logits from the LSTM prior fed z_0 .. z_{i-1}
     x   = [sigmoid(decode(e_z)) >= 0.5]
 
-``step_prior`` is the one loop over latent steps: sampling (``loopkit.generation.generate.sample_codes``, every step drawn,
-some perhaps forced to copies) and resampling (``loopkit.generation.latent.resample_steps``, a few steps redrawn among
-given ones) both run it. ``decode_codes`` is the last line. Everything is seeded by a ``torch.Generator`` (the
+``step_prior`` is the one loop over latent steps: sampling (``loopkit.generation.generate.sample_codes``, every step
+drawn, some perhaps forced to copies) and resampling (``loopkit.generation.latent.resample_steps``, a few steps redrawn
+among given ones) both run it. ``decode_codes`` is the last line. Everything is seeded by a ``torch.Generator`` (the
 same seed, batch size and device give the same codes) and runs on the models' device.
 """
 

@@ -269,7 +269,8 @@ def kruskal_from_counts(counts: np.ndarray) -> np.ndarray:
 def group_differences(ratings: pd.DataFrame, reference: str | None = None, groups: Sequence[str] | None = None,
                       level: float = 0.95, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:  # fmt: skip
     """The ``reference`` group's mean rating minus each other group's, with a percentile bootstrap interval that
-    resamples whole listeners (their ratings are correlated), as ``loopkit.evaluation.claims`` judges the listening test.
+    resamples whole listeners (their ratings are correlated), as ``loopkit.evaluation.claims`` judges the listening
+    test.
 
     Parameters
     ----------

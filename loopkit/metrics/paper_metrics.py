@@ -2,8 +2,8 @@
 HD, FND, FNB, DB, OS, US, UP, ND (Tables 3-4) and the codebook statistics behind Figures 4-5.
 
 All functions are pure. Loop metrics take loops as a ``(b, 128, 93)`` bool array (one ``(128, 93)`` loop is a
-batch of one), a ``loopkit.data.dataset.PackedRolls`` or a ``loopkit.data.dataset.Loops``; they work through the loops in
-batches of ``batch_size`` (4,096 loops = 49 MB unpacked), so the 120,600 loops of the LMD training split never
+batch of one), a ``loopkit.data.dataset.PackedRolls`` or a ``loopkit.data.dataset.Loops``; they work through the loops
+in batches of ``batch_size`` (4,096 loops = 49 MB unpacked), so the 120,600 loops of the LMD training split never
 need their 1.4 GB unpacked at once. OS and US take code arrays ``(b, t)`` of integers (the VQ-VAE's latent
 code indices, ``t = 32``). Columns are found by name through ``loopkit.data.pianoroll``; the paper's numbers for
 comparison live in ``loopkit.paper``.

@@ -20,8 +20,9 @@ weight for data, its number kind and finite values)::
     state_dict        the weights
     optimizer, scheduler, scaler, rng       (``last.pt`` only) what resuming needs
 
-A run directory (``loopkit.training.train``) holds ``LAST``, ``BEST`` and ``loopkit.training.rundir.METRICS``. Every checkpoint is written
-atomically (``loopkit.atomic``). Both the trainer and the generator depend on this module, not on each other.
+A run directory (``loopkit.training.train``) holds ``LAST``, ``BEST`` and ``loopkit.training.rundir.METRICS``. Every
+checkpoint is written atomically (``loopkit.atomic``). Both the trainer and the generator depend on this module, not on
+each other.
 
 torch and the models are imported by the functions that read, write or build (``import loopkit.models.checkpoints`` does
 not import torch), so what only names the format (``BEST``, ``run_label``) costs no torch: the command

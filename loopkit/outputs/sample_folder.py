@@ -76,8 +76,8 @@ def generate_to_folder(
 
     ``checkpoint`` is the prior's (its VQ-VAE is found as recorded; ``vqvae`` overrides), a VQ-VAE's with
     ``prior``, or a continuous VAE's (``loopkit.models.checkpoints.load_generator``). ``form`` ("paper" or a bar form,
-    with ``span``) and ``mode`` manipulate the VQ-VAE's latent steps (``loopkit.generation.latent.LatentCopy``). Re-running
-    with the same request into the same folder keeps the files already written (an interrupted run resumes);
+    with ``span``) and ``mode`` manipulate the VQ-VAE's latent steps (``loopkit.generation.latent.LatentCopy``).
+    Re-running with the same request into the same folder keeps the files already written (an interrupted run resumes);
     another request into it raises ``LoopkitError``. ``report``, if a dict, is filled with what this call did:
     the model, the files written now by kind, the seconds it took, and why a loop has no audio.
     """

@@ -3,9 +3,9 @@ musician's MIDI file encoded to the VQ-VAE's codes, with every result written as
 encode`` does and what ``vary``, ``interpolate`` and the last section of chapter 3 start from).
 
 Reading the file into one loop is ``loopkit.ownloop.reader`` (``read_loop``), with the same code as extraction; varying
-the codes is ``loopkit.ownloop.variations``, interpolating ``loopkit.ownloop.interpolation``. An encoding is measured against the
-empty loop (``loopkit.ownloop.resemblance``): a sparse loop decoded to silence has a small Hamming distance and keeps
-nothing. ``codes.json`` (``write_encoding``) is a file a musician may edit: ``read_codes`` and
+the codes is ``loopkit.ownloop.variations``, interpolating ``loopkit.ownloop.interpolation``. An encoding is measured
+against the empty loop (``loopkit.ownloop.resemblance``): a sparse loop decoded to silence has a small Hamming distance
+and keeps nothing. ``codes.json`` (``write_encoding``) is a file a musician may edit: ``read_codes`` and
 ``check_codes_model`` check every field they use and name the file in a one-line error.
 
 Bars are 0-based in the functions' arguments (as everywhere in loopkit) and 1-based in file names, CSV columns

@@ -3,8 +3,8 @@
 
 ``read_loop`` uses the same code as extraction (``loopkit.data.pianoroll``): bass = the tracks with a General MIDI bass
 program, drums = the tracks on the drum channel, or the tracks chosen by number or name (several of a part are
-merged). The file is read as a player reads it and its meter bar by bar (``loopkit.ownloop.songread``): the loop's 8 bars
-must be 4/4 (or 2/2; no time signature counts as 4/4) wherever they stand, whatever meter stands elsewhere (corpus
+merged). The file is read as a player reads it and its meter bar by bar (``loopkit.ownloop.songread``): the loop's 8
+bars must be 4/4 (or 2/2; no time signature counts as 4/4) wherever they stand, whatever meter stands elsewhere (corpus
 extraction keeps the paper's rule); 8 bars are taken from a given bar, else from the first window that passes the
 paper's loop rules, else from the densest window (``densest_window``: the most bars holding both bass and drums,
 then the most notes; never an empty intro when the song has a fuller window); a 4-bar song is played twice. The
@@ -437,7 +437,8 @@ def _tempo_changes(score, first_tick: int, last_tick: int, first_bar: int, bpm: 
 
 
 def _parse(path: Path, data: bytes):
-    """``(score, PlayerFix)``: the file parsed by symusic as a player reads it (``loopkit.ownloop.songread.player_bytes``);
+    """``(score, PlayerFix)``: the file parsed by symusic as a player reads it
+    (``loopkit.ownloop.songread.player_bytes``);
     a file the parser refuses is read once more with its data bytes clamped."""
     import symusic
 

@@ -3,8 +3,8 @@ copies; what ``loopkit vary`` and chapter 3's section 8 do).
 
 ``vary_codes`` redraws chosen bars with the LSTM prior, conditioned on the codes before them (the bars after them
 keep their codes: the prior reads left to right and cannot look ahead), and/or imposes a bar form
-(``loopkit.generation.latent.LatentCopy``; with bars redrawn the form is forced while sampling, so a copy of a redrawn bar
-follows it).
+(``loopkit.generation.latent.LatentCopy``; with bars redrawn the form is forced while sampling, so a copy of a redrawn
+bar follows it).
 
 Codes kept are not notes kept: the decoder's convolutions reach across bar lines, so new codes in bar 5 change
 the notes it decodes at the end of bar 4, and a bar with bar 1's codes decodes close to, but not exactly as, bar
@@ -158,7 +158,8 @@ def place_notes(decoded, reference, t: int, *, bars: Sequence[int] | None = None
 
 
 def notes_changed(a, b, steps: Sequence[int], t: int) -> int:
-    """Notes (bass notes and drum hits, ``loopkit.ownloop.resemblance``) that differ between two loops (128, 93) inside the
+    """Notes (bass notes and drum hits, ``loopkit.ownloop.resemblance``) that differ between two loops (128, 93) inside
+    the
     roll steps of the latent steps ``steps`` (of t): in one and not the other."""
     a, b = check_roll(a), check_roll(b)
     span = a.shape[0] // t

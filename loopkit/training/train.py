@@ -83,8 +83,8 @@ def reconstruction_report(model, rolls: PackedRolls | Loops | torch.Tensor, batc
     ``error = sum_b sum_{t,p} [x_btp != reconstruct(x)_btp] / (b * 128 * 93)``, with ``reconstruct`` the
     thresholded (sigmoid >= 0.5) output: decode(mu) for the continuous VAEs (full sampling for the AR
     model), decode(quantise(encode(x))) for the VQ-VAE. ``FND`` and ``FNB`` are the shares of reconstructions
-    with kick and crash, and with a bass note, on the first step (``loopkit.metrics.paper_metrics.first_step_counts``): every
-    training loop has both, so they say whether a model keeps the loops' starting point. ``rolls`` are the loops
+    with kick and crash, and with a bass note, on the first step (``loopkit.metrics.paper_metrics.first_step_counts``):
+    every training loop has both, so they say whether a model keeps the loops' starting point. ``rolls`` are the loops
     to evaluate (e.g. the valid split); the model is switched to eval mode. ``amp`` as ``TrainConfig.amp``
     ("off": float32); ``bass_rule`` as ``loopkit.models.blocks.binarize``.
 
