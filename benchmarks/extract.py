@@ -6,7 +6,9 @@ window by window, with the same settings as loopkit (``ExtractionSettings()``: 4
 signature kept, the "full" drum map, per-bar Hamming < 0.0015, kick + crash + bass on the first step, stride 1).
 Both run with one worker process, each in a fresh process, so speed and peak memory are their own.
 
-Prints files/s (wall clock and per CPU-second) for both and the ratio, peak memory, whether both find the same
+Prints files/s (wall clock and per CPU-second) for both and the ratio, where a file's time goes (read, header,
+parse, meter, notes, roll, rules, tempo, and the rest: worker protocol, journal, writing) beside symusic's parse
+alone, the limit, peak memory, whether both find the same
 loops (and, for each file where they differ, why), the roll -> MIDI -> roll round trip of every loop, and the
 peak memory of loopkit on the corpus and on many copies of it (memory should not grow with the corpus).
 
@@ -129,6 +131,84 @@ def reference_main(list_file: str, out_file: str) -> None:
         pickle.dump(
             {"results": results, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss": peak_rss()}, fh
         )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# where a file's time goes (runs in its own process)
+
+STAGES = ("read", "header", "parse (symusic)", "meter", "notes", "roll", "rules", "tempo")
+
+
+def stages_main(list_file: str, out_file: str, repeat: int) -> None:
+    """Entry of the stage-timing process: ``process_midi``'s steps one by one on every file of the list, ``repeat``
+    times (the fastest pass counts), so the profile names where a file's time goes; the parse stage alone is the
+    limit any extraction built on symusic can reach."""
+    import symusic
+
+    from loopkit.data.dataset import pack_rolls
+    from loopkit.data.extract import ExtractionSettings
+    from loopkit.data.inputs import read_path
+    from loopkit.data.midifile import standard_midi_bytes, tempo_at, time_signature_rule
+    from loopkit.data.pianoroll import BEATS_PER_BAR, STEPS_PER_BAR, bar_origin, notes_to_roll, score_notes
+    from loopkit.data.rules import cut_loops, find_loops
+
+    settings = ExtractionSettings()
+    paths = Path(list_file).read_text().splitlines()
+    best = None
+    for _ in range(repeat):
+        spent = dict.fromkeys(STAGES, 0.0)
+
+        def timed(stage, fn, *args, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                spent[stage] += time.perf_counter() - t
+
+        for path in paths:
+            data = timed("read", read_path, path, settings.max_file_bytes)
+            try:
+                score = timed("parse (symusic)", symusic.Score.from_midi, timed("header", standard_midi_bytes, data))
+            except (ValueError, RuntimeError):
+                continue
+            if timed("meter", time_signature_rule, score, settings.missing_time_signature):
+                continue
+            notes = timed("notes", score_notes, score, drum_map=settings.drum_map, bass_programs=settings.bass_programs)
+            if len(notes.bass_on) == 0 or len(notes.drum_on) == 0 or notes.end_step > settings.max_bars * STEPS_PER_BAR:
+                continue
+            roll = timed("roll", notes_to_roll, notes, -(-notes.end_step // STEPS_PER_BAR) * STEPS_PER_BAR)
+            starts = timed("rules", find_loops, roll, settings.rules)
+            if len(starts):
+                timed("rules", lambda: pack_rolls(cut_loops(roll, starts, settings.rules.bars)).tobytes())
+                tpq = int(score.ticks_per_quarter)
+                timed("tempo", tempo_at, score, bar_origin(score) + starts.astype(np.int64) * BEATS_PER_BAR * tpq)
+        if best is None or sum(spent.values()) < sum(best.values()):
+            best = spent
+    with open(out_file, "w") as fh:
+        json.dump({"files": len(paths), "seconds": best}, fh)
+
+
+def run_stages(paths: list[str], tmp: str, repeat: int) -> dict:
+    list_file, out_file = os.path.join(tmp, "stage-files.txt"), os.path.join(tmp, "stages.json")
+    Path(list_file).write_text("\n".join(paths))
+    subprocess.run([sys.executable, str(HERE), "--stages-process", list_file, out_file, str(repeat)], check=True)
+    return json.loads(Path(out_file).read_text())
+
+
+def print_stages(stages: dict, extract_seconds: float, extract_files: int) -> None:
+    """The stage profile per file, beside the whole extraction's time per file (its rest: the worker protocol, the
+    journal and the data set's files) and the parse alone (the limit)."""
+    n = stages["files"]
+    per_file = {k: v / n for k, v in stages["seconds"].items()}
+    whole = extract_seconds / extract_files
+    rest = max(whole - sum(per_file.values()), 0.0)
+    print(f"where a file's time goes ({n} files, fastest of the passes; the whole extraction with 1 worker: "
+          f"{whole * 1e3:.3f} ms a file):")
+    for stage, seconds in [*per_file.items(), ("rest: worker protocol, journal, writing", rest)]:
+        print(f"  {stage:42s} {seconds * 1e3:8.3f} ms  {seconds / whole:6.1%}")
+    parse = per_file["parse (symusic)"]
+    print(f"  the limit, symusic's parse alone: {1 / parse:,.0f} files/s; loopkit extract runs at "
+          f"{parse / whole:.0%} of it")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -288,9 +368,13 @@ def main(argv=None) -> int:
         "0.3 s to start a worker) is spread as on a real corpus; also the memory-growth check (default 20)",
     )
     parser.add_argument("--reference-copies", type=int, default=1, help="copies the reference is timed over")
+    parser.add_argument("--stage-repeat", type=int, default=3, help="passes of the stage profile (default 3)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--reference-process"]:  # the reference's own process (see run_reference)
         reference_main(*argv[1:3])
+        return 0
+    if argv[:1] == ["--stages-process"]:  # the stage profile's own process (see run_stages)
+        stages_main(argv[1], argv[2], int(argv[3]))
         return 0
     args = parser.parse_args(argv)
 
@@ -328,6 +412,7 @@ def main(argv=None) -> int:
         for what, wall, cpu, _ in rows:
             print(f"  speed-up ({what}): {wall:.0f}x in files/s, {cpu:.0f}x per CPU-second (target: 30x per core)")
         many = rows[0][3]
+        print_stages(run_stages(paths, tmp, args.stage_repeat), many["seconds"], many["files"])
         print(
             f"memory vs corpus size (1 worker): {one['files']} files -> parent {mib(one['peak_rss_parent'])}, worker "
             f"{mib(one['peak_rss_worker'])}; {many['files']} files -> parent {mib(many['peak_rss_parent'])}, "

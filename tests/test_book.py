@@ -9,6 +9,8 @@ The book is built in a temporary copy of the sources, so a user's own `make book
 
 from __future__ import annotations
 
+import contextlib
+import os
 import functools
 import http.server
 import json
@@ -38,6 +40,20 @@ def _copy_sources(dst: Path) -> None:
     shutil.copytree(ROOT / "book", dst / "book", ignore=shutil.ignore_patterns("_generated"))
 
 
+@contextlib.contextmanager
+def _one_thread_beside_other_workers():
+    """Under pytest-xdist, the notebooks' kernels compute on one thread (they inherit ``OMP_NUM_THREADS``): the
+    other workers hold the other cores, and two threads fighting them for one core are slower than one."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") or "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["OMP_NUM_THREADS"]
+
+
 @pytest.fixture(scope="session")
 def smoke_book(demo_corpus, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("book")
@@ -50,7 +66,8 @@ def smoke_book(demo_corpus, tmp_path_factory) -> Path:
         "ratings": "",
         "examples": 2,
     }
-    run_notebooks(params, root=root, echo=lambda *a: None)
+    with _one_thread_beside_other_workers():
+        run_notebooks(params, root=root, echo=lambda *a: None)
     index = build_book(root=root, echo=lambda *a: None)
     assert index.exists()
     return root / "_build" / "html"
