@@ -255,8 +255,7 @@ def claim_frequent_codes(figure5: pd.DataFrame | None) -> dict:
     """(m) Figure 5: the most frequent codes per latent step decode to "typical repeating 4/4 patterns", the least
     frequent to little music: panels (a) and (b) are repeating 4/4 patterns
     (``loopkit.generation.latent.repeating_pattern``, the paper's reading made measurable), (c) and (d) are not. The
-    strict reading (each panel passes the
-    extraction rules, or not) is shown beside it."""
+    strict reading (each panel passes the extraction rules, or not) is shown beside it."""
     from loopkit.generation.latent import REPEATS_AT_LEAST
 
     claim = ("The most frequent codes per latent step decode to typical repeating 4/4 patterns, the least frequent "

@@ -91,7 +91,8 @@ def sample_codes(
     temperature : divides the logits; 0 or ``"argmax"`` takes the most likely code at every step after z_0
     copy : a ``LatentCopy``, ``"paper"``, a bar form, or None
     mode : ``"after"`` (copy after sampling) or ``"condition"`` (force the copies while sampling); see
-    ``loopkit.generation.latent`` seed, generator : a ``torch.Generator`` on the device, or a seed to make one
+        ``loopkit.generation.latent``
+    seed, generator : a ``torch.Generator`` on the device, or a seed to make one
     """
     device = model_device(prior, device)
     temperature = parse_temperature(temperature)

@@ -379,9 +379,9 @@ def plot_loop_codes(codes, overlap, *, K: int | None = None, title: str | None =
     Parameters
     ----------
     codes : (t,) the loop's code indices
-    overlap : (t,) index into ``loopkit.generation.latent.OVERLAP_KINDS`` per step
-    (``loopkit.generation.latent.code_overlap``): a training
-        loop has this code at this step / the training set uses it only at other steps / no training loop uses it
+    overlap : (t,) index into ``loopkit.generation.latent.OVERLAP_KINDS`` per step (``latent.code_overlap``): a
+        training loop has this code at this step / the training set uses it only at other steps / no training loop
+        uses it
     K : codebook size: the y axis spans 0..K-1 when given
     """
     from loopkit.generation.latent import OVERLAP_KINDS
@@ -409,8 +409,7 @@ def plot_loop_codes(codes, overlap, *, K: int | None = None, title: str | None =
 
 
 def plot_codebook_usage(usage, *, title: str | None = "Codes per latent step", figsize: tuple[float, float] = (10, 3)):
-    """Codes used and perplexity at each latent step, from ``loopkit.metrics.paper_metrics.codebook_usage``; returns the
-    Figure."""
+    """Codes used and perplexity at each latent step (``loopkit.metrics.paper_metrics.codebook_usage``): the Figure."""
     used = np.asarray(usage.per_position_used)
     perplexity = np.asarray(usage.per_position_perplexity)
     t = len(used)
@@ -429,8 +428,7 @@ def plot_codebook_usage(usage, *, title: str | None = "Codes per latent step", f
 def plot_bass_register(register, *, title: str | None = "Bass pitches: share of loops using each",
                        figsize: tuple[float, float] = (10, 3)):  # fmt: skip
     """The bass register of a data set (``loopkit.metrics.statistics.bass_register``: share of loops using each pitch,
-    indexed
-    by pitch name) as bars; returns the Figure."""
+    indexed by pitch name) as bars; returns the Figure."""
     shares = register["share of loops"]
     fig = _figure(figsize)
     ax = fig.subplots()

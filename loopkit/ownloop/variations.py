@@ -159,8 +159,7 @@ def place_notes(decoded, reference, t: int, *, bars: Sequence[int] | None = None
 
 def notes_changed(a, b, steps: Sequence[int], t: int) -> int:
     """Notes (bass notes and drum hits, ``loopkit.ownloop.resemblance``) that differ between two loops (128, 93) inside
-    the
-    roll steps of the latent steps ``steps`` (of t): in one and not the other."""
+    the roll steps of the latent steps ``steps`` (of t): in one and not the other."""
     a, b = check_roll(a), check_roll(b)
     span = a.shape[0] // t
     mask = np.zeros(a.shape[0], dtype=bool)
