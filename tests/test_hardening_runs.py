@@ -56,16 +56,22 @@ def hold_in_another_process(folder: Path, what: str) -> subprocess.Popen:
     return p
 
 
-@pytest.mark.parametrize("command", ["train", "generate", "extract"])
+@pytest.mark.parametrize("command", ["train", "generate", "extract", "encode", "vary", "interpolate"])
 def test_a_second_writer_of_a_folder_is_refused_naming_the_first_and_a_killed_ones_lock_does_not_block(
         command, data, runs, tmp_path, capsys):  # fmt: skip
     out = tmp_path / "out"
     corpus = tmp_path / "corpus"
-    write(corpus / "song.mid", loop_song(10, crash_bars=(0, 1)))
+    song, other = write(corpus / "song.mid", loop_song(10, crash_bars=(0, 1))), tmp_path / "other.mid"
+    write(other, loop_song(8, crash_bars=(0,)))
+    vq = str(runs / "vq_vae" / "best.pt")
     argv = {"train": train_argv(data, out),
             "generate": ["generate", "--checkpoint", str(runs / "cnn_vae" / "best.pt"), "-n", "2", "--no-png",
                          "--out", str(out)],
-            "extract": ["extract", str(corpus), "--out", str(out), "--workers", "0", "--quiet"]}[command]  # fmt: skip
+            "extract": ["extract", str(corpus), "--out", str(out), "--workers", "0", "--quiet"],
+            "encode": ["encode", str(song), "--checkpoint", vq, "--no-png", "--out", str(out)],
+            "vary": ["vary", str(song), "--form", "AABA AABA", "--checkpoint", vq, "--no-png", "--out", str(out)],
+            "interpolate": ["interpolate", str(song), str(other), "--checkpoint", vq, "--steps", "3", "--no-png",
+                            "--out", str(out)]}[command]  # fmt: skip
     holder = hold_in_another_process(out, "training cnn_vae, seed 1")
     try:
         assert main(argv) == 2  # before: both ran, and the folder held one's last.pt beside the other's best.pt

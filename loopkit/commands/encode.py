@@ -65,7 +65,9 @@ def check_output_flags(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    from loopkit.runlock import LOCK_FILE  # left by a run killed while writing: not a result
+
+    held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) if out.is_dir() else []
     if held and not args.force:
         shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
         raise UserError(f"--out {out} holds earlier results ({shown}): choose another folder, or add --force to "

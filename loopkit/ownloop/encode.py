@@ -29,6 +29,7 @@ from loopkit.outputs import audio as audio_mod
 from loopkit.atomic import write_bytes, write_json
 from loopkit.models.checkpoints import BEST, file_digest, load_generator, load_model, model_name
 from loopkit.config import PAPER_NAMES, PRIOR_NAME
+from loopkit.runlock import hold_folder
 from loopkit.errors import LoopkitError
 from loopkit.ownloop.reader import LoopReading, loop_stem
 from loopkit.data.rules import bar_hamming
@@ -168,29 +169,30 @@ def write_encoding(enc: EncodedLoop, out: str | os.PathLike, *, png: bool = True
                    seamless: bool = False) -> dict:  # fmt: skip
     """Write an encoded loop into ``out``: the loop as read (``STEM_barsA-B.npy``, ``.mid``, ``.png``, ``.ogg``), the
     decoded codes (``STEM_barsA-B_decoded.*``) and ``codes.json``; returns what ``codes.json`` holds."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    r = enc.reading
-    stem = r.stem
-    buf = io.BytesIO()
-    np.save(buf, r.roll)
-    write_bytes(out / f"{stem}.npy", buf.getvalue())
-    files = {"roll": f"{stem}.npy"}
-    files["input"] = write_loop_files(r.roll, out, stem, r.bpm, png=png, audio=audio, title=f"{stem} (as read)",
-                                      seamless=seamless)  # fmt: skip
-    files["decoded"] = write_loop_files(enc.decoded, out, f"{stem}_decoded", r.bpm, png=png, audio=audio,
-                                        title=f"{stem} (VQ-VAE codes decoded)", seamless=seamless)  # fmt: skip
-    doc = {
-        "format": CODES_FORMAT,
-        "codes": [int(c) for c in enc.codes],
-        **r.to_dict(),
-        "reconstruction": enc.resemblance.to_dict(),
-        "checkpoint": enc.checkpoint,
-        "files": files,
-        "loopkit_version": __version__,
-    }
-    write_json(out / CODES_FILE, doc, indent=2, sort_keys=True)
-    return doc
+    with hold_folder(out, f"encoding {enc.reading.stem}"):  # one writer of a folder at a time
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        r = enc.reading
+        stem = r.stem
+        buf = io.BytesIO()
+        np.save(buf, r.roll)
+        write_bytes(out / f"{stem}.npy", buf.getvalue())
+        files = {"roll": f"{stem}.npy"}
+        files["input"] = write_loop_files(r.roll, out, stem, r.bpm, png=png, audio=audio, title=f"{stem} (as read)",
+                                          seamless=seamless)  # fmt: skip
+        files["decoded"] = write_loop_files(enc.decoded, out, f"{stem}_decoded", r.bpm, png=png, audio=audio,
+                                            title=f"{stem} (VQ-VAE codes decoded)", seamless=seamless)  # fmt: skip
+        doc = {
+            "format": CODES_FORMAT,
+            "codes": [int(c) for c in enc.codes],
+            **r.to_dict(),
+            "reconstruction": enc.resemblance.to_dict(),
+            "checkpoint": enc.checkpoint,
+            "files": files,
+            "loopkit_version": __version__,
+        }
+        write_json(out / CODES_FILE, doc, indent=2, sort_keys=True)
+        return doc
 
 
 # ---------------------------------------------------------------------------------------------------------

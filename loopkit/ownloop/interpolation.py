@@ -23,6 +23,7 @@ import numpy as np
 from loopkit.atomic import write_text
 from loopkit.models.checkpoints import BEST, load_generator, load_model, model_name
 from loopkit.config import CONTINUOUS_MODELS, PAPER_NAMES
+from loopkit.runlock import hold_folder
 from loopkit.errors import LoopkitError
 from loopkit.generation.latent import crossfade_codes
 from loopkit.ownloop.encode import (
@@ -209,35 +210,36 @@ def interpolate_to_folder(inter: Interpolation, out: str | os.PathLike, *, name_
     ``interpolation.csv``: each step's share of B (for the VQ-VAE, bars from B), its Hamming distance to the loops
     as read (when given), whether it equals the loop before it (``same_as_previous``, 0/1) and its FND, FNB, HD.
     Returns the rows; ``silent`` as in ``vary_to_folder``."""
-    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
+    with hold_folder(out, f"interpolating {name_a} to {name_b}"):  # one writer of a folder at a time
+        from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    k = len(inter.rolls)
-    width = len(str(k))
-    props = loop_properties(inter.rolls)
-    to_a = hamming_to(inter.rolls, check_roll(roll_a)) if roll_a is not None else None
-    to_b = hamming_to(inter.rolls, check_roll(roll_b)) if roll_b is not None else None
-    rows = []
-    same = set(identical_neighbours(inter.rolls))
-    for i in tqdm(range(k), desc="write", unit="loop", disable=None if progress else True):
-        stem = f"{name_a}_to_{name_b}_{inter.model}_{i + 1:0{width}d}of{k}"
-        what = (f"{inter.bars_from_b[i]} of {BARS_PER_LOOP} bars from B" if inter.bars_from_b is not None
-                else f"{inter.alphas[i]:.2f} of the way to B")  # fmt: skip
-        files = write_loop_files(inter.rolls[i], out, stem, bpm, png=png, audio=audio, title=f"{stem} ({what})",
-                                 seamless=seamless)  # fmt: skip
-        if silent is not None and audio and files["ogg"] is None:
-            silent.append(files["mid"])
-        row = {"file": files["mid"], "step": i + 1, "share_of_b": f"{inter.alphas[i]:.4g}"}
-        if inter.bars_from_b is not None:
-            row["bars_from_b"] = int(inter.bars_from_b[i])
-            row["codes"] = " ".join(str(int(c)) for c in inter.codes[i])
-        row.update({
-            "hamming_to_a": "" if to_a is None else f"{to_a[i]:.6g}",
-            "hamming_to_b": "" if to_b is None else f"{to_b[i]:.6g}",
-            "same_as_previous": int(i in same),
-            "fnd": int(props["fnd"][i]), "fnb": int(props["fnb"][i]), "hd": f"{props['hd'][i]:.6g}",
-        })  # fmt: skip
-        rows.append(row)
-    write_text(out / INTERPOLATION_FILE, csv_text(rows))
-    return rows
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        k = len(inter.rolls)
+        width = len(str(k))
+        props = loop_properties(inter.rolls)
+        to_a = hamming_to(inter.rolls, check_roll(roll_a)) if roll_a is not None else None
+        to_b = hamming_to(inter.rolls, check_roll(roll_b)) if roll_b is not None else None
+        rows = []
+        same = set(identical_neighbours(inter.rolls))
+        for i in tqdm(range(k), desc="write", unit="loop", disable=None if progress else True):
+            stem = f"{name_a}_to_{name_b}_{inter.model}_{i + 1:0{width}d}of{k}"
+            what = (f"{inter.bars_from_b[i]} of {BARS_PER_LOOP} bars from B" if inter.bars_from_b is not None
+                    else f"{inter.alphas[i]:.2f} of the way to B")  # fmt: skip
+            files = write_loop_files(inter.rolls[i], out, stem, bpm, png=png, audio=audio, title=f"{stem} ({what})",
+                                     seamless=seamless)  # fmt: skip
+            if silent is not None and audio and files["ogg"] is None:
+                silent.append(files["mid"])
+            row = {"file": files["mid"], "step": i + 1, "share_of_b": f"{inter.alphas[i]:.4g}"}
+            if inter.bars_from_b is not None:
+                row["bars_from_b"] = int(inter.bars_from_b[i])
+                row["codes"] = " ".join(str(int(c)) for c in inter.codes[i])
+            row.update({
+                "hamming_to_a": "" if to_a is None else f"{to_a[i]:.6g}",
+                "hamming_to_b": "" if to_b is None else f"{to_b[i]:.6g}",
+                "same_as_previous": int(i in same),
+                "fnd": int(props["fnd"][i]), "fnb": int(props["fnb"][i]), "hd": f"{props['hd'][i]:.6g}",
+            })  # fmt: skip
+            rows.append(row)
+        write_text(out / INTERPOLATION_FILE, csv_text(rows))
+        return rows

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from loopkit.atomic import write_text
+from loopkit.runlock import hold_folder
 from loopkit.errors import LoopkitError
 from loopkit.generation.latent import LatentCopy, bar_steps, normalise_form
 from loopkit.ownloop.encode import VARIATIONS_FILE, csv_text, hamming_to, loop_properties, write_loop_files
@@ -201,58 +202,59 @@ def vary_to_folder(
     codes, and FND, FNB, HD. Returns the rows; ``silent``, if a list, gets the MIDI files of loops with nothing to
     hear (no note, or a part too quiet: no OGG). ``first_bar``: the song bar the loop starts on, for the bars in
     file names and the CSV (song bars, as every own-loop command counts them)."""
-    from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
+    with hold_folder(out, f"varying {name}"):  # one writer of a folder at a time
+        from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
-    temperature = parse_temperature(temperature)
-    base = np.asarray(codes, dtype=np.int64)
-    t = len(base)
-    varied = vary_codes(prior, base, bars=bars, form=form, n=n, temperature=temperature, seed=seed)
-    rolls = decode_codes(vqvae, np.concatenate([base[None], varied]))
-    decoded = rolls[0].copy()
-    reference = check_roll(input_roll) if input_roll is not None else decoded
-    for i in range(1, len(rolls)):
-        rolls[i] = place_notes(rolls[i], reference, t, bars=bars, form=form, keep=keep, copy=copy)
-    kept = kept_steps(t, bars, form)
-    what = []
-    if bars:
-        what.append(f"redraw{bars_label(bars, first_bar).replace(',', '+')}")
-    form_text = form_label(form) if form else ""
-    if form:
-        what.append(f"form-{form_text}")
-    label = "_".join(what)
-    width = max(2, len(str(len(varied))))
-    stems = [f"{name}_decoded"] + [f"{name}_{label}_{i + 1:0{width}d}" for i in range(len(varied))]
-    props = loop_properties(rolls)
-    to_input = hamming_to(rolls, check_roll(input_roll)) if input_roll is not None else None
-    to_decoded = hamming_to(rolls, decoded)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    all_codes = np.concatenate([base[None], varied])
-    kept_what = "codes" if keep == "codes" else "notes" if input_roll is not None else "notes of the decoded input"
-    for i in tqdm(range(len(rolls)), desc="write", unit="loop", disable=None if progress else True):
-        title = "the input's codes decoded" if i == 0 else f"variation {i}: {label.replace('_', ', ')}"
-        files = write_loop_files(rolls[i], out, stems[i], bpm, png=png, audio=audio, title=f"{stems[i]} ({title})",
-                                 seamless=seamless)  # fmt: skip
-        if silent is not None and audio and files["ogg"] is None:
-            silent.append(files["mid"])
-        rows.append({
-            "file": files["mid"],
-            "variation": i,
-            "bars_redrawn": "" if i == 0 or not bars else bars_label(bars, first_bar),
-            "form": "" if i == 0 else form_text,
-            "copies": "" if i == 0 or not form else copy,
-            "kept": "" if i == 0 else kept_what,
-            "kept_notes_changed": "" if i == 0 else notes_changed(rolls[i], reference, kept, t),
-            "temperature": "" if i == 0 or not bars else f"{temperature:g}",
-            "seed": "" if i == 0 or not bars else seed,
-            "codes": " ".join(str(int(c)) for c in all_codes[i]),
-            "codes_changed": int(np.count_nonzero(all_codes[i] != base)),
-            "hamming_to_input": "" if to_input is None else f"{to_input[i]:.6g}",
-            "hamming_to_decoded": f"{to_decoded[i]:.6g}",
-            "fnd": int(props["fnd"][i]),
-            "fnb": int(props["fnb"][i]),
-            "hd": f"{props['hd'][i]:.6g}",
-        })  # fmt: skip
-    write_text(out / VARIATIONS_FILE, csv_text(rows))
-    return rows
+        temperature = parse_temperature(temperature)
+        base = np.asarray(codes, dtype=np.int64)
+        t = len(base)
+        varied = vary_codes(prior, base, bars=bars, form=form, n=n, temperature=temperature, seed=seed)
+        rolls = decode_codes(vqvae, np.concatenate([base[None], varied]))
+        decoded = rolls[0].copy()
+        reference = check_roll(input_roll) if input_roll is not None else decoded
+        for i in range(1, len(rolls)):
+            rolls[i] = place_notes(rolls[i], reference, t, bars=bars, form=form, keep=keep, copy=copy)
+        kept = kept_steps(t, bars, form)
+        what = []
+        if bars:
+            what.append(f"redraw{bars_label(bars, first_bar).replace(',', '+')}")
+        form_text = form_label(form) if form else ""
+        if form:
+            what.append(f"form-{form_text}")
+        label = "_".join(what)
+        width = max(2, len(str(len(varied))))
+        stems = [f"{name}_decoded"] + [f"{name}_{label}_{i + 1:0{width}d}" for i in range(len(varied))]
+        props = loop_properties(rolls)
+        to_input = hamming_to(rolls, check_roll(input_roll)) if input_roll is not None else None
+        to_decoded = hamming_to(rolls, decoded)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        all_codes = np.concatenate([base[None], varied])
+        kept_what = "codes" if keep == "codes" else "notes" if input_roll is not None else "notes of the decoded input"
+        for i in tqdm(range(len(rolls)), desc="write", unit="loop", disable=None if progress else True):
+            title = "the input's codes decoded" if i == 0 else f"variation {i}: {label.replace('_', ', ')}"
+            files = write_loop_files(rolls[i], out, stems[i], bpm, png=png, audio=audio, title=f"{stems[i]} ({title})",
+                                     seamless=seamless)  # fmt: skip
+            if silent is not None and audio and files["ogg"] is None:
+                silent.append(files["mid"])
+            rows.append({
+                "file": files["mid"],
+                "variation": i,
+                "bars_redrawn": "" if i == 0 or not bars else bars_label(bars, first_bar),
+                "form": "" if i == 0 else form_text,
+                "copies": "" if i == 0 or not form else copy,
+                "kept": "" if i == 0 else kept_what,
+                "kept_notes_changed": "" if i == 0 else notes_changed(rolls[i], reference, kept, t),
+                "temperature": "" if i == 0 or not bars else f"{temperature:g}",
+                "seed": "" if i == 0 or not bars else seed,
+                "codes": " ".join(str(int(c)) for c in all_codes[i]),
+                "codes_changed": int(np.count_nonzero(all_codes[i] != base)),
+                "hamming_to_input": "" if to_input is None else f"{to_input[i]:.6g}",
+                "hamming_to_decoded": f"{to_decoded[i]:.6g}",
+                "fnd": int(props["fnd"][i]),
+                "fnb": int(props["fnb"][i]),
+                "hd": f"{props['hd'][i]:.6g}",
+            })  # fmt: skip
+        write_text(out / VARIATIONS_FILE, csv_text(rows))
+        return rows
