@@ -231,6 +231,8 @@ def absurd(runs: Path, song: Path, out: Path, data: Path) -> list[tuple[list[str
         (["render", str(song), "--out", str(out), "--bpm", "0.01"], "tempo must lie between 3.58 bpm"),
         (["listen", "prepare", "--group", f"a={song.parent}", "--group", f"b={song.parent}", "--repeats",
           "100000000", "--out", str(out)], "at most 1,200 s is rendered"),  # fmt: skip
+        (["listen", "prepare", "--group", f"a={song.parent}", "--group", f"b={song.parent}", "--seed", "-1",
+          "--out", str(out)], "a seed must be a whole number in 0..4,294,967,295 (2**32 - 1), got -1"),  # fmt: skip
         (["interpolate", str(song), str(song), "--checkpoint", cnn, "--steps", "100000000", "--out", str(out)],
          "--steps counts both ends: 2..1,000, got 100000000"),  # fmt: skip
         (["vary", str(song), "--bars", "4-2", "--checkpoint", prior, "--out", str(out)],

@@ -41,6 +41,7 @@ import numpy as np
 from loopkit.atomic import remove_temporaries, write_bytes
 from loopkit.outputs.audio import AudioSettings, loop_seconds, roll_to_wav
 from loopkit.data.dataset import load_loops
+from loopkit.config import check_seed
 from loopkit.errors import LoopkitError
 from loopkit.data.pianoroll import DEFAULT_BPM, LOOP_STEPS, N_COLUMNS, midi_to_roll, write_midi
 from loopkit.version import __version__
@@ -268,6 +269,7 @@ def prepare_stimuli(
     from tqdm import tqdm
 
     settings = settings or AudioSettings()
+    seed = check_seed(seed)
     out = Path(out)
     key = _plan_key(groups, per_group, familiarisation, seed, familiarisation_group, bpm, repeats, settings)
     plan_path = out / PLAN
