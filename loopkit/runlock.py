@@ -1,9 +1,10 @@
 """One writer per output folder: a training run folder, a generation folder, an extraction's data set folder.
 
 ``hold_folder(folder, what)`` takes an exclusive ``fcntl.flock`` on ``folder/.loopkit-lock`` for the length of a
-``with`` block and records in it who holds it (what, pid, host, since when). A second writer of the same folder is
-refused at once with one line (``LoopkitError``) naming the holder, instead of both running and leaving a mixed
-folder (one run's ``last.pt`` beside the other's ``best.pt``, their rows interleaved in ``metrics.csv``). The
+``with`` block and records in it who holds it (what, pid, host, since when); a folder it created is removed again
+when the block fails before writing anything. A second writer of the same folder is refused at once with one line
+(``LoopkitError``) naming the holder, instead of both running and leaving a mixed folder (one run's ``last.pt``
+beside the other's ``best.pt``, their rows interleaved in ``metrics.csv``). The
 kernel releases the lock when its holder dies, SIGKILL included, so a lock left by a killed run never blocks:
 its file stays (hidden, a few bytes) and the next writer takes it over. A writer that ends removes the file.
 """
@@ -41,6 +42,7 @@ def hold_folder(folder: str | os.PathLike, what: str) -> Iterator[Path]:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise LoopkitError(f"the output folder {folder} is a file, not a folder")
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     while True:
@@ -65,6 +67,12 @@ def hold_folder(folder: str | os.PathLike, what: str) -> Iterator[Path]:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{what}, pid {os.getpid()} on {socket.gethostname()} since {stamp}".encode(), 0)
         yield folder
+    except BaseException:
+        if created:  # a run refused or failed before writing anything leaves no folder behind
+            with contextlib.suppress(OSError):
+                path.unlink()
+                folder.rmdir()  # only when empty
+        raise
     finally:
         with contextlib.suppress(OSError):
             path.unlink()  # before the unlock: a writer waiting on this file sees it gone and opens a new one
