@@ -163,7 +163,8 @@ def lost_part_warnings(res, where: str = "the decoding") -> list[str]:
     for part in res.lost_parts():
         m = res.parts[part]
         flag = "--bass-track" if part == "bass" else "--drum-track"
-        out.append(f"{where} keeps {m.both} of {m.reference} {part} notes (recall {m.recall:.0%}): it loses most of "
+        notes = "bass notes" if part == "bass" else "drum hits"
+        out.append(f"{where} keeps {m.both} of {m.reference} {notes} (recall {m.recall:.0%}): it loses most of "
                    f"the {part}; try another --start-bar, {flag} if another track plays it, or another model "
                    "(--checkpoint, --runs)")  # fmt: skip
     return out
