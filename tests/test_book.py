@@ -83,7 +83,8 @@ def rehearsal_book(demo_corpus, tmp_path_factory) -> Path:
     _copy_sources(root)
     params = {"profile": "smoke", "corpus": str(demo_corpus), "out": str(root / "runs" / "smoke-rehearsal"),
               "device": "cpu", "ratings": "", "examples": 2, "rehearsal": 1, "settings": {"validate_every": 1}}
-    run_notebooks(params, root=root, echo=lambda *a: None)
+    with _one_thread_beside_other_workers():
+        run_notebooks(params, root=root, echo=lambda *a: None)
     build_book(root=root, echo=lambda *a: None, announcement=f"Rehearsal, not results: {describe(1, 'smoke')}.")
     return root
 
