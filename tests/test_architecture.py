@@ -240,3 +240,32 @@ def test_a_group_s_public_names_load_torch_only_where_the_group_needs_it(group):
     assert torch_loaded == (group in TORCH_GROUPS), (group, out)
     if group == "data":
         assert not pandas_loaded
+
+
+def _imported_across_groups() -> dict[str, set[tuple[str, str]]]:
+    """``{group: {(submodule, name), ...}}``: the names modules of other groups import from each group's
+    submodules (``from loopkit.data.dataset import Loops`` in loopkit.metrics gives ``("dataset", "Loops")``)."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for module in MODULES:
+        for target, name, _ in _imports(module):
+            parts = target.split(".")
+            if name is None or len(parts) != 2 or parts[0] not in GROUP_PACKAGES or _group(module) == parts[0]:
+                continue
+            out.setdefault(parts[0], set()).add((parts[1], name))
+    return out
+
+
+@pytest.mark.parametrize("group", GROUP_PACKAGES)
+def test_a_group_exports_what_other_groups_import_from_it(group):
+    """``loopkit.GROUP.__all__`` (its ``_EXPORTS``) names the surface other groups use: each name they import from
+    the group's modules is exported from the module that defines it (a name that is also a submodule's, such as
+    ``generation.generate``, is reached through its submodule), and every exported name resolves."""
+    package = importlib.import_module(f"loopkit.{group}")
+    exports = getattr(package, "_EXPORTS", None)
+    if exports is None:  # a group that re-exports nothing (commands, listening, sources): only submodules are used
+        return
+    submodules = {p.stem for p in (PACKAGE / group).glob("*.py")}
+    used = _imported_across_groups().get(group, set())
+    missing = sorted(f"{sub}.{name}" for sub, name in used if name not in submodules and exports.get(name) != sub)
+    assert not missing, f"loopkit.{group} should export (used by other groups): {missing}"
+    assert all(name in vars(importlib.import_module(f"loopkit.{group}.{sub}")) for name, sub in exports.items())

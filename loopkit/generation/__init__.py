@@ -9,7 +9,7 @@ from loopkit.lazy import lazy_exports
 
 #: what other groups import from this one, by the module that defines it
 _EXPORTS = {
-    "Generated": "generate", "sample_codes": "generate",
+    "Generated": "generate", "check_count": "generate", "sample_codes": "generate",
     "LatentCopy": "latent", "MODES": "latent", "OVERLAP_KINDS": "latent", "REPEATS_AT_LEAST": "latent",
     "bar_steps": "latent", "check_mode": "latent", "crossfade_codes": "latent", "decode_frequent_codes": "latent",
     "normalise_form": "latent", "resample_steps": "latent",

@@ -10,10 +10,18 @@ Every model takes loops ``x`` of shape (b, t=128, p=93) as floats; ``forward(x)`
 
 from loopkit.lazy import lazy_exports
 
-#: The public names, imported on first use: ``import loopkit.models.checkpoints`` loads no torch until a checkpoint
-#: is read, written or built.
+#: The public names (the models, and what other groups use), imported on first use: ``import
+#: loopkit.models.checkpoints`` loads no torch until a checkpoint is read, written or built.
 _EXPORTS = {
     "ARLSTMVAE": "ar_lstm_vae", "CNNVAE": "cnn_vae", "NonARLSTMVAE": "nonar_lstm_vae", "LSTMPrior": "prior",
-    "EMAQuantizer": "quantizer", "VQVAE": "vq_vae", "MODEL_CLASSES": "registry", "build_model": "registry",
+    "EMAQuantizer": "quantizer", "VQVAE": "vq_vae",
+    "BASS_RULES": "blocks", "binarize": "blocks", "threshold": "blocks",
+    "BEST": "checkpoints", "CHECKPOINT_FORMAT": "checkpoints", "LAST": "checkpoints", "TRAIN_CODES": "checkpoints",
+    "check_pair": "checkpoints", "file_digest": "checkpoints", "load_checkpoint": "checkpoints",
+    "load_generator": "checkpoints", "load_model": "checkpoints", "load_train_codes": "checkpoints",
+    "model_name": "checkpoints", "resolve_device": "checkpoints", "run_label": "checkpoints",
+    "save_checkpoint": "checkpoints",
+    "amp_dtype": "numerics", "autocast_for": "numerics", "run_numerics": "numerics",
+    "MODEL_CLASSES": "registry", "build_model": "registry",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

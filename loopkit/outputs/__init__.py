@@ -8,9 +8,9 @@ from loopkit.lazy import lazy_exports
 
 #: what other groups import from this one, by the module that defines it
 _EXPORTS = {
-    "AudioSettings": "audio", "Rendering": "audio", "encode_ogg": "audio", "loop_seconds": "audio",
-    "read_midi_loop": "audio", "resolve_soundfont": "audio", "roll_to_ogg": "audio", "roll_to_wav": "audio",
-    "with_settings": "audio",
+    "AudioSettings": "audio", "Rendering": "audio", "check_duration": "audio", "encode_ogg": "audio",
+    "loop_seconds": "audio", "read_midi_loop": "audio", "resolve_soundfont": "audio", "roll_to_ogg": "audio",
+    "roll_to_wav": "audio", "with_settings": "audio",
     "new_figure": "plots", "write_pianoroll_png": "plots",
     "generate_to_folder": "sample_folder",
 }

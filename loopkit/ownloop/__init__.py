@@ -12,11 +12,14 @@ from loopkit.lazy import lazy_exports
 _EXPORTS = {
     "check_codes_model": "encode", "encode_loop": "encode", "load_codebook": "encode", "read_codes": "encode",
     "write_encoding": "encode",
-    "INTERPOLATORS": "interpolation", "find_models": "interpolation", "interpolate": "interpolation",
+    "INTERPOLATORS": "interpolation", "MAX_STEPS": "interpolation", "choose_model": "interpolation",
+    "find_models": "interpolation", "identical_neighbours": "interpolation", "interpolate": "interpolation",
     "interpolate_to_folder": "interpolation", "kept_share": "interpolation", "load_interpolator": "interpolation",
     "rank_models": "interpolation",
-    "TrackChoiceError": "reader", "read_loop": "reader", "safe_stem": "reader", "tempo_change_line": "reader",
-    "MIN_SHARE_REMOVED": "resemblance", "percent": "resemblance", "report": "resemblance",
+    "METERS": "reader", "METER_HINT": "reader", "TrackChoiceError": "reader", "read_loop": "reader",
+    "tempo_change_line": "reader",
+    "MIN_PART_RECALL": "resemblance", "MIN_SHARE_REMOVED": "resemblance", "percent": "resemblance",
+    "report": "resemblance",
     "COPY": "variations", "KEEP": "variations", "bars_label": "variations", "parse_bars": "variations",
     "vary_to_folder": "variations",
 }

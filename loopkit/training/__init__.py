@@ -8,7 +8,8 @@ from loopkit.lazy import lazy_exports
 
 #: what other groups import from this one, by the module that defines it
 _EXPORTS = {
-    "HostCopies": "batches", "pack_batch": "batches", "unpack_batch": "batches", "METRICS": "rundir",
+    "HostCopies": "batches", "pack_batch": "batches", "unpack_batch": "batches",
+    "METRICS": "rundir",
     "codes_of": "train", "reconstruction_report": "train",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
