@@ -438,8 +438,8 @@ def _tempo_changes(score, first_tick: int, last_tick: int, first_bar: int, bpm: 
 
 def _parse(path: Path, data: bytes):
     """``(score, PlayerFix)``: the file parsed by symusic as a player reads it
-    (``loopkit.ownloop.songread.player_bytes``);
-    a file the parser refuses is read once more with its data bytes clamped."""
+    (``loopkit.ownloop.songread.player_bytes``); a file the parser refuses is read once more with its data bytes
+    clamped. A file mido cannot read (or write back) is read as symusic reads it, or refused in one line."""
     import symusic
 
     def parse(midi: bytes):
@@ -453,7 +453,11 @@ def _parse(path: Path, data: bytes):
     except LoopkitError as exc:
         raise LoopkitError(f"{path}: {exc}") from None
     score, error = parse(midi)
-    fixed, fix = player_bytes(midi, clamp=score is None)
+    try:
+        fixed, fix = player_bytes(midi, clamp=score is None)
+    except (EOFError, ValueError, OSError, KeyError, IndexError) as exc:  # mido cannot read or write it back
+        fixed, fix = midi, PlayerFix()
+        error = error or exc
     if fixed is not midi:
         score, error = parse(fixed)
     if score is None:
