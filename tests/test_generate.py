@@ -3,6 +3,7 @@ copies while sampling, and MIDI files read back with mido (a parser independent 
 
 import json
 import math
+import sys
 
 import mido
 import numpy as np
@@ -13,6 +14,7 @@ from tiny_models import constant_prior, tiny_prior, tiny_vqvae
 from loopkit.models import checkpoints as C
 from loopkit import cli
 from loopkit.generation import generate as G
+from loopkit.generation import latent as L
 from loopkit.generation import sampling as S
 from loopkit.data.dataset import PackedRolls
 from loopkit.models import build_model
@@ -212,6 +214,71 @@ def test_generate_refuses_bad_requests():
         G.generate(vq, 2, prior=tiny_prior(K=16), copy="paper", mode="before", progress=False)
     with pytest.raises(ValueError, match="move it first"):
         G.generate(vq, 2, prior=tiny_prior(K=16), device="cuda", progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one request, validated once where it enters (SamplingRequest)
+
+
+def test_a_request_is_what_its_values_ask_and_refuses_what_a_model_cannot_do():
+    r = L.SamplingRequest.of("argmax", "paper", "condition")
+    assert r.temperature == 0.0 and r.label == "argmax" and r.copy.pairs == ((0, 16), (1, 17))
+    assert r.forced == {16: 0, 17: 1} and L.SamplingRequest.of(1.5, "paper").forced == {}
+    codes = np.arange(64).reshape(2, 32)
+    assert (L.SamplingRequest.of(1, "paper").after(codes)[:, 16:18] == codes[:, :2]).all()
+    assert (r.after(codes) == codes).all()  # "condition" forces the copies while sampling, not after
+    assert L.SamplingRequest.of(1, "ABAB ABAB", latent_steps=16, span=1).copy.pairs[0] == (0, 4)
+    for kwargs, message in [({"model": "cnn_vae", "temperature": 2}, "temperature applies"),
+                            ({"model": "ar_lstm_vae", "copy": "paper"}, "latent manipulation"),
+                            ({"copy": None, "span": 2}, "a span chooses"),
+                            ({"mode": "before"}, "mode must be"),
+                            ({"temperature": "hot"}, "temperature must be")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            L.SamplingRequest.of(**kwargs)
+    with pytest.raises(ValueError, match="parsed float"):
+        L.SamplingRequest("2")  # built directly, a request holds parsed values only
+    with pytest.raises(ValueError, match="not both"):
+        L.SamplingRequest.given(r, temperature=2.0)
+    with pytest.raises(ValueError, match="past t = 8"):
+        L.SamplingRequest.given(r, latent_steps=8)
+
+
+def test_a_request_gives_the_loops_its_values_give():
+    vq, prior = tiny_vqvae(K=16), tiny_prior(K=16)
+    for t, copy, mode in [(1.0, None, "after"), ("argmax", "paper", "after"), (2, "ABAB ABCD", "condition")]:
+        raw = G.generate(vq, 6, prior=prior, temperature=t, copy=copy, mode=mode, seed=4, progress=False)
+        typed = G.generate(vq, 6, prior=prior, request=L.SamplingRequest.of(t, copy, mode), seed=4, progress=False)
+        assert (raw.codes == typed.codes).all() and (raw.rolls.packed == typed.rolls.packed).all()
+        assert raw.settings["copy"] == typed.settings["copy"] and raw.settings["label"] == typed.settings["label"]
+
+
+def test_loopkit_generate_parses_its_temperature_and_form_once(runs, tmp_path, monkeypatch):
+    """Issue 26: the temperature was parsed four times and the copy three on the way down; now once, where the
+    request enters (``generate_to_folder``), and passed down whole."""
+    calls = {"temperature": 0, "copy": 0, "mode": 0}
+
+    def counting(key, fn):
+        def wrapped(*args, **kwargs):
+            calls[key] += 1
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    import loopkit.outputs.sample_folder  # noqa: F401  (loaded before its names are counted)
+
+    for key, fn in (("temperature", S.parse_temperature), ("mode", L.check_mode)):
+        wrapped = counting(key, fn)
+        for module in [m for name, m in sys.modules.items() if name.startswith("loopkit.")]:
+            if getattr(module, fn.__name__, None) is fn:  # every module that imported it by name
+                monkeypatch.setattr(module, fn.__name__, wrapped)
+    parse = L.LatentCopy.parse.__func__
+    monkeypatch.setattr(L.LatentCopy, "parse", classmethod(counting("copy", parse)))
+    assert cli.main(["generate", "--checkpoint", str(runs / "prior" / "best.pt"), "--out", str(tmp_path / "o"),
+                     "-n", "3", "--temperature", "1.5", "--form", "ABAB ABCD", "--mode", "condition",
+                     "--no-png"]) == 0  # fmt: skip
+    assert calls == {"temperature": 1, "copy": 1, "mode": 2}  # the mode: once parsed, once the request's own check
+    settings = json.loads((tmp_path / "o" / "generate.json").read_text())["request"]
+    assert settings["temperature"] == 1.5 and settings["mode"] == "condition" and len(settings["copy"]["pairs"]) == 16
 
 
 def test_generated_save_and_load_round_trip(tmp_path):

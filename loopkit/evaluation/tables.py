@@ -35,10 +35,10 @@ from loopkit.config import ALL_NAMES, CONTINUOUS_MODELS, MODEL_NAMES, PAPER_NAME
 from loopkit.data.dataset import ROLL_CELLS, Loops, as_loops
 from loopkit.errors import LoopkitError
 from loopkit.generation.generate import generate, sample_codes
-from loopkit.generation.latent import LatentCopy, check_mode
+from loopkit.generation.latent import LatentCopy, SamplingRequest
 from loopkit.metrics.memorisation import memorisation
 from loopkit.metrics.paper_metrics import METRIC_DEFINITIONS, musical_metrics, unique_pitch
-from loopkit.generation.sampling import decode_codes, parse_temperature, temperature_label
+from loopkit.generation.sampling import decode_codes
 from loopkit.training.train import codes_of, reconstruction_report, train
 from loopkit.evaluation.uncertainty import (
     bootstrap_means,
@@ -373,8 +373,8 @@ class _MetricTables:
 
         def sample():
             _, prior = self.vq()
-            return sample_codes(prior, self.n, temperature, seed=self.seed, batch_size=self.batch_size,
-                                device=self.device, progress=self.progress)  # fmt: skip
+            return sample_codes(prior, self.n, request=SamplingRequest(temperature), seed=self.seed,
+                                batch_size=self.batch_size, device=self.device, progress=self.progress)  # fmt: skip
 
         if self.cache is None:
             return sample()
@@ -416,24 +416,22 @@ class _MetricTables:
 
         return self.cached_row(name, compute, checkpoint=self.digest(name))
 
-    def vq_row(self, temperature, copy, mode: str, published: Mapping[str, Mapping[str, float]],
+    def vq_row(self, request: SamplingRequest, published: Mapping[str, Mapping[str, float]],
                bass_rule: str = "paper") -> dict:  # fmt: skip
-        temperature = parse_temperature(temperature)
-        label = f"VQ-VAE ({temperature_label(temperature)})"
+        """The VQ-VAE's row for ``request`` (validated by the table that asks: its temperature, copy and mode)."""
+        temperature, plan = request.temperature, request.copy
+        label = f"VQ-VAE ({request.label})"
         paper_label = label
         if bass_rule != "paper":
             label += f", bass rule '{bass_rule}' (not the paper's)"
 
         def compute():
             vq, prior = self.vq()
-            plan = LatentCopy.parse(copy, vq.latent_steps)
-            if plan is None or mode == "after":
-                codes = self.sampled_codes(temperature)
-                if plan is not None:
-                    codes = plan.apply(codes)
+            if plan is None or request.mode == "after":
+                codes = request.after(self.sampled_codes(temperature))
             else:
-                codes = sample_codes(prior, self.n, temperature, copy=plan, mode=mode, seed=self.seed,
-                                     batch_size=self.batch_size, device=self.device, progress=self.progress)  # fmt: skip
+                codes = sample_codes(prior, self.n, request=request, seed=self.seed, batch_size=self.batch_size,
+                                     device=self.device, progress=self.progress)  # fmt: skip
             rolls = decode_codes(vq, codes, packed=True, batch_size=self.batch_size, device=self.device,
                                  progress=self.progress, bass_rule=bass_rule)  # fmt: skip
             values = musical_metrics(rolls, codes, self.train_codes(), progress=self.progress)
@@ -443,10 +441,9 @@ class _MetricTables:
             return _metric_row(label, values, shown, info, rolls, self.train.rolls, codes, self.train_codes(),
                                self.bounds)
 
-        copy_key = copy.to_dict() if hasattr(copy, "to_dict") else copy
         return self.cached_row("vq_vae", compute, vq=self.digest("vq_vae"), prior=self.digest("prior"),
-                               temperature=temperature, copy=copy_key, mode=mode if copy is not None else None,
-                               bass_rule=bass_rule)  # fmt: skip
+                               temperature=temperature, copy=plan.to_dict() if plan is not None else None,
+                               mode=request.mode if plan is not None else None, bass_rule=bass_rule)  # fmt: skip
 
 
 def _timed(compute) -> dict:
@@ -509,6 +506,7 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     replicates of each row's metrics over its loops (rows of the same length share their resampling weights:
     Table 4 "after" and Table 3 are paired, ``loopkit.evaluation.uncertainty``).
     """
+    requests = [SamplingRequest.of(t) for t in temperatures]  # validated before any row is computed
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
     rows = [ev.training_row()]
     missing = []
@@ -518,8 +516,7 @@ def table3(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
         else:
             missing.append(name)
     if ev.has_vq():
-        rows += [ev.vq_row(t, None, "after", paper.TABLE3_MUSICAL_METRICS, rule) for rule in bass_rules
-                 for t in temperatures]  # fmt: skip
+        rows += [ev.vq_row(r, paper.TABLE3_MUSICAL_METRICS, rule) for rule in bass_rules for r in requests]
     else:
         missing += [m for m in ("vq_vae", "prior") if m not in ev.checkpoints]
     attrs = {"table": "Table 3", "title": "Musical metric results", "data": ev.data, "n": ev.n, "seed": seed,
@@ -542,7 +539,7 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     does not say which it did (``loopkit.generation.latent``). Other parameters and the columns as in ``table3``;
     ``attrs["manipulation"]`` describes the copy.
     """
-    check_mode(mode)
+    unplanned = [SamplingRequest.of(t, None, mode) for t in temperatures]  # validated before any row is computed
     ev = _MetricTables(runs, data, n, seed, device, batch_size, cache, progress)
     if not ev.has_vq():
         absent = [m for m in ("vq_vae", "prior") if m not in ev.checkpoints]
@@ -551,7 +548,8 @@ def table4(runs: str | os.PathLike | Mapping[str, str | os.PathLike], data: Loop
     plan = LatentCopy.parse(copy, vq.latent_steps)
     if plan is None:
         raise LoopkitError("Table 4 manipulates the latent space: give copy='paper' or a bar form")
-    rows = [ev.vq_row(t, plan, mode, paper.TABLE4_MANIPULATED, rule) for rule in bass_rules for t in temperatures]
+    requests = [dataclasses.replace(r, copy=plan) for r in unplanned]
+    rows = [ev.vq_row(r, paper.TABLE4_MANIPULATED, rule) for rule in bass_rules for r in requests]
     for row in rows:
         row.update(manipulation=plan.name, mode=mode)
     attrs = {"table": "Table 4", "title": "Musical metrics by manipulating latent space", "data": ev.data,

@@ -2,7 +2,8 @@
 
 ``sampling`` (the primitives: temperature, the categorical draw, the prior's step loop, decoding codes),
 ``generate`` (the pipeline: loops from every model, latent copies while sampling), ``latent`` (latent copies, bar
-forms, bar swaps, resampling, Figure 5's frequent codes).
+forms, bar swaps, resampling, Figure 5's frequent codes; ``SamplingRequest``, the temperature, copy and mode
+validated once where a request enters and passed down whole).
 """
 
 from loopkit.lazy import lazy_exports
@@ -11,9 +12,8 @@ from loopkit.lazy import lazy_exports
 _EXPORTS = {
     "Generated": "generate", "check_count": "generate", "sample_codes": "generate",
     "LatentCopy": "latent", "MODES": "latent", "OVERLAP_KINDS": "latent", "REPEATS_AT_LEAST": "latent",
-    "bar_steps": "latent", "check_mode": "latent", "crossfade_codes": "latent", "decode_frequent_codes": "latent",
+    "SamplingRequest": "latent", "bar_steps": "latent", "crossfade_codes": "latent", "decode_frequent_codes": "latent",
     "normalise_form": "latent", "resample_steps": "latent",
     "Temperature": "sampling", "decode_codes": "sampling", "parse_temperature": "sampling",
-    "temperature_label": "sampling",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

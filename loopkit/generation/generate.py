@@ -38,7 +38,7 @@ from loopkit.models.checkpoints import check_pair, model_name
 from loopkit.config import CONTINUOUS_MODELS
 from loopkit.data.dataset import PACKED_BYTES, PackedRolls
 from loopkit.errors import LoopkitError
-from loopkit.generation.latent import LatentCopy, check_mode
+from loopkit.generation.latent import LatentCopy, SamplingRequest
 from loopkit.metrics.paper_metrics import batch_ranges
 from loopkit.models.blocks import BASS_RULES, binarize
 from loopkit.generation.sampling import (
@@ -48,9 +48,7 @@ from loopkit.generation.sampling import (
     default_batch_size,
     make_generator,
     model_device,
-    parse_temperature,
     step_prior,
-    temperature_label,
 )
 from loopkit.version import __version__
 
@@ -77,6 +75,7 @@ def sample_codes(
     *,
     copy: LatentCopy | str | None = None,
     mode: str = "after",
+    request: SamplingRequest | None = None,
     seed: int | None = 0,
     generator=None,
     batch_size: int | None = None,
@@ -92,26 +91,23 @@ def sample_codes(
     copy : a ``LatentCopy``, ``"paper"``, a bar form, or None
     mode : ``"after"`` (copy after sampling) or ``"condition"`` (force the copies while sampling); see
         ``loopkit.generation.latent``
+    request : a ``SamplingRequest`` validated by the caller, in place of ``temperature``, ``copy`` and ``mode``
     seed, generator : a ``torch.Generator`` on the device, or a seed to make one
     """
     device = model_device(prior, device)
-    temperature = parse_temperature(temperature)
     t = prior.config.latent_steps
-    copy = LatentCopy.parse(copy, t)
-    check_mode(mode)
+    request = SamplingRequest.given(request, temperature, copy, mode, latent_steps=t)
     generator = generator if generator is not None else make_generator(seed, device)
     batch_size = int(batch_size or default_batch_size(device))
-    forced = copy.forced if (copy is not None and mode == "condition") else {}
+    forced = request.forced
     every_step = range(t)
     out = np.empty((int(n), t), dtype=np.int64)
     prior.eval()
     with torch.no_grad():
         for start, b in batch_ranges(int(n), batch_size, "prior", progress):
             codes = torch.empty((b, t), dtype=torch.long, device=device)
-            step_prior(prior, codes, every_step, temperature, generator, forced)
-            if copy is not None and mode == "after":
-                codes = copy.apply(codes)
-            out[start : start + b] = codes.cpu()
+            step_prior(prior, codes, every_step, request.temperature, generator, forced)
+            out[start : start + b] = request.after(codes).cpu()
     return out
 
 
@@ -172,6 +168,7 @@ def generate(
     temperature: Temperature = 1.0,
     copy: LatentCopy | str | None = None,
     mode: str = "after",
+    request: SamplingRequest | None = None,
     seed: int | None = 0,
     generator=None,
     batch_size: int | None = None,
@@ -189,6 +186,7 @@ def generate(
     temperature : VQ-VAE only: divides the prior's logits; 0 or ``"argmax"`` for argmax sampling
     copy : VQ-VAE only: ``"paper"``, a bar form (``"ABAB ABCD"``), a ``LatentCopy`` or None
     mode : ``"after"`` or ``"condition"``; see ``loopkit.generation.latent`` (the paper does not say which it used)
+    request : a ``SamplingRequest`` validated by the caller, in place of ``temperature``, ``copy`` and ``mode``
     seed : seeds a fresh ``torch.Generator`` on the device (ignored when ``generator`` is given)
     batch_size : loops per batch (default 1,024 on CPU, 16,384 on CUDA)
     device : where to sample (default: the model's device; the models must already be there)
@@ -205,10 +203,10 @@ def generate(
     batch_size = int(batch_size or default_batch_size(device))
     if batch_size < 1:
         raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
-    check_mode(mode)
     if bass_rule not in BASS_RULES:
         raise LoopkitError(f"bass_rule must be one of {', '.join(BASS_RULES)}, got {bass_rule!r}")
-    temperature = parse_temperature(temperature)
+    request = SamplingRequest.given(request, temperature, copy, mode, model=name,
+                                    latent_steps=getattr(model, "latent_steps", 32))  # fmt: skip
     generator = generator if generator is not None else make_generator(seed, device)
     settings: dict = {"model": name, "n": n, "seed": seed, "batch_size": batch_size, "device": str(device),
                       "checkpoint": _checkpoint_info(model), "bass_rule": bass_rule,
@@ -220,20 +218,16 @@ def generate(
         if model_name(prior) != "prior":
             raise LoopkitError(f"prior= must be the LSTM prior, got a {model_name(prior)}")
         check_pair(model, prior)
-        copy = LatentCopy.parse(copy, model.latent_steps)
-        settings.update(temperature=temperature, label=temperature_label(temperature), mode=mode,
-                        copy=copy.to_dict() if copy else None, prior_checkpoint=_checkpoint_info(prior))  # fmt: skip
-        codes = sample_codes(prior, n, temperature, copy=copy, mode=mode, generator=generator, batch_size=batch_size,
-                             device=device, progress=progress)  # fmt: skip
+        settings.update(temperature=request.temperature, label=request.label, mode=request.mode,
+                        copy=request.copy.to_dict() if request.copy else None,
+                        prior_checkpoint=_checkpoint_info(prior))  # fmt: skip
+        codes = sample_codes(prior, n, request=request, generator=generator, batch_size=batch_size, device=device,
+                             progress=progress)  # fmt: skip
         rolls = decode_codes(model, codes, packed=True, batch_size=batch_size, device=device, progress=progress,
                              bass_rule=bass_rule)
     elif name in CONTINUOUS_MODELS:
         if prior is not None:
             raise LoopkitError(f"a {name} samples z ~ N(0, I): it takes no prior")
-        if temperature != 1.0:
-            raise LoopkitError(f"temperature applies to the VQ-VAE's prior; a {name} samples z ~ N(0, I)")
-        if copy is not None and not (isinstance(copy, str) and copy.strip().lower() in ("", "none")):
-            raise LoopkitError(f"latent manipulation needs the VQ-VAE's discrete time steps; a {name} has none")
         model.eval()
         packed = np.empty((n, PACKED_BYTES), dtype=np.uint8)
         host = HostCopies(packed)

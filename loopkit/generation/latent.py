@@ -42,6 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
+from loopkit.config import CONTINUOUS_MODELS
 from loopkit.errors import LoopkitError
 from loopkit.data.rules import LoopRules, bar_hamming, window_checks
 from loopkit.metrics.paper_metrics import code_frequencies, frequent_codes
@@ -49,6 +50,7 @@ from loopkit.data.pianoroll import BARS_PER_LOOP, BASS_COLUMNS, DRUM_COLUMNS, ST
 from loopkit.generation.sampling import (
     Temperature,
     decode_codes,
+    label_of,
     make_generator,
     model_device,
     parse_temperature,
@@ -218,6 +220,86 @@ class LatentCopy:
         return {"name": self.name, "pairs": [list(p) for p in self.pairs]}
 
 
+def _no_copy(spec) -> bool:
+    return spec is None or isinstance(spec, str) and spec.strip().lower() in ("", "none")
+
+
+@dataclass(frozen=True)
+class SamplingRequest:
+    """What a sampler is asked for, validated once where the request enters (``SamplingRequest.of``) and passed
+    down whole: the sampling paths below it (``loopkit.generation.generate``, ``loopkit.outputs.sample_folder``,
+    the metric tables, variations) read its fields and never parse a temperature or a latent copy again.
+
+    Attributes
+    ----------
+    temperature : the prior's temperature as a float, 0.0 for argmax
+    copy : the latent copies (``LatentCopy``), None for none
+    mode : how the copies are applied, one of ``MODES`` (see the module docstring)
+    """
+
+    temperature: float = 1.0
+    copy: LatentCopy | None = None
+    mode: str = "after"
+
+    def __post_init__(self):
+        check_mode(self.mode)
+        if not isinstance(self.temperature, float) or not np.isfinite(self.temperature) or self.temperature < 0:
+            raise LoopkitError(f"a request's temperature is a parsed float >= 0 (SamplingRequest.of parses one), "
+                               f"got {self.temperature!r}")  # fmt: skip
+        if self.copy is not None and not isinstance(self.copy, LatentCopy):
+            raise LoopkitError(f"a request's copy is a LatentCopy or None (SamplingRequest.of parses one), "
+                               f"got {self.copy!r}")  # fmt: skip
+
+    @classmethod
+    def of(cls, temperature: Temperature = 1.0, copy: "LatentCopy | str | None" = None, mode: str = "after", *,
+           model: str = "vq_vae", latent_steps: int = 32, span: int | None = None) -> "SamplingRequest":  # fmt: skip
+        """The request a user's values make for a ``model`` with ``latent_steps`` (``span`` for a bar form), or one
+        ``LoopkitError`` line: a temperature as ``parse_temperature`` reads it, a copy as ``LatentCopy.parse``
+        reads it, a mode of ``MODES``. A continuous VAE samples z ~ N(0, I): it takes neither a temperature other
+        than 1 nor a latent copy."""
+        temperature = parse_temperature(temperature)
+        check_mode(mode)
+        if span is not None and _no_copy(copy):
+            raise LoopkitError("a span chooses how much of each bar a bar form copies: give a bar form with it")
+        if model not in CONTINUOUS_MODELS:
+            return cls(temperature, LatentCopy.parse(copy, latent_steps, span), mode)
+        if not _no_copy(copy):
+            raise LoopkitError(f"latent manipulation (a bar form or the paper's copy) needs the VQ-VAE's discrete "
+                               f"latent steps; a {model} has none")  # fmt: skip
+        if temperature != 1.0:
+            raise LoopkitError(f"temperature applies to the VQ-VAE's prior; a {model} samples z ~ N(0, I)")
+        return cls(temperature, None, mode)
+
+    @classmethod
+    def given(cls, request: "SamplingRequest | None", temperature: Temperature = 1.0,
+              copy: "LatentCopy | str | None" = None, mode: str = "after", **how) -> "SamplingRequest":  # fmt: skip
+        """``request`` as it came (checked against ``how``'s ``latent_steps`` only), or ``of(temperature, copy, mode,
+        **how)`` when there is none: a function that takes either validates a request once, where it entered."""
+        if request is None:
+            return cls.of(temperature, copy, mode, **how)
+        if not isinstance(request, SamplingRequest):
+            raise LoopkitError(f"request= takes a SamplingRequest, got {type(request).__name__}")
+        if temperature != 1.0 or not _no_copy(copy) or mode not in ("after", request.mode):
+            raise LoopkitError("give request= or temperature/copy/mode, not both")
+        if request.copy is not None and "latent_steps" in how:
+            request.copy.check(how["latent_steps"])
+        return request
+
+    @property
+    def label(self) -> str:
+        """The paper's row label of the temperature: ``"argmax"``, ``"temp 1"``."""
+        return label_of(self.temperature)
+
+    @property
+    def forced(self) -> dict[int, int]:
+        """target -> source: the steps ``step_prior`` forces while sampling (mode "condition"), else none."""
+        return self.copy.forced if self.copy is not None and self.mode == "condition" else {}
+
+    def after(self, codes):
+        """``codes`` with the copies applied when the mode is "after" (else as they are)."""
+        return self.copy.apply(codes) if self.copy is not None and self.mode == "after" else codes
+
+
 # ---------------------------------------------------------------------------------------------------------
 # editing code sequences (the latent investigation's tweakable cells)
 
@@ -249,7 +331,7 @@ def swap_bars(codes, a: int, b: int) -> np.ndarray:
 
 def resample_steps(
     prior, codes, steps, temperature: Temperature = 1.0, *, seed: int | None = 0, device=None,
-    copy: "LatentCopy | str | None" = None,
+    copy: "LatentCopy | str | None" = None, request: SamplingRequest | None = None,
 ) -> np.ndarray:
     """Redraw the codes at ``steps`` from the prior, keeping every other code of ``codes`` (n, t).
 
@@ -257,23 +339,26 @@ def resample_steps(
     samples (step 0 from p(z_0)), at any other step it is fed the given code. A resampled bar is therefore
     conditioned on the bars before it; the bars after it keep their codes (the LSTM prior cannot look ahead).
     ``copy`` (a ``LatentCopy`` or a bar form) is forced while stepping (mode "condition"): every target step gets
-    its source's code, redrawn or kept, whether or not it is in ``steps``.
+    its source's code, redrawn or kept, whether or not it is in ``steps``. ``request`` (a ``SamplingRequest`` in
+    mode "condition") stands for ``temperature`` and ``copy`` where a caller has validated them already.
     """
     import torch
 
     device = model_device(prior, device)
-    temperature = parse_temperature(temperature)
+    t = prior.config.latent_steps
+    request = SamplingRequest.given(request, temperature, copy, "condition", latent_steps=t)  # copies are forced
+    if request.copy is not None and request.mode != "condition":
+        raise LoopkitError("a copy is forced while bars are resampled: its request's mode is 'condition'")
     given = torch.as_tensor(np.asarray(codes, dtype=np.int64), device=device)
-    if given.ndim != 2 or given.shape[1] != prior.config.latent_steps:
-        raise LoopkitError(f"codes must be (n, {prior.config.latent_steps}), got shape {tuple(given.shape)}")
+    if given.ndim != 2 or given.shape[1] != t:
+        raise LoopkitError(f"codes must be (n, {t}), got shape {tuple(given.shape)}")
     redraw = sorted({int(s) for s in steps})
     if redraw and not (0 <= redraw[0] and redraw[-1] < given.shape[1]):
         raise LoopkitError(f"steps must lie in 0..{given.shape[1] - 1}, got {redraw}")
-    plan = LatentCopy.parse(copy, given.shape[1])
     generator = make_generator(seed, device)
     prior.eval()
     with torch.no_grad():
-        out = step_prior(prior, given.clone(), set(redraw), temperature, generator, plan.forced if plan else None)
+        out = step_prior(prior, given.clone(), set(redraw), request.temperature, generator, request.forced or None)
     return out.cpu().numpy()
 
 

@@ -62,8 +62,12 @@ def parse_temperature(value: Temperature) -> float:
 
 def temperature_label(temperature: Temperature) -> str:
     """The paper's row label of a temperature: ``"argmax"``, ``"temp 1"``, ``"temp 1.5"``."""
-    t = parse_temperature(temperature)
-    return "argmax" if t == 0 else f"temp {t:g}"
+    return label_of(parse_temperature(temperature))
+
+
+def label_of(temperature: float) -> str:
+    """The row label of a temperature already parsed (``parse_temperature``)."""
+    return "argmax" if temperature == 0 else f"temp {temperature:g}"
 
 
 # ---------------------------------------------------------------------------------------------------------

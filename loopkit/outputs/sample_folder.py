@@ -17,18 +17,18 @@ from loopkit.models.checkpoints import file_digest, load_generator, model_name, 
 from loopkit.config import check_seed
 from loopkit.errors import LoopkitError, differences
 from loopkit.generation.generate import Generated, check_count, generate
-from loopkit.generation.latent import LatentCopy, check_mode
+from loopkit.generation.latent import SamplingRequest
 from loopkit.data.pianoroll import DEFAULT_BPM, write_midi
 from loopkit.outputs.plots import write_pianoroll_png
 from loopkit.runlock import hold_folder
-from loopkit.generation.sampling import Temperature, parse_temperature
+from loopkit.generation.sampling import Temperature
 from loopkit.version import __version__
 
 SETTINGS_FILE = "generate.json"
 LOOPS_FILE = "loops.npz"
 
 
-def _request(model, prior, n, copy, temperature, mode, seed, bpm, batch_size, device) -> dict:
+def _request(model, prior, n, sampling: SamplingRequest, seed, bpm, batch_size, device) -> dict:
     """What makes two runs produce the same files: compared when a folder is reused."""
 
     def ckpt(m):
@@ -40,9 +40,9 @@ def _request(model, prior, n, copy, temperature, mode, seed, bpm, batch_size, de
         "model": ckpt(model),
         "prior": ckpt(prior) if prior is not None else None,
         "n": n,
-        "temperature": temperature,
-        "copy": copy.to_dict() if copy is not None else None,
-        "mode": mode if copy is not None else None,
+        "temperature": sampling.temperature,
+        "copy": sampling.copy.to_dict() if sampling.copy is not None else None,
+        "mode": sampling.mode if sampling.copy is not None else None,
         "seed": seed,
         "bpm": bpm,
         "batch_size": batch_size,
@@ -87,35 +87,26 @@ def generate_to_folder(
         raise LoopkitError(f"the tempo must be positive, got {bpm} bpm")
     if batch_size is not None and batch_size < 1:
         raise LoopkitError(f"batch_size must be at least 1, got {batch_size}")
-    check_mode(mode)
-    temperature = parse_temperature(temperature)
-    if span is not None and form in (None, "none"):
-        raise LoopkitError("a span chooses how much of each bar a bar form copies: give a bar form with it")
     if audio:
         audio_mod.resolve_soundfont(None)  # fail before any work when there is no sound font
     device = resolve_device(device)
     model, prior_model = load_generator(checkpoint, prior=prior, vqvae=vqvae, device=device)
     name = model_name(model)
-    if name == "vq_vae":
-        copy = LatentCopy.parse(form, model.latent_steps, span)
-    else:
-        if form not in (None, "none") or span is not None:
-            raise LoopkitError(f"a bar form needs the VQ-VAE's discrete latent steps; a {name} has none")
-        if temperature != 1.0:
-            raise LoopkitError(f"temperature applies to the VQ-VAE's prior; a {name} samples z ~ N(0, I)")
-        copy = None
+    # the one place this request is validated: everything below reads its fields
+    sampling = SamplingRequest.of(temperature, form, mode, model=name, latent_steps=getattr(model, "latent_steps", 32),
+                                  span=span)  # fmt: skip
 
     out = Path(out)
     with hold_folder(out, f"generating {n:,} loop(s) from {checkpoint}"):  # one writer of a folder at a time
-        return _generate_into(out, model, prior_model, name, n, copy, temperature, mode, seed, bpm, batch_size,
-                              device, audio, png, progress, report)  # fmt: skip
+        return _generate_into(out, model, prior_model, name, n, sampling, seed, bpm, batch_size, device, audio, png,
+                              progress, report)  # fmt: skip
 
 
-def _generate_into(out: Path, model, prior_model, name: str, n: int, copy, temperature, mode: str, seed: int,
+def _generate_into(out: Path, model, prior_model, name: str, n: int, sampling: SamplingRequest, seed: int,
                    bpm: float, batch_size, device, audio: bool, png: bool, progress: bool, report) -> dict:  # fmt: skip
     from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
-    request = _request(model, prior_model, n, copy, temperature, mode, seed, bpm, batch_size, device)
+    request = _request(model, prior_model, n, sampling, seed, bpm, batch_size, device)
     settings_path = out / SETTINGS_FILE
     if settings_path.exists():
         try:
@@ -140,8 +131,8 @@ def _generate_into(out: Path, model, prior_model, name: str, n: int, copy, tempe
         if len(gen) != n:
             gen = None
     if gen is None:
-        gen = generate(model, n, prior=prior_model, temperature=temperature, copy=copy, mode=mode, seed=seed,
-                       batch_size=batch_size, device=device, progress=progress)  # fmt: skip
+        gen = generate(model, n, prior=prior_model, request=sampling, seed=seed, batch_size=batch_size, device=device,
+                       progress=progress)  # fmt: skip
         gen.save(loops_path)
 
     width = max(4, len(str(n - 1)))

@@ -25,11 +25,11 @@ import numpy as np
 from loopkit.atomic import write_text
 from loopkit.runlock import hold_folder
 from loopkit.errors import LoopkitError
-from loopkit.generation.latent import LatentCopy, bar_steps, normalise_form
+from loopkit.generation.latent import LatentCopy, SamplingRequest, bar_steps, normalise_form
 from loopkit.ownloop.encode import VARIATIONS_FILE, csv_text, hamming_to, loop_properties, write_loop_files
 from loopkit.data.pianoroll import BARS_PER_LOOP, check_roll
 from loopkit.ownloop.resemblance import part_notes
-from loopkit.generation.sampling import decode_codes, parse_temperature
+from loopkit.generation.sampling import decode_codes
 
 #: What a bar that is neither redrawn nor a copy keeps (``place_notes``): the input's notes, or only its codes.
 KEEP = ("notes", "codes")
@@ -86,6 +86,7 @@ def vary_codes(
     n: int = 4,
     temperature=1.0,
     seed: int | None = 0,
+    request: SamplingRequest | None = None,
 ) -> np.ndarray:
     """Variations of one code sequence (t,): (n, t).
 
@@ -93,7 +94,8 @@ def vary_codes(
     codes. ``form`` (a bar form such as ``"AABA AABA"``) makes every bar whose letter came before a copy of the first
     bar with that letter: alone it is applied to the given codes (one variation, ``n`` must be 1); with ``bars`` it
     is forced while the bars are redrawn, so a copy of a redrawn bar is the redrawn bar. The same seed gives the
-    same variations.
+    same variations. ``request`` (mode "condition") stands for ``temperature`` and ``form`` where a caller has
+    validated them already.
     """
     from loopkit.generation.latent import resample_steps
 
@@ -101,7 +103,8 @@ def vary_codes(
     if c.ndim != 1:
         raise LoopkitError(f"vary one code sequence (t,), got shape {c.shape}")
     t = len(c)
-    plan = LatentCopy.parse(form, t) if form else None
+    request = SamplingRequest.given(request, temperature, form or None, "condition", latent_steps=t)
+    plan = request.copy
     n = int(n)
     if n < 1:
         raise LoopkitError(f"the number of variations must be at least 1, got {n}")
@@ -113,8 +116,7 @@ def vary_codes(
                                "redraw under it for more")  # fmt: skip
         return plan.apply(c[None])
     steps = [s for b in bars for s in bar_steps(b, t)]
-    return resample_steps(prior, np.repeat(c[None], n, axis=0), steps, parse_temperature(temperature), seed=seed,
-                          copy=plan)  # fmt: skip
+    return resample_steps(prior, np.repeat(c[None], n, axis=0), steps, seed=seed, request=request)
 
 
 def form_label(form: str) -> str:
@@ -123,19 +125,20 @@ def form_label(form: str) -> str:
     return f"{text[:4]}-{text[4:]}"
 
 
-def _plan(form: str | None, t: int) -> LatentCopy | None:
+def _plan(form: str | LatentCopy | None, t: int) -> LatentCopy | None:
+    """A bar form's plan (a ``LatentCopy`` passes through, checked against ``t``), None for no form."""
     return LatentCopy.parse(form, t) if form else None
 
 
-def kept_steps(t: int, bars: Sequence[int] | None = None, form: str | None = None) -> list[int]:
+def kept_steps(t: int, bars: Sequence[int] | None = None, form: str | LatentCopy | None = None) -> list[int]:
     """The latent steps (0-based, of t) that are neither in a redrawn bar nor the target of a copy of ``form``."""
     plan = _plan(form, t)
     changed = {s for b in (bars or ()) for s in bar_steps(b, t)} | set(plan.targets if plan else ())
     return [s for s in range(t) if s not in changed]
 
 
-def place_notes(decoded, reference, t: int, *, bars: Sequence[int] | None = None, form: str | None = None,
-                keep: str = "notes", copy: str = "codes") -> np.ndarray:  # fmt: skip
+def place_notes(decoded, reference, t: int, *, bars: Sequence[int] | None = None,
+                form: str | LatentCopy | None = None, keep: str = "notes", copy: str = "codes") -> np.ndarray:  # fmt: skip
     """One variation's roll (128, 93) from its decoded codes ``decoded`` (128, 93) (see the module docstring).
 
     ``keep="notes"``: the roll steps of every kept latent step (``kept_steps``) are ``reference``'s (the loop as
@@ -205,16 +208,18 @@ def vary_to_folder(
     with hold_folder(out, f"varying {name}"):  # one writer of a folder at a time
         from tqdm import tqdm  # a plain bar: no widget, so no "IProgress not found" warning in a notebook
 
-        temperature = parse_temperature(temperature)
         base = np.asarray(codes, dtype=np.int64)
         t = len(base)
-        varied = vary_codes(prior, base, bars=bars, form=form, n=n, temperature=temperature, seed=seed)
+        # the one place this request is validated: the form is parsed once, its plan passed down
+        request = SamplingRequest.of(temperature, form or None, "condition", latent_steps=t)
+        plan = request.copy
+        varied = vary_codes(prior, base, bars=bars, n=n, seed=seed, request=request)
         rolls = decode_codes(vqvae, np.concatenate([base[None], varied]))
         decoded = rolls[0].copy()
         reference = check_roll(input_roll) if input_roll is not None else decoded
         for i in range(1, len(rolls)):
-            rolls[i] = place_notes(rolls[i], reference, t, bars=bars, form=form, keep=keep, copy=copy)
-        kept = kept_steps(t, bars, form)
+            rolls[i] = place_notes(rolls[i], reference, t, bars=bars, form=plan, keep=keep, copy=copy)
+        kept = kept_steps(t, bars, plan)
         what = []
         if bars:
             what.append(f"redraw{bars_label(bars, first_bar).replace(',', '+')}")
@@ -246,7 +251,7 @@ def vary_to_folder(
                 "copies": "" if i == 0 or not form else copy,
                 "kept": "" if i == 0 else kept_what,
                 "kept_notes_changed": "" if i == 0 else notes_changed(rolls[i], reference, kept, t),
-                "temperature": "" if i == 0 or not bars else f"{temperature:g}",
+                "temperature": "" if i == 0 or not bars else f"{request.temperature:g}",
                 "seed": "" if i == 0 or not bars else seed,
                 "codes": " ".join(str(int(c)) for c in all_codes[i]),
                 "codes_changed": int(np.count_nonzero(all_codes[i] != base)),
