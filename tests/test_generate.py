@@ -241,6 +241,11 @@ def test_a_request_is_what_its_values_ask_and_refuses_what_a_model_cannot_do():
         L.SamplingRequest.given(r, temperature=2.0)
     with pytest.raises(ValueError, match="past t = 8"):
         L.SamplingRequest.given(r, latent_steps=8)
+    prior, codes = tiny_prior(K=16), np.zeros((2, 32), dtype=np.int64)
+    redrawn = L.resample_steps(prior, codes, [0, 1], request=L.SamplingRequest.of(0), seed=1)
+    assert (redrawn == L.resample_steps(prior, codes, [0, 1], "argmax", seed=1)).all()
+    with pytest.raises(ValueError, match="mode is 'condition'"):  # resampling forces its copies
+        L.resample_steps(prior, codes, [0], request=L.SamplingRequest.of(1, "paper", "after"))
 
 
 def test_a_request_gives_the_loops_its_values_give():

@@ -346,9 +346,12 @@ def resample_steps(
 
     device = model_device(prior, device)
     t = prior.config.latent_steps
-    request = SamplingRequest.given(request, temperature, copy, "condition", latent_steps=t)  # copies are forced
-    if request.copy is not None and request.mode != "condition":
-        raise LoopkitError("a copy is forced while bars are resampled: its request's mode is 'condition'")
+    if request is None:  # the copies are forced while stepping: mode "condition"
+        request = SamplingRequest.of(temperature, copy, "condition", latent_steps=t)
+    else:
+        request = SamplingRequest.given(request, temperature, copy, latent_steps=t)
+        if request.copy is not None and request.mode != "condition":
+            raise LoopkitError("a copy is forced while bars are resampled: its request's mode is 'condition'")
     given = torch.as_tensor(np.asarray(codes, dtype=np.int64), device=device)
     if given.ndim != 2 or given.shape[1] != t:
         raise LoopkitError(f"codes must be (n, {t}), got shape {tuple(given.shape)}")

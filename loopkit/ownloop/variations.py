@@ -103,7 +103,10 @@ def vary_codes(
     if c.ndim != 1:
         raise LoopkitError(f"vary one code sequence (t,), got shape {c.shape}")
     t = len(c)
-    request = SamplingRequest.given(request, temperature, form or None, "condition", latent_steps=t)
+    if request is None:  # a form is forced while bars are redrawn: mode "condition"
+        request = SamplingRequest.of(temperature, form or None, "condition", latent_steps=t)
+    else:
+        request = SamplingRequest.given(request, temperature, form or None, latent_steps=t)
     plan = request.copy
     n = int(n)
     if n < 1:
